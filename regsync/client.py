@@ -1,0 +1,338 @@
+"""HTTP client for the ClinicalTrials.gov REST API v2.
+
+Every failure is mapped to a domain error (``regsync.errors``) with a sentence a user can act
+on. No click here: the CLI renders what this module raises.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
+
+import orjson
+import requests
+
+from regsync import __version__
+from regsync.errors import ApiUnavailable, BadResponse, InvalidNctId, StudyNotFound
+from regsync.ids import normalize_nct_id
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
+USER_AGENT = f"regsync/{__version__} (+https://github.com/regsync/regsync; registry change monitor)"
+
+# Text fields come back as CommonMark by default; pinning the format means a server-side
+# default change can never make every text field "change" at once.
+MARKUP_FORMAT = "markdown"
+
+# Status codes worth retrying: the registry sheds load with 429 at peak hours and its
+# front end answers 502/503/504 during deployments; 500 is usually transient there too.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# Many servers and proxies cap the request line at 8 KiB; stay well below it.
+MAX_URL_LENGTH = 7000
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass
+class ClientConfig:
+    api_url: str = DEFAULT_API_URL
+    timeout: float = 30.0  # seconds, per request (connect and read)
+    attempts: int = 5  # tries per request, the first included
+    max_wait: float = 120.0  # total seconds of back-off per request before giving up
+    delay: float = 1.0  # minimum seconds between requests (robots.txt asks Crawl-delay: 1)
+    retry_after_cap: float = 60.0  # never sleep longer than this for one Retry-After
+
+
+@dataclass(frozen=True)
+class FetchedStudy:
+    """A study record as the API returned it, with how it was asked for."""
+
+    nct_id: str  # canonical, from the record itself
+    requested_id: str
+    record: dict
+    source: str  # the URL that answered (after redirects)
+
+    @property
+    def is_alias(self) -> bool:
+        return self.nct_id != self.requested_id
+
+
+@dataclass
+class Page:
+    studies: list[dict]
+    next_page_token: str | None
+    total_count: int | None = None
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    retries: int = 0
+    waited: float = 0.0
+    bytes: int = 0
+    per_status: dict[int, int] = field(default_factory=dict)
+
+
+class ApiClient:
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.config = config or ClientConfig()
+        self.base = self.config.api_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self._sleep = sleep
+        self._clock = clock
+        self._last_request: float | None = None
+        self.stats = Stats()
+
+    # -- public API -------------------------------------------------------------------------
+
+    def get_study(self, nct_id: str) -> FetchedStudy:
+        """``GET /studies/{nctId}``; follows a 301 alias to the canonical record."""
+        requested = normalize_nct_id(nct_id)
+        url = f"{self.base}/studies/{requested}?" + urlencode(
+            {"format": "json", "markupFormat": MARKUP_FORMAT}
+        )
+        response = self._get(url, what=requested)
+        if response.status_code == 404:
+            raise StudyNotFound(requested)
+        self._raise_for_status(response, requested)
+        record = _parse_json(response, requested)
+        if not isinstance(record, dict):
+            raise BadResponse(f"{requested}: the registry answered with JSON that is not a study")
+        actual = record_nct_id(record)
+        if actual is None:
+            raise BadResponse(f"{requested}: the registry's answer has no nctId; nothing stored")
+        # A 301 means the requested ID is an alias (an old, merged number): the record then
+        # carries the canonical ID, which must be the one the redirect pointed at.
+        redirected_to = _redirect_target(response)
+        if actual != requested and actual != redirected_to and requested not in record_aliases(
+            record
+        ):
+            raise BadResponse(
+                f"{requested}: the registry returned the record of {actual} instead; nothing stored"
+            )
+        return FetchedStudy(actual, requested, record, response.url)
+
+    def get_version(self) -> dict:
+        """``GET /version``: ``{"apiVersion": ..., "dataTimestamp": ...}``."""
+        response = self._get(f"{self.base}/version", what="/version")
+        self._raise_for_status(response, "/version")
+        data = _parse_json(response, "/version")
+        if not isinstance(data, dict) or "dataTimestamp" not in data:
+            raise BadResponse("/version: the registry's answer has no dataTimestamp")
+        return data
+
+    def iter_pages(self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE) -> Iterator[Page]:
+        """``GET /studies`` following ``nextPageToken``; one page at a time (streaming)."""
+        params = {"format": "json", "markupFormat": MARKUP_FORMAT, **params}
+        params["pageSize"] = str(min(page_size, MAX_PAGE_SIZE))
+        token: str | None = None
+        what = "/studies"
+        while True:
+            query = dict(params)
+            if token:
+                query["pageToken"] = token
+            url = f"{self.base}/studies?" + _encode(query)
+            response = self._get(url, what=what)
+            self._raise_for_status(response, what)
+            data = _parse_json(response, what)
+            if not isinstance(data, dict) or not isinstance(data.get("studies", []), list):
+                raise BadResponse(f"{what}: the registry's answer is not a page of studies")
+            token = data.get("nextPageToken") or None
+            yield Page(data.get("studies", []), token, data.get("totalCount"))
+            if not token:
+                return
+
+    def iter_studies_by_ids(
+        self, nct_ids: Iterable[str], *, fields: str | None = None
+    ) -> Iterator[tuple[list[str], Page]]:
+        """Batch fetch via ``filter.ids``; yields (the batch asked for, a page of its answer)."""
+        for batch in id_batches(nct_ids, self.base):
+            params = {"filter.ids": ",".join(batch)}
+            if fields:
+                params["fields"] = fields
+            for page in self.iter_pages(params):
+                yield batch, page
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _pace(self) -> None:
+        if self._last_request is not None and self.config.delay > 0:
+            wait = self.config.delay - (self._clock() - self._last_request)
+            if wait > 0:
+                self._sleep(wait)
+
+    def _get(self, url: str, *, what: str) -> requests.Response:
+        """GET with bounded retries: attempts and total back-off are both capped."""
+        cfg = self.config
+        waited = 0.0
+        last_problem = "no answer"
+        for attempt in range(1, max(cfg.attempts, 1) + 1):
+            self._pace()
+            started = self._clock()
+            self._last_request = started
+            self.stats.requests += 1
+            try:
+                response = self.session.get(url, timeout=cfg.timeout, allow_redirects=True)
+            except requests.Timeout:
+                last_problem = f"no answer within {cfg.timeout:g} s (timeout)"
+                retry_after = None
+            except requests.ConnectionError as exc:
+                last_problem = f"connection failed ({_short(exc)})"
+                retry_after = None
+            except requests.RequestException as exc:  # invalid URL, too many redirects...
+                raise ApiUnavailable(f"{what}: request failed: {_short(exc)}") from exc
+            else:
+                status = response.status_code
+                self.stats.per_status[status] = self.stats.per_status.get(status, 0) + 1
+                self.stats.bytes += len(response.content)
+                log.debug(
+                    "GET %s -> %s (%d bytes, %.3f s)",
+                    url,
+                    status,
+                    len(response.content),
+                    self._clock() - started,
+                )
+                if status not in RETRY_STATUSES:
+                    return response
+                last_problem = f"HTTP {status}" + (
+                    " (rate limited)" if status == 429 else " (server error)"
+                )
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if attempt >= cfg.attempts:
+                break
+            pause = backoff(attempt, retry_after, cap=cfg.retry_after_cap)
+            if waited + pause > cfg.max_wait:
+                log.warning("%s: %s; giving up (retry budget of %g s spent)", what, last_problem, cfg.max_wait)
+                break
+            log.info("%s: %s; retry %d in %.1f s", what, last_problem, attempt, pause)
+            self.stats.retries += 1
+            self.stats.waited += pause
+            waited += pause
+            self._sleep(pause)
+        raise ApiUnavailable(f"{what}: {last_problem} after {attempt} attempt{'s' * (attempt > 1)}")
+
+    @staticmethod
+    def _raise_for_status(response: requests.Response, what: str) -> None:
+        if response.status_code == 200:
+            return
+        body = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+        detail = f": {body}" if body else ""
+        if response.status_code == 400:
+            raise BadResponse(f"{what}: the registry rejected the request (HTTP 400{detail})")
+        raise ApiUnavailable(f"{what}: unexpected HTTP {response.status_code}{detail}")
+
+
+# -- helpers (pure; tested directly) ---------------------------------------------------------
+
+
+def record_nct_id(record: dict) -> str | None:
+    try:
+        return normalize_nct_id(record["protocolSection"]["identificationModule"]["nctId"])
+    except (KeyError, TypeError, InvalidNctId):
+        return None
+
+
+def record_aliases(record: dict) -> list[str]:
+    try:
+        aliases = record["protocolSection"]["identificationModule"].get("nctIdAliases") or []
+    except (KeyError, TypeError, AttributeError):
+        return []
+    return [a.upper() for a in aliases if isinstance(a, str)]
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds, whether given as delta-seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def backoff(attempt: int, retry_after: float | None, *, cap: float, base: float = 1.0) -> float:
+    """Exponential back-off with full jitter; a server's Retry-After wins (capped)."""
+    if retry_after is not None:
+        return min(retry_after, cap)
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def id_batches(nct_ids: Iterable[str], base: str, max_url: int = MAX_URL_LENGTH) -> Iterator[list[str]]:
+    """Split IDs into batches whose ``filter.ids`` URL stays under ``max_url`` characters."""
+    # Base, path, fixed params and a page token of up to ~100 characters.
+    budget = max_url - len(base) - 250
+    batch: list[str] = []
+    used = 0
+    for nct_id in nct_ids:
+        cost = len(nct_id) + 1
+        if batch and (used + cost > budget or len(batch) >= MAX_PAGE_SIZE):
+            yield batch
+            batch, used = [], 0
+        batch.append(nct_id)
+        used += cost
+    if batch:
+        yield batch
+
+
+def _encode(params: dict[str, str]) -> str:
+    # Commas, brackets and colons stay literal: the API reads them as such, and an encoded
+    # comma (%2C) would triple the length of every ID separator in a filter.ids batch.
+    return urlencode(params, safe=",[]:", quote_via=quote)
+
+
+def _redirect_target(response: requests.Response) -> str | None:
+    for hop in response.history:
+        location = hop.headers.get("Location", "")
+        tail = location.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        try:
+            return normalize_nct_id(tail)
+        except InvalidNctId:
+            continue
+    return None
+
+
+def _parse_json(response: requests.Response, what: str):
+    body = response.content
+    if not body.strip():
+        raise BadResponse(f"{what}: the registry sent an empty answer; nothing stored")
+    ctype = response.headers.get("Content-Type", "")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        if "html" in ctype.lower() or body.lstrip()[:1] == b"<":
+            raise BadResponse(
+                f"{what}: the registry sent an HTML page instead of JSON (maintenance?); nothing stored"
+            ) from None
+        raise BadResponse(
+            f"{what}: the registry's answer is not valid JSON (truncated? {len(body)} bytes); nothing stored"
+        ) from None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection reset", "Connection refused", "Name or service not known", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return (type(exc).__name__ + (": " + text if text else ""))[:160]
