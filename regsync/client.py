@@ -85,14 +85,15 @@ class ApiClient:
         config: ClientConfig | None = None,
         *,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.config = config or ClientConfig()
         self.base = self.config.api_url.rstrip("/")
         self.session = session or requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        self._sleep = sleep
+        # Looked up at call time so tests can replace the module's _sleep.
+        self._sleep = sleep or (lambda seconds: _sleep(seconds))
         self._clock = clock
         self._last_request: float | None = None
         self.stats = Stats()
@@ -155,17 +156,6 @@ class ApiClient:
             yield Page(data.get("studies", []), token, data.get("totalCount"))
             if not token:
                 return
-
-    def iter_studies_by_ids(
-        self, nct_ids: Iterable[str], *, fields: str | None = None
-    ) -> Iterator[tuple[list[str], Page]]:
-        """Batch fetch via ``filter.ids``; yields (the batch asked for, a page of its answer)."""
-        for batch in id_batches(nct_ids, self.base):
-            params = {"filter.ids": ",".join(batch)}
-            if fields:
-                params["fields"] = fields
-            for page in self.iter_pages(params):
-                yield batch, page
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -234,6 +224,10 @@ class ApiClient:
         if response.status_code == 400:
             raise BadResponse(f"{what}: the registry rejected the request (HTTP 400{detail})")
         raise ApiUnavailable(f"{what}: unexpected HTTP {response.status_code}{detail}")
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 # -- helpers (pure; tested directly) ---------------------------------------------------------

@@ -1,0 +1,518 @@
+"""The command line: parse, call the library, render. No SQL and no HTTP here."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from datetime import date
+
+import click
+import orjson
+
+from regsync import DEFAULT_NCT_ID, __version__, render
+from regsync.client import DEFAULT_API_URL, ApiClient, ClientConfig
+from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersion, UsageError
+from regsync.ids import normalize_nct_id
+from regsync.lock import WriteLock
+from regsync.store import Store
+
+SEVERITIES = ("critical", "major", "minor", "admin")
+
+
+class Context:
+    def __init__(self, db_path: str, api_url: str):
+        self.db_path = db_path
+        self.api_url = api_url
+
+
+def _dumps(value) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def _line(value) -> str:
+    return orjson.dumps(value).decode()
+
+
+def handle_errors(fn):
+    """Library errors become one line on stderr and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RegsyncError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def nct_ids_argument(values: tuple[str, ...]) -> list[str]:
+    ids = []
+    for value in values:
+        if not value.strip():
+            raise InvalidNctId(value)
+        for part in value.replace(",", " ").split():
+            ids.append(normalize_nct_id(part))
+    return list(dict.fromkeys(ids))
+
+
+def _setup_logging(verbose: int, log_file: str | None) -> None:
+    root = logging.getLogger("regsync")
+    root.setLevel(logging.DEBUG)
+    root.handlers.clear()
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    if log_file:
+        try:
+            handler = logging.FileHandler(log_file)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write {log_file}: {exc.strerror}", param_hint="--log-file")
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+    root.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="regsync")
+@click.option(
+    "--db", "db_path", default="regsync.db", envvar="REGSYNC_DB", show_default=True,
+    type=click.Path(dir_okay=False), help="SQLite database file [env: REGSYNC_DB].",
+)
+@click.option(
+    "--api-url", default=DEFAULT_API_URL, envvar="REGSYNC_API_URL", show_default=True,
+    help="ClinicalTrials.gov API v2 base URL [env: REGSYNC_API_URL].",
+)
+@click.option("-v", "--verbose", count=True, help="Log requests, retries and timings to stderr (-vv: debug).")
+@click.option("--log-file", type=click.Path(dir_okay=False), envvar="REGSYNC_LOG_FILE",
+              help="Append a debug log with timestamps to this file [env: REGSYNC_LOG_FILE].")
+@click.pass_context
+def cli(ctx, db_path, api_url, verbose, log_file):
+    """Keep a versioned local history of ClinicalTrials.gov records and flag what changed.
+
+    Example:
+
+        regsync sync                    # fetch NCT07240987 (the default) into ./regsync.db
+        regsync watch add NCT00763412   # track more studies
+        regsync changes --severity major
+    """
+    _setup_logging(verbose, log_file)
+    ctx.obj = Context(db_path, api_url)
+
+
+def open_store(obj: Context, *, create: bool = False) -> Store:
+    return Store.open(obj.db_path, create=create)
+
+
+def wait_option(fn):
+    return click.option(
+        "--wait", type=click.FloatRange(min=0), default=0, envvar="REGSYNC_WAIT", show_default=True,
+        help="Seconds to wait for another regsync writing to the same database [env: REGSYNC_WAIT].",
+    )(fn)
+
+
+def json_option(fn):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
+
+
+class writing:
+    """Hold the write lock, then open (and migrate) the database for writing."""
+
+    def __init__(self, obj: Context, wait: float):
+        self.obj = obj
+        self.wait = wait
+        self.lock: WriteLock | None = None
+        self.store: Store | None = None
+
+    def __enter__(self) -> Store:
+        parent = os.path.dirname(os.path.abspath(self.obj.db_path))
+        if not os.path.isdir(parent):
+            raise StoreError(f"database directory does not exist: {parent}")
+        if os.path.exists(self.obj.db_path):
+            Store.check_file(self.obj.db_path)
+        self.lock = WriteLock(self.obj.db_path)
+        self.lock.acquire(self.wait)
+        try:
+            self.store = open_store(self.obj, create=True)
+        except BaseException:
+            self.lock.release()
+            raise
+        return self.store
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.store:
+                self.store.close()
+        finally:
+            if self.lock:
+                self.lock.release()
+
+
+# -- sync ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1)
+@json_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only new, changed, removed and failed studies.")
+@click.option("--force", is_flag=True, help="Sync even if the registry's dataTimestamp has not moved.")
+@click.option("--full", is_flag=True, help="Re-fetch every watched study, not only those updated (implies --force).")
+@wait_option
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
+              help="Seconds to wait for each HTTP response [env: REGSYNC_TIMEOUT].")
+@click.option("--retries", type=click.IntRange(min=0), default=4, envvar="REGSYNC_RETRIES", show_default=True,
+              help="Retries per request after 429, 5xx, timeouts and resets [env: REGSYNC_RETRIES].")
+@click.option("--max-wait", type=click.FloatRange(min=0), default=120.0, envvar="REGSYNC_MAX_WAIT", show_default=True,
+              help="Most seconds of back-off per request before giving up [env: REGSYNC_MAX_WAIT].")
+@click.option("--delay", type=click.FloatRange(min=0), default=1.0, envvar="REGSYNC_DELAY", show_default=True,
+              help="Least seconds between requests; the registry asks for 1 [env: REGSYNC_DELAY].")
+@click.option("--recheck", type=click.FloatRange(0, 1), default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
+              help="Share of the watchlist re-verified on each incremental run [env: REGSYNC_RECHECK].")
+@click.pass_obj
+@handle_errors
+def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck):
+    """Fetch studies and store every version whose content changed.
+
+    IDs come from the arguments, else the watchlist (and query watches), else NCT07240987.
+    One line per study on stdout; each failure is one line on stderr. Exit 0 when every
+    study synced, 1 when any failed (the others are stored), 2 on usage errors, 3 when
+    another regsync is writing, 4 when the database cannot be used.
+
+    Example:
+
+        regsync sync
+        regsync sync NCT07240987 NCT00763412 --json
+        regsync --db /var/lib/regsync/trials.db sync --quiet   # for cron
+    """
+    from regsync.sync import Syncer
+
+    ids = nct_ids_argument(nct_ids)
+    config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay)
+    client = ApiClient(config)
+    with writing(obj, wait) as store:
+        progress = _progress_bar(quiet or as_json)
+        syncer = Syncer(store, client, progress=progress.update if progress else None, recheck_share=recheck)
+        try:
+            for outcome in syncer.run(ids or None, force=force, full=full):
+                _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress)
+        finally:
+            if progress:
+                progress.close()
+        report = syncer.report
+    if report.nothing_to_do and not quiet:
+        if as_json:
+            click.echo(_line({"status": "nothing-to-do", "data_timestamp": report.data_timestamp}))
+        else:
+            click.echo(
+                f"nothing to do: the registry's data has not changed since the last run "
+                f"(dataTimestamp {report.data_timestamp}); --force syncs anyway"
+            )
+    elif not quiet and not as_json:
+        c = report.counts
+        click.echo(
+            f"{sum(c.values())} studies: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
+            + (f", {c['removed']} removed" if c["removed"] else "")
+            + f", {c['error']} failed ({report.mode}, {report.requests} requests)",
+            err=True,
+        )
+    if report.failed:
+        sys.exit(1)
+
+
+def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
+    if quiet and outcome.status == "unchanged":
+        return
+    if progress:
+        progress.clear()
+    if as_json:
+        click.echo(_line(outcome.to_dict()))
+        if outcome.status == "error":
+            click.echo(render.error_line(outcome), err=True)
+    elif outcome.status == "error":
+        click.echo(render.error_line(outcome), err=True)
+    else:
+        click.echo(render.sync_line(outcome))
+
+
+class _ProgressLine:
+    """A one-line progress counter on stderr, for people at a terminal during long runs."""
+
+    def __init__(self):
+        self.shown = False
+
+    def update(self, done: int, total: int | None) -> None:
+        if done < 50 and not self.shown:
+            return
+        self.shown = True
+        text = f"  {done}/{total} studies" if total else f"  {done} studies"
+        click.echo(f"\r{text}\x1b[K", err=True, nl=False)
+
+    def clear(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[K", err=True, nl=False)
+
+    def close(self) -> None:
+        self.clear()
+
+
+def _progress_bar(disabled: bool) -> _ProgressLine | None:
+    # Never under --quiet or --json, and never for cron (stderr is not a terminal there).
+    if disabled or not sys.stderr.isatty():
+        return None
+    return _ProgressLine()
+
+
+# -- watch ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def watch():
+    """Manage the watchlist that a plain `regsync sync` syncs."""
+
+
+@watch.command("add")
+@click.argument("nct_ids", nargs=-1)
+@click.option("--query", "queries", multiple=True, metavar="EXPR",
+              help="An Essie expression; every sync tracks all studies it matches.")
+@wait_option
+@click.pass_obj
+@handle_errors
+def watch_add(obj, nct_ids, queries, wait):
+    """Watch studies by NCT ID, or everything an Essie query matches.
+
+    Example:
+
+        regsync watch add NCT00763412 NCT06171568
+        regsync watch add --query 'AREA[Condition]"chronic kidney disease" AND AREA[InterventionName]mesenchymal'
+    """
+    ids = nct_ids_argument(nct_ids)
+    if not ids and not queries:
+        raise UsageError("give NCT IDs or --query EXPR")
+    with writing(obj, wait) as store:
+        added = store.watch_add(ids)
+        for nct_id in ids:
+            click.echo(f"{nct_id} {'added' if nct_id in added else 'already watched'}")
+        for expr in queries:
+            if not expr.strip():
+                raise UsageError("--query needs a non-empty expression")
+            _, new = store.query_add(expr.strip())
+            click.echo(f"query {expr.strip()!r} {'added' if new else 'already watched'}")
+
+
+@watch.command("remove")
+@click.argument("nct_ids", nargs=-1)
+@click.option("--query", "queries", multiple=True, metavar="EXPR", help="Stop following a query watch.")
+@wait_option
+@click.pass_obj
+@handle_errors
+def watch_remove(obj, nct_ids, queries, wait):
+    """Stop watching studies (their stored versions are kept)."""
+    ids = nct_ids_argument(nct_ids)
+    if not ids and not queries:
+        raise UsageError("give NCT IDs or --query EXPR")
+    with writing(obj, wait) as store:
+        removed = store.watch_remove(ids)
+        for nct_id in ids:
+            click.echo(f"{nct_id} {'removed' if nct_id in removed else 'was not watched'}")
+        for expr in queries:
+            found = store.query_remove(expr.strip())
+            click.echo(f"query {expr.strip()!r} {'removed' if found else 'was not watched'}")
+
+
+@watch.command("list")
+@json_option
+@click.pass_obj
+@handle_errors
+def watch_list(obj, as_json):
+    """List watched studies and query watches."""
+    store = open_store(obj)
+    rows, queries = store.watchlist(), store.queries()
+    if as_json:
+        click.echo(_dumps({"studies": rows, "queries": queries}))
+        return
+    if not rows and not queries:
+        click.echo(f"the watchlist is empty: `regsync sync` syncs {DEFAULT_NCT_ID}")
+        return
+    for q in queries:
+        click.echo(f"query: {q['expr']}")
+    if rows:
+        view = [
+            {"nct_id": r["nct_id"], "version": r["current_version"] or "-", "status": r["overall_status"] or "(not synced yet)",
+             "title": (r["brief_title"] or "")[:60]}
+            for r in rows
+        ]
+        click.echo(render.table(view, ["nct_id", "version", "status", "title"]))
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("nct_id")
+@json_option
+@click.pass_obj
+@handle_errors
+def history(obj, nct_id, as_json):
+    """One row per stored version of a study.
+
+    Example:
+
+        regsync history NCT07240987
+    """
+    nct_id = normalize_nct_id(nct_id)
+    rows = open_store(obj).history(nct_id)
+    if as_json:
+        click.echo(_dumps(rows))
+    else:
+        click.echo(render.history_text(nct_id, rows))
+
+
+@cli.command()
+@click.argument("nct_id")
+@click.option("--version", "version", type=int, help="Version number (default: the latest).")
+@click.pass_obj
+@handle_errors
+def show(obj, nct_id, version):
+    """Print a stored record as JSON, as the API returned it.
+
+    Example:
+
+        regsync show NCT07240987 --version 1
+    """
+    nct_id = normalize_nct_id(nct_id)
+    click.echo(_dumps(open_store(obj).record(nct_id, version)))
+
+
+@cli.command()
+@click.argument("nct_id")
+@click.option("--from", "from_v", type=int, help="Older version (default: the one before --to).")
+@click.option("--to", "to_v", type=int, help="Newer version (default: the latest).")
+@click.option("--all", "show_admin", is_flag=True, help="Also show registry bookkeeping (admin) changes.")
+@json_option
+@click.pass_obj
+@handle_errors
+def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
+    """What changed between two stored versions, grouped by category, most severe first.
+
+    Example:
+
+        regsync diff NCT07240987              # latest against the previous version
+        regsync diff NCT07240987 --from 1 --to 3 --json
+    """
+    from regsync.diff import diff_records
+
+    nct_id = normalize_nct_id(nct_id)
+    store = open_store(obj)
+    current = store.study(nct_id)["current_version"]
+    to_v = current if to_v is None else to_v
+    from_v = to_v - 1 if from_v is None else from_v
+    for label, v in (("--from", from_v), ("--to", to_v)):
+        if v < 1 or v > current:
+            if label == "--from" and v == 0:
+                raise UnknownVersion(f"{nct_id} has only one version stored; nothing to compare")
+            raise UnknownVersion(f"{label} {v}: {nct_id} has versions 1-{current}")
+    if from_v > to_v:
+        raise UsageError(f"--from {from_v} is after --to {to_v}")
+    changes = store.stored_changes(nct_id, from_v, to_v) if from_v != to_v else []
+    if changes is None:
+        changes = [c.to_dict() for c in diff_records(store.record(nct_id, from_v), store.record(nct_id, to_v))]
+    if as_json:
+        click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v, "changes": changes}))
+    else:
+        click.echo(render.diff_text(nct_id, from_v, to_v, changes, show_admin=show_admin))
+
+
+def _parse_since(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--since") from None
+
+
+@cli.command()
+@click.option("--since", help="Only changes detected on or after this date (YYYY-MM-DD).")
+@click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
+@click.option("--category", "categories", multiple=True, metavar="CATEGORY",
+              help="Only these categories (repeatable): status, dates, outcomes, ...")
+@click.option("--severity", type=click.Choice(SEVERITIES), default="minor", show_default=True,
+              help="This severity or higher; `admin` includes registry bookkeeping.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many changes.")
+@json_option
+@click.pass_obj
+@handle_errors
+def changes(obj, since, nct_ids, categories, severity, limit, as_json):
+    """Flagged changes across all tracked studies, newest first.
+
+    Example:
+
+        regsync changes --since 2026-01-01 --severity major
+        regsync changes --category outcomes --json
+    """
+    from regsync.diff import CATEGORIES
+
+    for category in categories:
+        if category not in CATEGORIES:
+            raise UsageError(f"unknown category {category!r}; one of: {', '.join(CATEGORIES)}")
+    ids = nct_ids_argument(nct_ids)
+    wanted = list(SEVERITIES[: SEVERITIES.index(severity) + 1])
+    rows = open_store(obj).query_changes(
+        since=_parse_since(since), nct_ids=ids or None, categories=list(categories) or None,
+        severities=wanted, limit=limit,
+    )
+    if as_json:
+        click.echo(_dumps(rows))
+    else:
+        click.echo(render.changes_text(rows))
+
+
+@cli.command()
+@wait_option
+@click.pass_obj
+@handle_errors
+def reclassify(obj, wait):
+    """Recompute every stored change from the stored snapshots (after the rules changed)."""
+    from regsync.diff import diff_records
+
+    with writing(obj, wait) as store:
+        run_id = store.begin_run("reclassify")
+        try:
+            pairs, found = store.reclassify(diff_records)
+        except BaseException:
+            store.finish_run(run_id, "interrupted")
+            raise
+        store.finish_run(run_id, "ok")
+    click.echo(f"reclassified {pairs} version pairs: {found} changes")
+
+
+@cli.command()
+@click.option("--runs", "limit", type=click.IntRange(min=1), default=10, show_default=True, help="How many recent runs.")
+@json_option
+@click.pass_obj
+@handle_errors
+def status(obj, limit, as_json):
+    """Recent runs, what is stored, and how big the database is."""
+    store = open_store(obj)
+    runs, counts = store.runs(limit), store.counts()
+    last = store.last_complete_run()
+    size = sum(os.path.getsize(p) for p in (obj.db_path, obj.db_path + "-wal") if os.path.exists(p))
+    if as_json:
+        click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last, "runs": runs}))
+    else:
+        click.echo(render.status_text(runs, counts, obj.db_path, size, last))
+
+
+def main() -> None:
+    cli(prog_name="regsync")
