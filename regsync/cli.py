@@ -416,12 +416,17 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     store = open_store(obj)
     current = store.study(nct_id)["current_version"]
     to_v = current if to_v is None else to_v
-    from_v = to_v - 1 if from_v is None else from_v
-    for label, v in (("--from", from_v), ("--to", to_v)):
-        if v < 1 or v > current:
-            if label == "--from" and v == 0:
-                raise UnknownVersion(f"{nct_id} has only one version stored; nothing to compare")
-            raise UnknownVersion(f"{label} {v}: {nct_id} has versions 1-{current}")
+    if not 1 <= to_v <= current:
+        raise UnknownVersion(f"--to {to_v}: {nct_id} has versions 1-{current}")
+    if from_v is None:
+        if to_v == 1:
+            raise UnknownVersion(
+                f"{nct_id} has only one version stored; nothing to compare"
+                if current == 1 else "version 1 is the first; nothing before it to compare"
+            )
+        from_v = to_v - 1
+    elif not 1 <= from_v <= current:
+        raise UnknownVersion(f"--from {from_v}: {nct_id} has versions 1-{current}")
     if from_v > to_v:
         raise UsageError(f"--from {from_v} is after --to {to_v}")
     changes = store.stored_changes(nct_id, from_v, to_v) if from_v != to_v else []
