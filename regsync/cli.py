@@ -221,13 +221,17 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     elif not quiet and not as_json:
         c = report.counts
         click.echo(
-            f"{sum(c.values())} studies: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
+            f"{_plural(sum(c.values()), 'study', 'studies')}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
             + (f", {c['removed']} removed" if c["removed"] else "")
             + f", {c['error']} failed ({report.mode}, {report.requests} requests)",
             err=True,
         )
     if report.failed:
         sys.exit(1)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:

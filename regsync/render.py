@@ -27,6 +27,10 @@ def milestone_label(change) -> str:
     if isinstance(new, str) and len(new) <= 40 and path.endswith("overallStatus"):
         return new
     summary = _get(change, "summary", "")
+    if path.endswith("DateStruct") and isinstance(new, dict) and new.get("type") == "ACTUAL":
+        return summary.split(":")[0].lower() + " ACTUAL"  # "start date ACTUAL"
+    if _get(change, "category") == "results":
+        return "results posted"
     return summary if len(summary) <= 60 else summary[:57] + "..."
 
 

@@ -226,6 +226,19 @@ class Store:
     def watch_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT nct_id FROM watchlist ORDER BY nct_id")]
 
+    def unsynced_watches(self, since: str) -> bool:
+        """Watched studies never stored, or query watches added since ``since``: work to do
+        even when the registry's data has not moved."""
+        return bool(
+            self.db.execute(
+                "SELECT 1 FROM watchlist w LEFT JOIN studies s ON s.nct_id = w.nct_id "
+                "WHERE s.nct_id IS NULL LIMIT 1"
+            ).fetchone()
+            or self.db.execute(
+                "SELECT 1 FROM watch_queries WHERE added_at >= ? LIMIT 1", [since]
+            ).fetchone()
+        )
+
     def replace_watch_id(self, old: str, new: str) -> None:
         """An alias was followed: watch the canonical ID from now on."""
         with self.db.atomic():

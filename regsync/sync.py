@@ -181,6 +181,7 @@ class Syncer:
             and last is not None
             and report.data_timestamp is not None
             and last["data_timestamp"] == report.data_timestamp
+            and not self.store.unsynced_watches(since=last["started_at"])
         ):
             report.nothing_to_do = True
             return

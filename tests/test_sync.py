@@ -210,7 +210,7 @@ def test_timeouts_are_retried_then_reported(api, run, db_path):
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"error: {DEFAULT}: no answer within 30 s (timeout) after 2 attempts",
-        "1 studies: 0 new, 0 changed, 0 unchanged, 1 failed (full, 3 requests)",
+        "1 study: 0 new, 0 changed, 0 unchanged, 1 failed (full, 3 requests)",
     ]
 
 
@@ -282,3 +282,14 @@ def test_nothing_to_do_when_data_timestamp_has_not_moved(api, run, db_path):
     assert result.stdout.startswith("nothing to do: the registry's data has not changed")
     assert run("sync", "--quiet").stdout == ""
     assert "unchanged" in run("sync", "--force").stdout
+
+
+def test_newly_watched_studies_sync_even_when_data_has_not_moved(api, run, db_path):
+    mock_version(api)
+    mock_study(api, load(DEFAULT))
+    run("sync")
+    run("watch", "add", "NCT00763412")
+    api.get(f"{API}/studies", json={"studies": [load("NCT00763412"), load(DEFAULT)]})
+    result = run("sync")
+    assert result.stdout == f"NCT00763412 new (v1)\n{DEFAULT} unchanged (v1)\n"
+    assert run("sync").stdout.startswith("nothing to do")
