@@ -1,0 +1,211 @@
+"""End to end through a real socket: the installed `regsync` console script, run as a
+subprocess, against the local fake API (regsync.fakeapi) on 127.0.0.1.
+
+The real transport (requests over TCP), the entry point, stdout/stderr and the exit codes
+are exercised here, not mocks. The helpers at the top (`regsync_argv`, `run_regsync`,
+`fake_api`) are shared by the other subprocess test files (test_faults, test_lock, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import edit, load
+from regsync.fakeapi import FakeRegistry, FakeServer, load_fixtures, serve
+
+DEFAULT = "NCT07240987"
+DATA_TS = "2026-09-04T09:00:06"
+SUMMARY = "{n} {studies}: {new} new, {changed} changed, {unchanged} unchanged, {failed} failed ({mode}, {requests} requests)"
+
+
+def regsync_argv() -> list[str]:
+    """The installed console script: beside the interpreter running the tests, else on PATH."""
+    beside = Path(sys.executable).parent / "regsync"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    found = shutil.which("regsync")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "regsync"]
+
+
+def regsync_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGSYNC_")}
+    env["REGSYNC_DELAY"] = "0"
+    env.update(extra)
+    return env
+
+
+def run_regsync(db: Path, url: str | None, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+    argv = [*regsync_argv(), "--db", str(db)]
+    if url is not None:
+        argv += ["--api-url", url]
+    return subprocess.run(
+        [*argv, *args], capture_output=True, text=True, env=regsync_env(**env), timeout=timeout
+    )
+
+
+def popen_regsync(db: Path, url: str | None, *args: str, **env: str) -> subprocess.Popen:
+    argv = [*regsync_argv(), "--db", str(db)]
+    if url is not None:
+        argv += ["--api-url", url]
+    return subprocess.Popen(
+        [*argv, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=regsync_env(**env)
+    )
+
+
+@contextmanager
+def fake_api(records: list[dict] | None = None) -> Iterator[tuple[FakeRegistry, FakeServer]]:
+    registry = FakeRegistry(data_timestamp=DATA_TS)
+    for record in load_fixtures() if records is None else records:
+        registry.add(record)
+    with serve(registry) as server:
+        yield registry, server
+
+
+@pytest.fixture
+def fake():
+    with fake_api() as pair:
+        yield pair
+
+
+def summary(n, new=0, changed=0, unchanged=0, failed=0, mode="ids", requests=0) -> str:
+    return SUMMARY.format(n=n, studies="study" if n == 1 else "studies", new=new, changed=changed, unchanged=unchanged, failed=failed, mode=mode,
+                          requests=requests)
+
+
+def db_versions(db: Path, nct_id: str = DEFAULT) -> list[int]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT version FROM versions WHERE nct_id = ? ORDER BY version", [nct_id])]
+
+
+# -- the tests ----------------------------------------------------------------------------
+
+
+def test_the_console_script_is_the_installed_one():
+    argv = regsync_argv()
+    assert argv[0].endswith("regsync"), argv  # not the `python -m` fallback
+    result = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    assert result.stdout.startswith("regsync, version ")
+
+
+def test_a_night_of_syncing_through_a_real_socket(fake, tmp_path):
+    registry, server = fake
+    db = tmp_path / "trials.db"
+
+    # 1. First sync of the default study.
+    first = run_regsync(db, server.url, "sync")
+    assert (first.returncode, first.stdout) == (0, f"{DEFAULT} new (v1)\n")
+    assert first.stderr == summary(1, new=1, mode="full", requests=2) + "\n"
+    assert [(r.path, r.status) for r in registry.requests] == [
+        ("/api/v2/version", 200), (f"/api/v2/studies/{DEFAULT}", 200)
+    ]
+    request = registry.requests[1]
+    assert request.query == {"format": ["json"], "markupFormat": ["markdown"]}
+
+    # 2. Several studies in one run go through the batch endpoint (one request for all).
+    registry.reset_log()
+    ids = [DEFAULT, "NCT00763412", "NCT06171568"]
+    multi = run_regsync(db, server.url, "sync", *ids)
+    assert multi.returncode == 0, multi.stderr
+    assert multi.stdout.splitlines() == [
+        "NCT00763412 new (v1)", "NCT06171568 new (v1)", f"{DEFAULT} unchanged (v1)"
+    ]
+    assert multi.stderr == summary(3, new=2, unchanged=1, requests=2) + "\n"
+    studies = registry.requests_for("studies")
+    assert len(studies) == 1 and registry.count() == 2
+    assert studies[0].query["filter.ids"] == [",".join(ids)]
+
+    # 3. The registry publishes an edit (and a new data release): v2 with its changes.
+    registry.add(edit(load(DEFAULT), overallStatus="RECRUITING"))
+    registry.data_timestamp = "2026-09-05T09:00:00"
+    changed = run_regsync(db, server.url, "sync")
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout == f"{DEFAULT} changed v1 -> v2: status (milestone: RECRUITING)\n"
+    assert db_versions(db) == [1, 2]
+
+    # 4. A study the registry does not have: one line on stderr, exit 1, nothing stored.
+    missing = run_regsync(db, server.url, "sync", "NCT99999999")
+    assert missing.returncode == 1
+    assert missing.stdout == ""
+    assert missing.stderr.splitlines() == [
+        "error: NCT99999999 not found in the registry (HTTP 404)",
+        summary(1, failed=1, requests=2),
+    ]
+    assert db_versions(db, "NCT99999999") == []
+
+    # 5. An alias answers 301; the study is stored (here: confirmed) under its canonical ID.
+    registry.alias("NCT00000102", DEFAULT)
+    registry.reset_log()
+    alias = run_regsync(db, server.url, "sync", "nct102")
+    assert alias.returncode == 0, alias.stderr
+    assert alias.stdout == f"NCT00000102 -> {DEFAULT} (alias) unchanged (v2)\n"
+    assert [(r.path, r.status) for r in registry.requests] == [
+        ("/api/v2/version", 200), ("/api/v2/studies/NCT00000102", 301), (f"/api/v2/studies/{DEFAULT}", 200)
+    ]
+    alias_json = run_regsync(db, server.url, "sync", "NCT00000102", "--json")
+    assert json.loads(alias_json.stdout) == {
+        "nct_id": DEFAULT, "requested_id": "NCT00000102", "status": "unchanged", "version": 2,
+        "previous_version": None, "error": None,
+    }
+    assert alias_json.stderr == ""
+    assert db_versions(db) == [1, 2]
+
+    # 6. Reading it back: history, show, diff --json (read commands need no API).
+    history = run_regsync(db, None, "history", DEFAULT, "--json")
+    assert history.returncode == 0 and history.stderr == ""
+    rows = json.loads(history.stdout)
+    assert [(r["version"], r["overall_status"], r["last_update_post_date"]) for r in rows] == [
+        (1, "NOT_YET_RECRUITING", "2025-12-24"), (2, "RECRUITING", "2026-02-01")
+    ]
+    assert [r["data_timestamp"] for r in rows] == [DATA_TS, "2026-09-05T09:00:00"]
+    text = run_regsync(db, None, "history", DEFAULT)
+    assert text.stdout.splitlines()[0] == f"{DEFAULT}: 2 versions"
+
+    shown = run_regsync(db, None, "show", DEFAULT, "--version", "1")
+    assert shown.returncode == 0 and json.loads(shown.stdout) == load(DEFAULT)
+    latest = run_regsync(db, None, "show", DEFAULT)
+    assert json.loads(latest.stdout) == registry.get(DEFAULT)
+
+    diff = run_regsync(db, None, "diff", DEFAULT, "--json")
+    assert diff.returncode == 0 and diff.stderr == ""
+    body = json.loads(diff.stdout)
+    assert (body["nct_id"], body["from_version"], body["to_version"]) == (DEFAULT, 1, 2)
+    status_change = [c for c in body["changes"] if c["path"] == "protocolSection.statusModule.overallStatus"]
+    assert len(status_change) == 1
+    assert (status_change[0]["old"], status_change[0]["new"], status_change[0]["milestone"]) == (
+        "NOT_YET_RECRUITING", "RECRUITING", True
+    )
+
+
+def test_exit_code_2_for_an_invalid_id_sends_nothing(fake, tmp_path):
+    registry, server = fake
+    result = run_regsync(tmp_path / "x.db", server.url, "sync", "NCT-1")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: invalid NCT ID 'NCT-1': expected NCT followed by up to 8 digits (e.g. NCT07240987)"
+    ]
+    assert registry.requests == []
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_python_dash_m_regsync_works_too(fake, tmp_path):
+    _, server = fake
+    result = subprocess.run(
+        [sys.executable, "-m", "regsync", "--db", str(tmp_path / "m.db"), "--api-url", server.url, "sync"],
+        capture_output=True, text=True, env=regsync_env(), timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (0, f"{DEFAULT} new (v1)\n")
