@@ -531,6 +531,15 @@ def r_enrollment(raw: RawChange, ctx: Ctx) -> R:
     return R("minor", "enrollment.change.small", summary)
 
 
+def _item_key(raw: RawChange, key: str) -> str:
+    """A key field of the item a field change belongs to (from the item, else the path)."""
+    for it in (raw.item_new, raw.item_old):
+        if isinstance(it, dict) and it.get(key):
+            return str(it[key])
+    m = re.search(r"\[(?:[^\]\\]|\\.)*?" + key + r"=((?:[^,\]\\#]|\\.)*)", raw.path)
+    return m.group(1).replace("\\", "") if m else "?"
+
+
 def _item_label_arm(it: Any) -> str:
     if isinstance(it, dict):
         t = it.get("type")
@@ -559,8 +568,10 @@ def r_arms(raw: RawChange, ctx: Ctx) -> R:
             return R("major", "arms.removed", f"Arm removed: {_item_label_arm(raw.old)}")
         if raw.kind == "renamed":
             return R("minor", "arms.renamed", f"Arm renamed: {raw.old} -> {raw.new}")
-    arm = (raw.item_new or raw.item_old or {}).get("label") if isinstance(raw.item_new or raw.item_old, dict) else None
+    arm = _item_key(raw, "label")
     if sub == ".type":
+        if raw.kind != "changed":
+            return R("minor", "arms.wording", generic_summary(raw, f"Arm {arm} type"))
         return R("major", "arms.type_changed", f"Arm {arm} type: {raw.old} -> {raw.new}")
     if sub.startswith(".interventionNames"):
         verb = "added to" if raw.kind == "added" else "removed from"
@@ -585,8 +596,7 @@ def r_interventions(raw: RawChange, ctx: Ctx) -> R:
             o, n = raw.old, raw.new
             return R("minor", "interventions.renamed",
                      f"Intervention renamed: {o.get('type')}: {o.get('name')} -> {n.get('type')}: {n.get('name')}")
-    it = raw.item_new if isinstance(raw.item_new, dict) else raw.item_old
-    name = it.get("name") if isinstance(it, dict) else "?"
+    name = _item_key(raw, "name")
     if sub.startswith(".armGroupLabels"):
         verb = "now given in arm" if raw.kind == "added" else "no longer given in arm"
         return R("major", "interventions.arm_assignment", f"Intervention {name} {verb} {trunc(_set_member(raw), 60)}")
@@ -662,9 +672,9 @@ def r_outcomes(raw: RawChange, ctx: Ctx) -> R:
     fld = sub.lstrip(".")
     m = None
     it = raw.item_new if isinstance(raw.item_new, dict) else raw.item_old
-    if isinstance(it, dict):
+    if isinstance(it, dict) and it.get("measure"):
         m = trunc(it.get("measure"), 50)
-    label = f"{Which} outcome {field_label(raw.pattern).lower()} ({m})"
+    label = f"{Which} outcome {field_label(raw.pattern).lower()}" + (f" ({m})" if m else "")
     s = generic_summary(raw, label)
     fmt = text_edit_kind(raw.old, raw.new)
     if fmt:

@@ -249,7 +249,7 @@ def _selector(key: tuple[tuple[str, Any], ...], occ: int) -> str:
 _WORD = re.compile(r"[a-z0-9]+|[<>=%\u2264\u2265]")
 _STOP = {
     "of", "with", "in", "on", "the", "a", "an", "and", "for", "to", "at", "by", "using",
-    "as", "from", "per", "or", "who", "is", "are", "be",
+    "as", "from", "per", "or", "who", "is", "are", "be", "at", "least", "any",
 }
 
 
@@ -275,6 +275,29 @@ def token_similarity(a: Any, b: Any, ignore: frozenset = frozenset()) -> float:
     if not ta or not tb:
         return 0.0
     return len(ta & tb) / len(ta | tb)
+
+
+def containment(a: Any, b: Any) -> float:
+    """Share of the smaller token set found in the larger one (0 if either has < 3 tokens)."""
+    ta = set(norm_text(a).split()) - _STOP
+    tb = set(norm_text(b).split()) - _STOP
+    if len(ta) < 3 or len(tb) < 3:
+        return 0.0
+    return len(ta & tb) / min(len(ta), len(tb))
+
+
+def _partial_key_equal(okey, nkey) -> bool:
+    """Key fields present on both sides are equal up to formatting, and the first one is."""
+    seen = False
+    for (k, ov), (_, nv) in zip(okey, nkey):
+        if ov in (None, "") or nv in (None, ""):
+            if not seen:
+                return False
+            continue
+        if norm_text(ov) != norm_text(nv):
+            return False
+        seen = True
+    return seen
 
 
 def _content_wo_key(item: Any, spec: tuple[str, ...]) -> bytes:
@@ -367,10 +390,12 @@ def _pair_renames(m: _Match, spec, fuzzy: bool) -> list:
             nkn = norm_text(" ".join(str(v) for _, v in nkey))
             if okn == nkn:
                 score = 3.0
+            elif len(okey) > 1 and _partial_key_equal(okey, nkey):
+                score = 2.5
             elif ocont == _content_wo_key(ni, spec) and ocont not in (b"{}",):
                 score = 2.0
             elif fuzzy:
-                sim = token_similarity(okn, nkn)
+                sim = max(token_similarity(okn, nkn), 0.9 * containment(okn, nkn) if containment(okn, nkn) >= 0.8 else 0.0)
                 if sim < 0.5:
                     continue
                 score = 1.0 + sim * 0.99
