@@ -1,0 +1,315 @@
+"""Benchmark: how fast regsync syncs a portfolio, against the floor of merely downloading it.
+
+    python bench/sync_bench.py --studies 10000            # measures N = 10,000 and 50,000
+    python bench/sync_bench.py --studies 10000 50000      # the same, sizes given explicitly
+    python bench/sync_bench.py --studies 2000 --profile   # also writes a cProfile per phase
+
+For each size N, one run:
+
+- starts the fake API (``regsync.fakeapi``) serving N synthetic studies in a separate
+  *process* (so the server's CPU never shares a GIL with the client being measured);
+- floor: downloads every page with the request pattern regsync uses (``GET /studies`` with
+  ``filter.ids`` batches from ``regsync.client.id_batches``, ``pageSize=1000``, following
+  ``nextPageToken``) on one keep-alive ``requests.Session`` and parses each body with
+  ``orjson.loads`` (the parser regsync uses: the tightest floor). Best of two runs, in the
+  benchmark process (no interpreter start-up in it);
+- regsync: ``regsync --db DB --api-url URL sync --quiet`` as a fresh child process for each
+  measurement (REGSYNC_DELAY=0), wall time including interpreter start-up, peak RSS from
+  ``os.wait4`` (that child only): first sync of a watchlist of N; unchanged ``--full``
+  re-sync; incremental re-sync after 1% of the studies changed (new LastUpdatePostDate,
+  registry dataTimestamp moved one day), with the HTTP requests the fake API received.
+
+Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from regsync.client import MAX_PAGE_SIZE, id_batches, _encode  # noqa: E402
+from regsync.sync import DEFAULT_RECHECK_SHARE  # noqa: E402
+
+DATA_TS_0 = "2026-09-04T09:00:06"
+DATA_TS_1 = "2026-09-05T09:00:06"
+CHANGED_POST_DATE = "2026-09-05"
+CHANGED_SHARE = 0.01
+
+
+# --- the fake API, in its own process ---------------------------------------------------------
+
+
+def _server_main(n: int, conn) -> None:
+    from regsync.fakeapi import FakeRegistry, mutate, serve, synthesize
+
+    registry = FakeRegistry(data_timestamp=DATA_TS_0)
+    for record in synthesize(n):
+        registry.add(record)
+    with serve(registry) as server:
+        conn.send((server.url, registry.ids()))
+        while True:
+            cmd, *args = conn.recv()
+            if cmd == "stop":
+                conn.send("bye")
+                return
+            if cmd == "reset_log":
+                registry.reset_log()
+                conn.send(None)
+            elif cmd == "log":
+                conn.send([
+                    (r.path, {k: v[-1] for k, v in r.query.items() if k != "filter.ids"},
+                     len(r.query.get("filter.ids", [""])[-1].split(",")) if "filter.ids" in r.query else 0,
+                     r.status)
+                    for r in registry.requests
+                ])
+            elif cmd == "mutate":
+                share, post_date, data_ts = args
+                ids = registry.ids()
+                step = max(1, round(1 / share))
+                changed = ids[::step]
+                for nct_id in changed:
+                    registry.add(mutate(registry.get(nct_id), post_date))
+                registry.data_timestamp = data_ts
+                conn.send(len(changed))
+            else:
+                conn.send(f"unknown command {cmd!r}")
+
+
+class Server:
+    def __init__(self, n: int):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_server_main, args=(n, child), daemon=True)
+        self.proc.start()
+        self.url, self.ids = self.conn.recv()
+
+    def call(self, *cmd):
+        self.conn.send(cmd)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        try:
+            self.call("stop")
+        finally:
+            self.proc.join(10)
+            if self.proc.is_alive():
+                self.proc.kill()
+
+
+# --- measurements ------------------------------------------------------------------------------
+
+
+def floor(url: str, ids: list[str]) -> tuple[float, int, int]:
+    """Seconds to download and parse every page regsync would ask for; (secs, studies, bytes)."""
+    session = requests.Session()
+    session.headers.update({"Accept": "application/json"})
+    studies = nbytes = 0
+    started = time.perf_counter()
+    for batch in id_batches(ids, url):
+        params = {"format": "json", "markupFormat": "markdown", "filter.ids": ",".join(batch),
+                  "pageSize": str(MAX_PAGE_SIZE)}
+        token = None
+        while True:
+            query = dict(params, **({"pageToken": token} if token else {}))
+            response = session.get(f"{url}/studies?" + _encode(query), timeout=60)
+            response.raise_for_status()
+            body = response.content
+            nbytes += len(body)
+            page = orjson.loads(body)
+            studies += len(page["studies"])
+            token = page.get("nextPageToken")
+            if not token:
+                break
+    elapsed = time.perf_counter() - started
+    session.close()
+    return elapsed, studies, nbytes
+
+
+def regsync(db: Path, url: str, *args: str, profile: Path | None = None) -> tuple[float, float, int, str]:
+    """Run ``regsync ... sync --quiet ARGS`` in a fresh child: (seconds, peak RSS MB, exit, stderr)."""
+    env = dict(os.environ, REGSYNC_DELAY="0", REGSYNC_RECHECK=str(DEFAULT_RECHECK_SHARE))
+    env.pop("REGSYNC_DB", None)
+    cmd = [sys.executable]
+    if profile is not None:
+        cmd += ["-m", "cProfile", "-o", str(profile)]
+    cmd += ["-m", "regsync", "--db", str(db), "--api-url", url, "sync", "--quiet", *args]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss / 1024, proc.returncode, stderr.decode(errors="replace")
+
+
+def startup_seconds() -> float:
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "regsync", "--version"], stdout=subprocess.DEVNULL, check=True)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def bench_size(n: int, workdir: Path, profile_dir: Path | None) -> dict:
+    from regsync.store import Store
+
+    t0 = time.perf_counter()
+    server = Server(n)
+    setup = time.perf_counter() - t0
+    try:
+        url, ids = server.url, server.ids
+        assert len(ids) == n, (len(ids), n)
+        db = workdir / f"bench_{n}.db"
+        store = Store.open(db, create=True)
+        store.watch_add(ids)
+        store.close()
+
+        def prof(name: str) -> Path | None:
+            return profile_dir / f"{name}_{n}.prof" if profile_dir else None
+
+        floors = [floor(url, ids)]
+        first = regsync(db, url, profile=prof("first"))
+        assert first[2] == 0, first[3]
+        full = regsync(db, url, "--full", profile=prof("full"))
+        assert full[2] == 0, full[3]
+        floors.append(floor(url, ids))
+        floor_s, floor_studies, floor_bytes = min(floors)
+        assert floor_studies == n
+
+        changed = server.call("mutate", CHANGED_SHARE, CHANGED_POST_DATE, DATA_TS_1)
+        server.call("reset_log")
+        inc = regsync(db, url, profile=prof("incremental"))
+        assert inc[2] == 0, inc[3]
+        log = server.call("log")
+        date_queries = [r for r in log if "filter.advanced" in r[1]]
+        batches = [r for r in log if r[2]]
+        singles = [r for r in log if r[0].startswith("/api/v2/studies/")]
+        versions = [r for r in log if r[0].endswith("/version")]
+        fetched = sum(r[2] for r in batches)
+        recheck = math.ceil(n * DEFAULT_RECHECK_SHARE)
+        # What the registry reports as changed since (dataTimestamp date - 1 day), registry-wide.
+        light_studies = None
+        with requests.get(
+            f"{url}/studies?" + _encode({"filter.advanced": "AREA[LastUpdatePostDate]RANGE[2026-09-03,MAX]",
+                                         "fields": "NCTId", "pageSize": "1000", "countTotal": "true"}),
+            timeout=60,
+        ) as r:
+            light_studies = orjson.loads(r.content).get("totalCount")
+        # The issue's budget: 1 (/version) + ceil(changed / 1000) + the re-check's requests.
+        batch_size = len(next(iter(id_batches(ids, url))))
+        budget = 1 + math.ceil(light_studies / 1000) + math.ceil((changed + recheck) / batch_size)
+        check = Store.open(db)
+        versions_stored = check.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0]
+        check.close()
+        return {
+            "n": n, "setup": setup, "floor": floor_s, "floor_bytes": floor_bytes,
+            "first": first, "full": full, "inc": inc, "changed": changed,
+            "registry_changed": light_studies, "requests": len(log), "budget": budget,
+            "date_queries": len(date_queries), "batches": len(batches), "singles": len(singles),
+            "version_requests": len(versions), "fetched": fetched, "recheck": recheck,
+            "versions_stored": versions_stored, "db_mb": db.stat().st_size / 1e6,
+        }
+    finally:
+        server.close()
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def _ok(flag: bool) -> str:
+    return "met" if flag else "**missed**"
+
+
+def report(results: list[dict], startup: float) -> str:
+    lines = []
+    head = "| measure | target | " + " | ".join(f"N = {r['n']:,}" for r in results) + " |"
+    lines += [head, "|---|---|" + "---|" * len(results)]
+
+    def row(name: str, target: str, cells: list[str]) -> None:
+        lines.append(f"| {name} | {target} | " + " | ".join(cells) + " |")
+
+    row("floor: download + orjson.loads (filter.ids batches)", "",
+        [f"{r['floor']:.2f} s, {r['n'] / r['floor']:,.0f} studies/s, {r['floor_bytes'] / 1e6:,.0f} MB" for r in results])
+    for key, label, target in (("first", "first sync", 2.0), ("full", "unchanged full re-sync (`--full`)", 1.5)):
+        cells = []
+        for r in results:
+            secs = r[key][0]
+            ratio = secs / r["floor"]
+            cells.append(f"{secs:.2f} s, {r['n'] / secs:,.0f} studies/s, **{ratio:.2f}x** floor ({_ok(ratio <= target)})")
+        row(label, f"<= {target}x floor", cells)
+    row("incremental, 1% changed: time", "",
+        [f"{r['inc'][0]:.2f} s ({r['n'] / r['inc'][0]:,.0f} watched studies/s; "
+         f"{r['fetched']:,} fetched: {r['changed']:,} changed + {r['recheck']:,} re-checked)" for r in results])
+    row("incremental, 1% changed: HTTP requests", "<= 1 + ceil(changed/1000) + re-check",
+        [f"{r['requests']} = {r['version_requests']} /version + {r['date_queries']} date query + "
+         f"{r['batches']} batches + {r['singles']} single; budget {r['budget']} ({_ok(r['requests'] <= r['budget'])})"
+         for r in results])
+    row("peak RSS (first / full / incremental)", "<= 200 MB at 50,000",
+        [f"{r['first'][1]:.0f} / {r['full'][1]:.0f} / {r['inc'][1]:.0f} MB"
+         + (f" ({_ok(max(r['first'][1], r['full'][1], r['inc'][1]) <= 200)})" if r["n"] >= 50_000 else "")
+         for r in results])
+    if len(results) >= 2:
+        small, big = results[0], results[-1]
+        cells = ["1.00 (reference)"] * (len(results) - 1)
+        parts = []
+        for key in ("first", "full"):
+            per_small = small[key][0] / small["n"]
+            per_big = big[key][0] / big["n"]
+            parts.append(f"{key} {per_big / per_small:.2f}x ({_ok(per_big / per_small <= 1.25)})")
+        row(f"per-study cost at {big['n']:,} vs {small['n']:,}", "<= 1.25x", cells + ["; ".join(parts)])
+    row("database size after the runs", "",
+        [f"{r['db_mb']:,.0f} MB, {r['versions_stored']:,} versions" for r in results])
+    lines.append("")
+    lines.append(
+        f"regsync times are wall-clock of a fresh `regsync ... sync --quiet` process (REGSYNC_DELAY=0), "
+        f"interpreter start-up ({startup:.2f} s for `regsync --version`) included; the floor runs in the "
+        f"benchmark process (best of two). Server: regsync.fakeapi in its own process. "
+        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, nargs="+", default=[10_000],
+                        help="N; one value also measures 5*N (default: 10000, i.e. 10,000 and 50,000)")
+    parser.add_argument("--profile", action="store_true", help="write a cProfile per regsync run into --workdir")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the databases (and profiles) here")
+    args = parser.parse_args(argv)
+    sizes = args.studies if len(args.studies) > 1 else [args.studies[0], args.studies[0] * 5]
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="regsync-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        startup = startup_seconds()
+        results = []
+        for n in sizes:
+            for old in workdir.glob(f"bench_{n}.db*"):
+                old.unlink()
+            started = time.perf_counter()
+            results.append(bench_size(n, workdir, workdir if args.profile else None))
+            print(f"# N = {n:,}: measured in {time.perf_counter() - started:.0f} s "
+                  f"(fake API set-up {results[-1]['setup']:.0f} s)", file=sys.stderr, flush=True)
+        print(report(results, startup))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
