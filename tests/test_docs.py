@@ -1,0 +1,73 @@
+"""The README cannot drift from the CLI: every command and option is documented, and CI runs
+exactly the README's install and test commands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from regsync.cli import cli
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _commands(group: click.Group, prefix: str = ""):
+    for name, command in group.commands.items():
+        full = f"{prefix}{name}"
+        yield full, command
+        if isinstance(command, click.Group):
+            yield from _commands(command, full + " ")
+
+
+COMMANDS = list(_commands(cli))
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_every_command_is_documented(name):
+    if " " in name:  # watch add -> "watch add" or "watch add|remove|list"
+        group, sub = name.split(" ")
+        assert re.search(rf"regsync {group} (\S*\b{sub}\b)", README), name
+    else:
+        assert f"regsync {name}" in README, name
+
+
+@pytest.mark.parametrize(
+    "name, option",
+    [
+        (name, opt)
+        for name, command in [("", cli), *COMMANDS]
+        for param in command.params
+        if isinstance(param, click.Option)
+        for opt in param.opts
+        if opt.startswith("--") and opt not in ("--help", "--version")
+    ],
+)
+def test_every_option_is_documented(name, option):
+    assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", README), f"{name} {option}"
+
+
+def test_every_environment_variable_is_documented():
+    for _, command in [("", cli), *COMMANDS]:
+        for param in command.params:
+            if getattr(param, "envvar", None):
+                assert param.envvar in README, param.envvar
+
+
+def test_ci_runs_the_readme_commands():
+    ci = (ROOT / ".ci" / "run").read_text()
+    install = re.search(r"```sh\n(python3 -m venv .*?)\n```", README).group(1)
+    install_part = install.split(" && .venv/bin/regsync")[0]
+    assert install_part in ci
+    test_command = re.search(r"## Tests\n.*?```sh\n(.*?)\n```", README, re.S).group(1)
+    assert ci.rstrip().splitlines()[-1] == test_command
+
+
+def test_exit_codes_in_readme_match_the_errors():
+    from regsync import errors
+
+    for cls in (errors.UsageError, errors.LockBusy, errors.StoreError, errors.FetchError):
+        assert f"| {cls.exit_code} |" in README
