@@ -71,6 +71,7 @@ import base64
 import binascii
 import bisect
 import collections
+import functools
 import random
 import re
 import socket
@@ -192,19 +193,27 @@ class RequestLog:
 class _Entry:
     """A stored study: its bytes (serialised once) and what the list filters need."""
 
-    __slots__ = ("nct_id", "body", "post_date", "projections")
+    __slots__ = ("nct_id", "body", "head", "post_date", "projections")
 
-    def __init__(self, nct_id: str, body: bytes, post_date: str | None):
-        self.nct_id = nct_id
-        self.body = body
-        self.post_date = post_date
+    def __init__(self, record: dict):
+        protocol = record["protocolSection"]
+        status = protocol.get("statusModule", {})
+        self.nct_id = normalize_nct_id(protocol["identificationModule"]["nctId"])
+        self.body = orjson.dumps(record)
+        # The modules that listings project (NCTId, LastUpdatePostDate, OverallStatus...),
+        # kept apart so that a first projection need not parse the whole record.
+        self.head = orjson.dumps(
+            {"protocolSection": {m: protocol[m] for m in _HEAD_MODULES if m in protocol}}
+        )
+        self.post_date: str | None = status.get("lastUpdatePostDateStruct", {}).get("date")
         self.projections: dict[tuple[str, ...], bytes] = {}
 
     def projected(self, fields: tuple[str, ...]) -> bytes:
         # Cached per field set: a sync lists the same projection over and over.
         cached = self.projections.get(fields)
         if cached is None:
-            cached = orjson.dumps(project(orjson.loads(self.body), fields) or {})
+            source = self.head if _head_suffices(fields) else self.body
+            cached = orjson.dumps(project(orjson.loads(source), fields) or {})
             self.projections[fields] = cached
         return cached
 
@@ -227,10 +236,8 @@ class FakeRegistry:
 
     def add(self, record: dict) -> str:
         """Store (or replace) a study under protocolSection.identificationModule.nctId."""
-        protocol = record["protocolSection"]
-        nct_id = normalize_nct_id(protocol["identificationModule"]["nctId"])
-        post = protocol.get("statusModule", {}).get("lastUpdatePostDateStruct", {}).get("date")
-        entry = _Entry(nct_id, orjson.dumps(record), post)
+        entry = _Entry(record)
+        nct_id = entry.nct_id
         with self._lock:
             if nct_id not in self._studies and self._order is not None:
                 if not self._order or self._order[-1] < nct_id:
@@ -421,6 +428,16 @@ _PIECES = {
     "maximumage": _PS + "eligibilityModule.maximumAge",
     "hasresults": "hasResults",
 }
+
+
+_HEAD_MODULES = ("identificationModule", "statusModule")
+
+
+@functools.cache
+def _head_suffices(fields: tuple[str, ...]) -> bool:
+    """Whether every field is a piece inside the modules an _Entry keeps in ``head``."""
+    prefixes = tuple(f"{_PS}{m}." for m in _HEAD_MODULES)
+    return all(_PIECES.get(name.lower(), "").startswith(prefixes) for name in fields)
 
 
 def project(record: dict, fields: Iterable[str]) -> dict | None:
@@ -909,7 +926,8 @@ def main(argv: list[str] | None = None) -> None:
     for record in synthesize(args.synthetic, args.fixtures):
         registry.add(record)
     with serve(registry, args.port) as server:
-        print(f"fake ClinicalTrials.gov API: {server.url} ({len(registry)} studies); Ctrl-C stops")
+        print(f"fake ClinicalTrials.gov API: {server.url} ({len(registry)} studies); Ctrl-C stops",
+              flush=True)
         try:
             while True:
                 time.sleep(3600)
