@@ -327,16 +327,6 @@ class FakeRegistry:
             self._order = sorted(self._studies)
         return self._order
 
-    def _canonical(self, nct_id: str) -> str:
-        return self._aliases.get(nct_id, nct_id)
-
-    def _lookup(self, nct_id: str) -> tuple[str, _Entry | None]:
-        """("alias", None) when nct_id is an alias, else ("study", entry or None)."""
-        with self._lock:
-            if nct_id in self._aliases:
-                return "alias", None
-            return "study", self._studies.get(nct_id)
-
     def _page(
         self,
         ids: set[str] | None,
@@ -355,11 +345,11 @@ class FakeRegistry:
             if ids is None:
                 candidates = self._sorted_ids()
             else:
-                candidates = sorted(i for i in {self._canonical(i) for i in ids} if i in studies)
+                candidates = sorted(i for i in {self._aliases.get(i, i) for i in ids} if i in studies)
             start = bisect.bisect_right(candidates, after) if after else 0
             page: list[_Entry] = []
             more = False
-            for nct_id in candidates[start:] if start else candidates:
+            for nct_id in candidates[start:]:
                 entry = studies[nct_id]
                 if ranges and not wanted(entry):
                     continue
@@ -406,7 +396,6 @@ _PIECES = {
     "overallstatus": _PS + "statusModule.overallStatus",
     "whystopped": _PS + "statusModule.whyStopped",
     "statusverifieddate": _PS + "statusModule.statusVerifiedDate",
-    "laststatusverifieddate": _PS + "statusModule.statusVerifiedDate",
     "lastupdatesubmitdate": _PS + "statusModule.lastUpdateSubmitDate",
     "lastupdatepostdate": _PS + "statusModule.lastUpdatePostDateStruct.date",
     "lastupdatepostdatetype": _PS + "statusModule.lastUpdatePostDateStruct.type",
@@ -616,7 +605,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query, keep_blank_values=True)
-        target = _target(path)
+        endpoint, target = _route(path)
         fault = registry._next_fault(target)
 
         if fault is not None and fault.kind == "reset":
@@ -632,7 +621,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer = self._fault_answer(fault, target) if fault is not None else None
         if answer is None:
             try:
-                answer = self._answer(path, parts.query, query, target)
+                answer = self._answer(endpoint, target, path, parts.query, query)
             except _BadRequest as exc:
                 answer = _Answer(400, str(exc).encode(), _TEXT)
             if fault is not None and fault.kind == "truncated":
@@ -662,28 +651,29 @@ class _Handler(BaseHTTPRequestHandler):
             return _Answer(200, body)
         return None  # delay and truncated change the normal answer
 
-    def _answer(self, path: str, raw_query: str, query: dict[str, list[str]],
-                target: str | None) -> _Answer:
+    def _answer(self, endpoint: str, target: str | None, path: str, raw_query: str,
+                query: dict[str, list[str]]) -> _Answer:
         registry = self.server.registry
-        if target == "version":
+        if endpoint == "version":
             return _Answer(200, orjson.dumps(
                 {"apiVersion": API_VERSION, "dataTimestamp": registry.data_timestamp}))
-        if target == "studies":
+        if endpoint == "studies":
             return self._list(query)
-        if path.startswith(API_PREFIX + "/studies/") and path.count("/") == 4:
-            if target is None:
-                return _Answer(400, b"Parameter `nctId` has incorrect format", _TEXT)
-            kind, entry = registry._lookup(target)
-            if kind == "alias":
-                location = f"{API_PREFIX}/studies/{registry._canonical(target)}"
-                if raw_query:
-                    location += "?" + raw_query
-                return _Answer(301, b"", _TEXT, [("Location", location)])
-            if entry is None:
-                return _Answer(404, f"NCT number {target} not found".encode(), _TEXT)
-            fields = _fields_param(query)
-            return _Answer(200, entry.body if fields is None else entry.projected(fields))
-        return _Answer(404, f"Not found: {path}".encode(), _TEXT)
+        if endpoint != "study":
+            return _Answer(404, f"Not found: {path}".encode(), _TEXT)
+        if target is None:
+            return _Answer(400, b"Parameter `nctId` has incorrect format", _TEXT)
+        canonical = registry._aliases.get(target)
+        if canonical is not None:
+            location = f"{API_PREFIX}/studies/{canonical}"
+            if raw_query:
+                location += "?" + raw_query
+            return _Answer(301, b"", _TEXT, [("Location", location)])
+        entry = registry._studies.get(target)
+        if entry is None:
+            return _Answer(404, f"NCT number {target} not found".encode(), _TEXT)
+        fields = _fields_param(query)
+        return _Answer(200, entry.body if fields is None else entry.projected(fields))
 
     def _list(self, query: dict[str, list[str]]) -> _Answer:
         registry = self.server.registry
@@ -727,16 +717,18 @@ class _Handler(BaseHTTPRequestHandler):
         return _Answer(200, b"".join(chunks))
 
 
-def _target(path: str) -> str | None:
+def _route(path: str) -> tuple[str, str | None]:
+    """(endpoint, fault target): "version", "studies", "study" with the normalised NCT ID
+    (None when malformed), or "" with None for any other path."""
     if path == API_PREFIX + "/version":
-        return "version"
+        return "version", "version"
     if path == API_PREFIX + "/studies":
-        return "studies"
+        return "studies", "studies"
     prefix = API_PREFIX + "/studies/"
     if path.startswith(prefix) and path.count("/") == 4:
         nct_id = path[len(prefix):]
-        return normalize_nct_id(nct_id) if is_nct_id(nct_id) else None
-    return None
+        return "study", normalize_nct_id(nct_id) if is_nct_id(nct_id) else None
+    return "", None
 
 
 class _Server(ThreadingHTTPServer):
@@ -812,8 +804,9 @@ def load_fixtures(fixtures_dir: Path | str | None = None) -> list[dict]:
     return [orjson.loads(p.read_bytes()) for p in sorted(directory.glob("NCT*.json"))]
 
 
-_TITLE_PREFIXES = ("", "", "A Study of ", "Pilot Trial: ", "Extension Study: ", "Phase 2 Study: ")
-_DAY0 = date(2008, 1, 1)
+_TITLE_PREFIXES = ("", "", "Pilot: ", "Extension: ", "Long-term Follow-up: ", "Substudy: ")
+_FIRST_UPDATE = date(2008, 1, 1)
+_LAST_UPDATE = date(2026, 9, 3)
 
 
 def synthesize(
@@ -827,25 +820,33 @@ def synthesize(
 
     IDs are NCT10000000, NCT10000001, ... (the same for every seed). Each record is a copy
     of one of the small/medium fixtures (~6-36 KB compact) with its own ID, org study ID,
-    brief title, enrollment count and lastUpdatePostDate (2008-01-01 .. 2026-09-03).
+    brief title, enrollment count and lastUpdatePostDate (between its first posting, or
+    2008-01-01, and 2026-09-03).
     ``include_large`` also draws the 1.5 MB NCT02513394, about once per thousand records.
     """
     if not 0 <= n <= 9_999_999:
         raise ValueError("n must be between 0 and 9,999,999")
     directory = Path(fixtures_dir) if fixtures_dir is not None else DEFAULT_FIXTURES_DIR
-    bases = [orjson.dumps(orjson.loads((directory / f"{b}.json").read_bytes()))
-             for b in SYNTHETIC_BASES]
-    large = orjson.dumps(orjson.loads((directory / f"{LARGE_BASE}.json").read_bytes())) \
-        if include_large else None
-    span = (date(2026, 9, 3) - _DAY0).days
+
+    def base(nct_id: str) -> tuple[bytes, date]:
+        record = orjson.loads((directory / f"{nct_id}.json").read_bytes())
+        first = record["protocolSection"]["statusModule"].get("studyFirstPostDateStruct", {})
+        try:
+            first_posted = max(date.fromisoformat(first.get("date", "")), _FIRST_UPDATE)
+        except ValueError:
+            first_posted = _FIRST_UPDATE
+        return orjson.dumps(record), first_posted
+
+    bases = [base(b) for b in SYNTHETIC_BASES]
+    large = base(LARGE_BASE) if include_large else None
     rng = random.Random(seed)
     for i in range(n):
         # A fixed number of draws per record: synthesize(10) is a prefix of synthesize(20).
-        pick, large_draw, day, prefix, enrol = (
-            rng.randrange(len(bases)), rng.random(), rng.randrange(span + 1),
+        pick, large_draw, when, prefix, enrol = (
+            rng.randrange(len(bases)), rng.random(), rng.random(),
             rng.randrange(len(_TITLE_PREFIXES)), rng.randrange(-5, 6),
         )
-        body = large if large is not None and large_draw < 0.001 else bases[pick]
+        body, first_posted = large if large and large_draw < 0.001 else bases[pick]
         record = orjson.loads(body)
         protocol = record["protocolSection"]
         ident = protocol["identificationModule"]
@@ -855,9 +856,9 @@ def synthesize(
         ident["orgStudyIdInfo"] = {**ident.get("orgStudyIdInfo", {}), "id": f"SYN-{seed}-{i}"}
         ident["briefTitle"] = f"{_TITLE_PREFIXES[prefix]}{ident.get('briefTitle', 'Study')} (#{i})"
         status = protocol.setdefault("statusModule", {})
-        posted = _DAY0 + timedelta(days=day)
+        posted = first_posted + timedelta(days=int(when * (_LAST_UPDATE - first_posted).days))
         status["lastUpdatePostDateStruct"] = {"date": posted.isoformat(), "type": "ACTUAL"}
-        status["lastUpdateSubmitDate"] = (posted - timedelta(days=1 + day % 5)).isoformat()
+        status["lastUpdateSubmitDate"] = (posted - timedelta(days=i % 4)).isoformat()
         enrollment = protocol.get("designModule", {}).get("enrollmentInfo")
         if enrollment and "count" in enrollment:
             enrollment["count"] = max(0, enrollment["count"] + enrol)
