@@ -909,7 +909,7 @@ HANDLERS: dict[str, Callable[[RawChange, Ctx], R]] = {
 
 # categories whose str->str edits that are whitespace/formatting-only become admin here;
 # outcomes handle it themselves (to tag results reconciliation)
-_TEXT_GENERIC_SKIP = {"outcomes", "status", "dates", "enrollment"}
+_TEXT_GENERIC_SKIP = {"outcomes", "dates", "enrollment"}
 
 
 def classify_one(raw: RawChange, ctx: Ctx) -> Change:

@@ -1,0 +1,458 @@
+"""Category / severity / rule / summary per category, each from a real fixture + scripted edit."""
+from __future__ import annotations
+
+from diffhelpers import AI, CL, OM, SM, one, only, pair, ps
+from regsync.diff import diff_records
+
+
+def check(c, category, severity, kind, rule, path=None, summary=None, milestone=False, **extra):
+    got = (c.category, c.severity, c.kind, c.rule, c.milestone)
+    assert got == (category, severity, kind, rule, milestone), c.to_dict()
+    if path is not None:
+        assert c.path == path
+    if summary is not None:
+        assert c.summary == summary
+    for k, v in extra.items():
+        assert getattr(c, k) == v, (k, c.to_dict())
+
+
+# --------------------------------------------------------------------------- status
+
+def test_status_progression_is_minor_milestone():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule")["overallStatus"] = "RECRUITING"
+    check(one(diff_records(old, new)), "status", "minor", "changed", "status.progression",
+          path=f"{SM}.overallStatus", summary="Overall status: NOT_YET_RECRUITING -> RECRUITING",
+          milestone=True)
+
+
+def test_terminated_without_reason_is_critical():
+    old, new = pair("NCT02513394")
+    ps(new, "statusModule")["overallStatus"] = "TERMINATED"
+    check(one(diff_records(old, new)), "status", "critical", "changed", "status.stopped.no_reason",
+          summary="Overall status: ACTIVE_NOT_RECRUITING -> TERMINATED (no reason given)")
+
+
+def test_placeholder_reason_counts_as_no_reason():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule").update(overallStatus="WITHDRAWN", whyStopped="N/A")
+    ch = diff_records(old, new)
+    check(only(ch, path=f"{SM}.overallStatus")[0], "status", "critical", "changed", "status.stopped.no_reason")
+
+
+def test_suspended_with_reason_is_major():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule").update(overallStatus="SUSPENDED", whyStopped="Sponsor acquired; program on hold")
+    ch = diff_records(old, new)
+    assert [c.rule for c in ch] == ["status.stopped.with_reason", "status.why_stopped"]
+    check(ch[0], "status", "major", "changed", "status.stopped.with_reason",
+          summary="Overall status: NOT_YET_RECRUITING -> SUSPENDED (why stopped: Sponsor acquired; program on hold)")
+    check(ch[1], "status", "minor", "added", "status.why_stopped", path=f"{SM}.whyStopped")
+
+
+def test_why_stopped_whitespace_edit_is_admin():
+    old, new = pair("NCT00973089")
+    ws = ps(old, "statusModule")["whyStopped"]
+    ps(new, "statusModule")["whyStopped"] = "  " + ws.replace(" ", "  ") + "\n"
+    c = one(diff_records(old, new))
+    assert (c.category, c.severity, c.rule) == ("status", "admin", "text.whitespace")
+
+
+# --------------------------------------------------------------------------- dates
+
+def test_small_estimated_slip_is_minor_with_delta_days():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule")["primaryCompletionDateStruct"]["date"] = "2027-12-31"
+    check(one(diff_records(old, new)), "dates", "minor", "changed", "dates.slip.moderate",
+          path=f"{SM}.primaryCompletionDateStruct",
+          summary="Primary completion date: 2027-06-30 -> 2027-12-31 (ESTIMATED, +184 days)",
+          delta_days=184, delta_months=None)
+
+
+def test_two_year_slip_before_recruitment_is_major():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule")["completionDateStruct"]["date"] = "2029-09-30"
+    check(one(diff_records(old, new)), "dates", "major", "changed", "dates.slip.early_very_large",
+          delta_days=761)
+
+
+def test_one_year_slip_late_in_trial_is_major_month_precision():
+    old, new = pair("NCT02513394")  # ACTIVE_NOT_RECRUITING, completion 2025-09 ESTIMATED
+    ps(new, "statusModule")["completionDateStruct"]["date"] = "2026-09"
+    check(one(diff_records(old, new)), "dates", "major", "changed", "dates.slip.late_large",
+          summary="Completion date: 2025-09 -> 2026-09 (ESTIMATED, +12 months)",
+          delta_months=12, delta_days=None)
+
+
+def test_same_slip_while_recruiting_is_minor():
+    old, new = pair("NCT02513394")
+    ps(old, "statusModule")["overallStatus"] = "RECRUITING"
+    ps(new, "statusModule").update(overallStatus="RECRUITING")
+    ps(new, "statusModule")["completionDateStruct"]["date"] = "2026-09"
+    check(one(diff_records(old, new)), "dates", "minor", "changed", "dates.slip.moderate", delta_months=12)
+
+
+def test_mixed_precision_compares_months():
+    old, new = pair("NCT02513394")
+    ps(new, "statusModule")["completionDateStruct"] = {"date": "2025-07-15", "type": "ACTUAL"}
+    check(one(diff_records(old, new)), "dates", "minor", "changed", "dates.became_actual",
+          summary="Completion date: 2025-09 -> 2025-07-15 (ESTIMATED -> ACTUAL, -2 months)",
+          milestone=True, delta_months=-2, delta_days=None)
+
+
+def test_date_becoming_actual_without_value_change_is_milestone():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule")["startDateStruct"]["type"] = "ACTUAL"
+    check(one(diff_records(old, new)), "dates", "minor", "changed", "dates.became_actual",
+          summary="Start date: 2026-01-01 (ESTIMATED -> ACTUAL)", milestone=True,
+          delta_days=None, delta_months=None)
+
+
+def test_actual_date_correction():
+    old, new = pair("NCT06131398")
+    ps(new, "statusModule")["primaryCompletionDateStruct"]["date"] = "2026-07-02"
+    check(one(diff_records(old, new)), "dates", "minor", "changed", "dates.actual_corrected",
+          summary="Primary completion date: 2026-07-22 -> 2026-07-02 (ACTUAL, -20 days)", delta_days=-20)
+
+
+def test_year_only_date_gives_months():
+    old, new = pair("NCT00973089")
+    sd = ps(old, "statusModule")["startDateStruct"]
+    ps(new, "statusModule")["startDateStruct"] = {"date": str(int(sd["date"][:4]) + 1)}
+    c = one(diff_records(old, new))
+    assert c.rule == "dates.start.moved" and c.delta_days is None and c.delta_months is not None
+
+
+# --------------------------------------------------------------------------- enrollment
+
+def test_small_enrollment_increase():
+    old, new = pair("NCT07240987")
+    ps(new, "designModule")["enrollmentInfo"]["count"] = 40
+    check(one(diff_records(old, new)), "enrollment", "minor", "changed", "enrollment.change.small",
+          path="protocolSection.designModule.enrollmentInfo",
+          summary="Enrollment: 32 -> 40 (ESTIMATED, +25%)")
+
+
+def test_enrollment_to_zero_is_critical():
+    old, new = pair("NCT07240987")
+    ps(new, "designModule")["enrollmentInfo"] = {"count": 0, "type": "ACTUAL"}
+    check(one(diff_records(old, new)), "enrollment", "critical", "changed", "enrollment.zero",
+          summary="Enrollment: 32 -> 0 (ESTIMATED -> ACTUAL, -100%)")
+
+
+def test_large_reduction_once_recruiting_is_major_but_minor_before():
+    old, new = pair("NCT02513394")
+    ps(new, "designModule")["enrollmentInfo"]["count"] = 3000
+    check(one(diff_records(old, new)), "enrollment", "major", "changed", "enrollment.reduction.large")
+    old, new = pair("NCT07240987")
+    ps(new, "designModule")["enrollmentInfo"]["count"] = 16
+    check(one(diff_records(old, new)), "enrollment", "minor", "changed",
+          "enrollment.reduction.pre_recruitment")
+
+
+# --------------------------------------------------------------------------- arms / interventions
+
+def test_arm_removed_is_major():
+    old, new = pair("NCT07240987")
+    ps(new, "armsInterventionsModule")["armGroups"].pop(3)
+    check(one(diff_records(old, new)), "arms", "major", "removed", "arms.removed",
+          path=f"{AI}.armGroups[label=non-HN]", summary="Arm removed: non-HN (PLACEBO_COMPARATOR)")
+
+
+def test_arm_type_change_is_major():
+    old, new = pair("NCT07240987")
+    ps(new, "armsInterventionsModule")["armGroups"][2]["type"] = "SHAM_COMPARATOR"
+    check(one(diff_records(old, new)), "arms", "major", "changed", "arms.type_changed",
+          path=f"{AI}.armGroups[label=non-DKD].type",
+          summary="Arm non-DKD type: PLACEBO_COMPARATOR -> SHAM_COMPARATOR")
+
+
+def test_arm_description_wording_is_minor():
+    old, new = pair("NCT07240987")
+    arm = ps(new, "armsInterventionsModule")["armGroups"][0]
+    arm["description"] = arm["description"].replace("will receive", "receives")
+    check(one(diff_records(old, new)), "arms", "minor", "changed", "arms.wording")
+
+
+def test_intervention_added_and_dose_change():
+    old, new = pair("NCT07240987")
+    ai = ps(new, "armsInterventionsModule")
+    ai["interventions"].append({"type": "DRUG", "name": "Losartan", "armGroupLabels": ["DKD"]})
+    ai["interventions"][1]["description"] = ai["interventions"][1]["description"].replace("1.0", "2.0")
+    ch = diff_records(old, new)
+    check(only(ch, kind="added")[0], "interventions", "major", "added", "interventions.added",
+          path=f"{AI}.interventions[type=DRUG,name=Losartan]", summary="Intervention added: Losartan (DRUG)")
+    check(only(ch, kind="changed")[0], "interventions", "major", "changed", "interventions.dose_changed",
+          path=f"{AI}.interventions[type=DRUG,name=MSCs].description")
+
+
+def test_intervention_arm_assignment_change_is_major():
+    old, new = pair("NCT07240987")
+    ps(new, "armsInterventionsModule")["interventions"][1]["armGroupLabels"].append("non-HN")
+    check(one(diff_records(old, new)), "interventions", "major", "added", "interventions.arm_assignment",
+          path=f"{AI}.interventions[type=DRUG,name=MSCs].armGroupLabels[non-HN]",
+          summary="Intervention MSCs now given in arm non-HN")
+
+
+# --------------------------------------------------------------------------- outcomes
+
+EGFR = "Change in estimated glomerular filtration rate (eGFR)"
+
+
+def test_primary_outcome_removed_and_added_are_critical():
+    old, new = pair("NCT07240987")
+    om = ps(new, "outcomesModule")
+    om["primaryOutcomes"] = [{"measure": "Time to dialysis", "timeFrame": "24 months"}]
+    ch = diff_records(old, new)
+    assert sorted(c.rule for c in ch) == ["outcome.primary.added", "outcome.primary.removed"]
+    check(only(ch, kind="removed")[0], "outcomes", "critical", "removed", "outcome.primary.removed",
+          path=f"{OM}.primaryOutcomes[measure={EGFR}]", summary=f"Primary outcome removed: {EGFR}")
+    check(only(ch, kind="added")[0], "outcomes", "critical", "added", "outcome.primary.added",
+          summary="Primary outcome added: Time to dialysis")
+
+
+def test_primary_outcome_redefined_vs_reworded():
+    old, new = pair("NCT07240987")
+    ps(new, "outcomesModule")["primaryOutcomes"][0]["measure"] = "Change in eGFR slope and proteinuria"
+    check(one(diff_records(old, new)), "outcomes", "critical", "renamed", "outcome.primary.redefined",
+          path=f"{OM}.primaryOutcomes[measure={EGFR}]")
+    old, new = pair("NCT07240987")
+    ps(new, "outcomesModule")["primaryOutcomes"][0]["measure"] = "Change in the estimated glomerular filtration rate (eGFR)"
+    check(one(diff_records(old, new)), "outcomes", "minor", "renamed", "outcome.wording",
+          summary=f"Primary outcome measure: {EGFR} -> Change in the estimated glomerular filtration rate (eGFR)")
+
+
+def test_primary_timeframe_change_is_critical():
+    old, new = pair("NCT07240987")
+    ps(new, "outcomesModule")["primaryOutcomes"][0]["timeFrame"] = "Baseline to 6 months"
+    check(one(diff_records(old, new)), "outcomes", "critical", "changed", "outcome.primary.timeframe_changed",
+          path=f"{OM}.primaryOutcomes[measure={EGFR}].timeFrame")
+
+
+def test_secondary_outcome_added_is_minor_removed_after_completion_is_critical():
+    old, new = pair("NCT07240987")
+    ps(new, "outcomesModule")["secondaryOutcomes"].append({"measure": "Blood pressure", "timeFrame": "12 months"})
+    check(one(diff_records(old, new)), "outcomes", "minor", "added", "outcome.secondary.added",
+          summary="Secondary outcome added: Blood pressure")
+    old, new = pair("NCT00763412")  # COMPLETED
+    gone = ps(new, "outcomesModule")["secondaryOutcomes"].pop(0)
+    check(one(diff_records(old, new)), "outcomes", "critical", "removed", "outcome.removed_after_completion",
+          summary=f"Secondary outcome removed after completion: {gone['measure']}"[:200])
+
+
+def test_secondary_removed_while_active_is_major():
+    old, new = pair("NCT02513394")
+    ps(new, "outcomesModule")["secondaryOutcomes"].pop()
+    check(one(diff_records(old, new)), "outcomes", "major", "removed", "outcome.secondary.removed")
+
+
+def test_outcome_edits_with_first_results_posting_are_reconciliation():
+    old, new = pair("NCT07240987")
+    new["hasResults"] = True
+    ps(new, "statusModule")["resultsFirstPostDateStruct"] = {"date": "2028-12-22", "type": "ACTUAL"}
+    po = ps(new, "outcomesModule")["primaryOutcomes"][0]
+    po["timeFrame"] = "Baseline, month 12 (data cut-off 2028-06-30)"
+    po["description"] = "eGFR calculated with the CKD-EPI 2021 equation."
+    ch = diff_records(old, new)
+    first = only(ch, rule="results.first_posted")
+    check(one(first), "results", "minor", "changed", "results.first_posted",
+          summary="Results first posted 2028-12-22", milestone=True, path="hasResults")
+    oc = only(ch, category="outcomes")
+    assert {(c.path.rsplit(".", 1)[-1], c.severity, c.rule, c.context) for c in oc} == {
+        ("timeFrame", "minor", "outcome.reconciliation", "results_reconciliation"),
+        ("description", "admin", "outcome.reconciliation", "results_reconciliation")}
+    # a redefined primary measure is not excused by the results posting
+    po["measure"] = "Change in estimated glomerular filtration rate (eGFR) slope and albuminuria"
+    c = one(only(diff_records(old, new), kind="renamed"))
+    assert (c.severity, c.rule, c.context) == ("critical", "outcome.primary.redefined", None)
+
+
+# --------------------------------------------------------------------------- eligibility
+
+def test_eligibility_change_once_running_shifts_population():
+    old, new = pair("NCT02513394")
+    em = ps(new, "eligibilityModule")
+    em["eligibilityCriteria"] = em["eligibilityCriteria"].replace("Age \u226518 years", "Age \u226521 years")
+    check(one(diff_records(old, new)), "eligibility", "major", "changed", "eligibility.population_shift",
+          path="protocolSection.eligibilityModule.eligibilityCriteria")
+
+
+def test_eligibility_small_wording_once_running_is_minor_and_pre_recruitment_minor():
+    old, new = pair("NCT02513394")
+    em = ps(new, "eligibilityModule")
+    em["eligibilityCriteria"] = em["eligibilityCriteria"].replace("Signed informed consent", "Written informed consent")
+    check(one(diff_records(old, new)), "eligibility", "minor", "changed", "eligibility.wording")
+    old, new = pair("NCT07240987")
+    ps(new, "eligibilityModule")["minimumAge"] = "40 Years"
+    check(one(diff_records(old, new)), "eligibility", "minor", "changed", "eligibility.pre_recruitment",
+          summary="Minimum age: 18 Years -> 40 Years")
+
+
+def test_eligibility_age_change_while_recruiting_is_major():
+    old, new = pair("NCT02513394")
+    ps(new, "eligibilityModule")["minimumAge"] = "40 Years"
+    check(one(diff_records(old, new)), "eligibility", "major", "changed", "eligibility.population_shift")
+
+
+def test_eligibility_whitespace_is_admin():
+    old, new = pair("NCT02513394")
+    em = ps(new, "eligibilityModule")
+    em["eligibilityCriteria"] = em["eligibilityCriteria"].replace("\n", "\n\n")
+    check(one(diff_records(old, new)), "eligibility", "admin", "changed", "text.whitespace")
+
+
+# --------------------------------------------------------------------------- design
+
+def test_design_phase_allocation_masking_are_major_text_minor():
+    old, new = pair("NCT07240987")
+    dm = ps(new, "designModule")
+    dm["phases"] = ["PHASE2"]
+    dm["designInfo"]["allocation"] = "RANDOMIZED"
+    dm["designInfo"]["maskingInfo"]["masking"] = "TRIPLE"
+    dm["designInfo"]["interventionModelDescription"] = "Four parallel groups."
+    ch = diff_records(old, new)
+    rules = {c.rule: c for c in ch}
+    check(rules["design.phase_changed"], "design", "major", "changed", "design.phase_changed",
+          path="protocolSection.designModule.phases", summary="Phase: PHASE1/PHASE2 -> PHASE2")
+    check(rules["design.allocation_changed"], "design", "major", "changed", "design.allocation_changed",
+          summary="Allocation: NON_RANDOMIZED -> RANDOMIZED")
+    check(rules["design.masking_changed"], "design", "major", "changed", "design.masking_changed")
+    check(rules["design.other"], "design", "minor", "added", "design.other",
+          path="protocolSection.designModule.designInfo.interventionModelDescription")
+
+
+# --------------------------------------------------------------------------- results / documents
+
+def test_results_withdrawn_after_completion():
+    old, new = pair("NCT00763412")
+    new["hasResults"] = False
+    del new["resultsSection"]["adverseEventsModule"]
+    ch = diff_records(old, new)
+    check(only(ch, path="hasResults")[0], "results", "major", "changed", "results.withdrawn")
+    check(only(ch, path="resultsSection.adverseEventsModule")[0], "results", "critical", "removed",
+          "results.removed_after_completion")
+
+
+def test_certificate_of_delay():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule")["dispFirstSubmitDate"] = "2028-05-01"
+    check(one(diff_records(old, new)), "results", "minor", "added", "results.certificate_of_delay")
+
+
+def test_document_added():
+    old, new = pair("NCT07240987")
+    new["documentSection"]["largeDocumentModule"]["largeDocs"].append(
+        {"typeAbbrev": "ICF", "hasProtocol": False, "hasSap": False, "hasIcf": True,
+         "label": "Informed Consent Form", "date": "2025-12-01", "filename": "ICF_002.pdf", "size": 1000})
+    check(one(diff_records(old, new)), "documents", "minor", "added", "documents.added",
+          path="documentSection.largeDocumentModule.largeDocs[filename=ICF_002.pdf]",
+          summary="Document added: Informed Consent Form (ICF_002.pdf)")
+
+
+# --------------------------------------------------------------------------- other modules
+
+def test_sponsor_collaborator_and_lead():
+    old, new = pair("NCT00763412")
+    sc = ps(new, "sponsorCollaboratorsModule")
+    sc["collaborators"].pop(1)
+    sc["leadSponsor"]["name"] = "New Sponsor Inc"
+    ch = diff_records(old, new)
+    check(only(ch, kind="removed")[0], "sponsor", "minor", "removed", "sponsor.changed",
+          path="protocolSection.sponsorCollaboratorsModule.collaborators[name=National Institutes of Health (NIH)]",
+          summary="Collaborator removed: National Institutes of Health (NIH)")
+    check(only(ch, kind="changed")[0], "sponsor", "minor", "changed", "sponsor.changed")
+
+
+def test_oversight_change_is_minor():
+    old, new = pair("NCT07240987")
+    ps(new, "oversightModule")["oversightHasDmc"] = False
+    check(one(diff_records(old, new)), "oversight", "minor", "changed", "oversight.changed",
+          summary="Oversight has dmc: True -> False")
+
+
+def test_condition_minor_keyword_admin():
+    old, new = pair("NCT00763412")
+    cm = ps(new, "conditionsModule")
+    cm["conditions"].append("Cystic Fibrosis")
+    cm["keywords"].remove("nutrition")
+    ch = diff_records(old, new)
+    check(only(ch, kind="added")[0], "conditions", "minor", "added", "conditions.changed",
+          summary="Condition added: Cystic Fibrosis")
+    check(only(ch, kind="removed")[0], "conditions", "admin", "removed", "conditions.keywords",
+          path="protocolSection.conditionsModule.keywords[nutrition]")
+
+
+def test_description_minor_and_whitespace_admin():
+    old, new = pair("NCT07240987")
+    dm = ps(new, "descriptionModule")
+    dm["briefSummary"] = dm["briefSummary"] + " Participants are followed for 12 months."
+    check(one(diff_records(old, new)), "description", "minor", "changed", "description.changed")
+    old, new = pair("NCT07240987")
+    ps(new, "descriptionModule")["briefSummary"] += "\n"
+    check(one(diff_records(old, new)), "description", "admin", "changed", "text.whitespace")
+
+
+def test_identification_title_minor_secondary_id_admin():
+    old, new = pair("NCT07240987")
+    im = ps(new, "identificationModule")
+    im["briefTitle"] = "Allogeneic Mesenchymal Stem Cells for Chronic Kidney Disease"
+    im["secondaryIdInfos"] = [{"id": "2025-001", "type": "OTHER"}]
+    ch = diff_records(old, new)
+    check(only(ch, category="identification", kind="changed")[0], "identification", "minor", "changed",
+          "identification.title")
+    check(only(ch, kind="added")[0], "identification", "admin", "added", "identification.ids",
+          path="protocolSection.identificationModule.secondaryIdInfos[id=2025-001]")
+
+
+def test_contact_churn_is_admin():
+    old, new = pair("NCT07240987")
+    ps(new, "contactsLocationsModule")["centralContacts"][0]["phone"] = "+86 29 0000 0000"
+    check(one(diff_records(old, new)), "contacts", "admin", "changed", "contacts.churn",
+          path=f"{CL}.centralContacts[name=Li Jipeng].phone")
+
+
+def test_site_added_minor_site_details_admin():
+    old, new = pair("NCT07240987")
+    locs = ps(new, "contactsLocationsModule")["locations"]
+    locs[0]["status"] = "RECRUITING"
+    locs.append({"facility": "Xijing Hospital", "city": "Xi'an", "country": "China"})
+    ch = diff_records(old, new)
+    check(only(ch, kind="added", category="locations")[0], "locations", "minor", "added",
+          "locations.site_added", summary="Site added: Xijing Hospital, Xi'an, China")
+    c = only(ch, path=f"{CL}.locations[facility=The First Affiliated Hospital of Air Force Medical University,"
+                      "city=Xi'an,country=China].status")[0]
+    check(c, "locations", "admin", "added", "locations.site_details")
+
+
+def test_reference_added_minor_derived_admin():
+    old, new = pair("NCT02513394")
+    refs = ps(new, "referencesModule")["references"]
+    refs.append({"pmid": "99999999", "type": "RESULT", "citation": "Doe J. PALLAS results. 2030."})
+    refs.pop(0)  # a DERIVED one
+    ch = diff_records(old, new)
+    check(only(ch, kind="added")[0], "references", "minor", "added", "references.changed",
+          path="protocolSection.referencesModule.references[pmid=99999999]",
+          summary="Reference added: PMID 99999999: Doe J. PALLAS results. 2030.")
+    check(only(ch, kind="removed")[0], "admin", "admin", "removed", "references.derived",
+          path="protocolSection.referencesModule.references[pmid=34995105]")
+
+
+def test_ipd_change_is_minor():
+    old, new = pair("NCT07240987")
+    ps(new, "ipdSharingStatementModule")["ipdSharing"] = "YES"
+    check(one(diff_records(old, new)), "ipd", "minor", "changed", "ipd.changed",
+          summary="Ipd sharing: UNDECIDED -> YES")
+
+
+def test_bookkeeping_and_derived_are_admin():
+    old, new = pair("NCT07240987")
+    sm = ps(new, "statusModule")
+    sm["lastUpdateSubmitDate"] = "2026-01-05"
+    sm["lastUpdatePostDateStruct"] = {"date": "2026-01-07", "type": "ACTUAL"}
+    sm["statusVerifiedDate"] = "2026-01"
+    new["derivedSection"]["miscInfoModule"]["versionHolder"] = "2026-01-08"
+    ch = diff_records(old, new)
+    assert len(ch) == 4
+    assert {(c.category, c.severity) for c in ch} == {("admin", "admin")}
+    assert {c.rule for c in ch} == {"admin.bookkeeping", "admin.derived"}
+    assert only(ch, rule="admin.derived")[0].path == "derivedSection.miscInfoModule"
