@@ -10,7 +10,7 @@ WHAT changed, BY HOW MUCH and WHEN in the trial's life (the FROM version's
     done        COMPLETED, TERMINATED
 
 Every Change carries ``rule``: the id of the rule that set its severity.  The rule ids
-are listed in ``RULES`` (id -> one-line description) and in the README.
+are listed in ``RULES`` (id -> one-line description).
 
 Thresholds (and why):
   * date slip of primary completion / completion: major when >= 11 months late in the
@@ -748,6 +748,8 @@ def _results_module_summary(raw: RawChange) -> str:
 def r_results(raw: RawChange, ctx: Ctx) -> R:
     p = raw.pattern
     if p == "hasResults":
+        if bool(raw.new) == bool(raw.old):
+            return R("admin", "results.bookkeeping", generic_summary(raw, "Has results"))
         if raw.new and not raw.old:
             d = ctx.results_post_date
             return R("minor", "results.first_posted",

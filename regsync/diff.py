@@ -382,18 +382,20 @@ def _pair_renames(m: _Match, spec, fuzzy: bool) -> list:
     if not m.removed or not m.added:
         return []
     cands = []
+    added = []
+    for ni, _ in m.added:
+        nkey = _key_fields(spec, ni)
+        added.append((nkey, norm_text(" ".join(str(v) for _, v in nkey)), _content_wo_key(ni, spec)))
     for ri, (oi, osel) in enumerate(m.removed):
         okey = _key_fields(spec, oi)
         ocont = _content_wo_key(oi, spec)
         okn = norm_text(" ".join(str(v) for _, v in okey))
-        for ai, (ni, nsel) in enumerate(m.added):
-            nkey = _key_fields(spec, ni)
-            nkn = norm_text(" ".join(str(v) for _, v in nkey))
+        for ai, (nkey, nkn, ncont) in enumerate(added):
             if okn == nkn:
                 score = 3.0
             elif len(okey) > 1 and _partial_key_equal(okey, nkey):
                 score = 2.5
-            elif ocont == _content_wo_key(ni, spec) and ocont not in (b"{}",):
+            elif ocont == ncont and ocont not in (b"{}",):
                 score = 2.0
             elif fuzzy:
                 sim = max(token_similarity(okn, nkn), 0.9 * containment(okn, nkn) if containment(okn, nkn) >= 0.8 else 0.0)

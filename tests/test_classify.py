@@ -456,3 +456,22 @@ def test_bookkeeping_and_derived_are_admin():
     assert {(c.category, c.severity) for c in ch} == {("admin", "admin")}
     assert {c.rule for c in ch} == {"admin.bookkeeping", "admin.derived"}
     assert only(ch, rule="admin.derived")[0].path == "derivedSection.miscInfoModule"
+
+
+def test_every_rule_id_used_is_documented():
+    import re
+    from pathlib import Path
+
+    import regsync.classify as cl
+
+    src = Path(cl.__file__).read_text()
+    used = set(re.findall(r'R\("(?:critical|major|minor|admin)", "([a-z_.]+)"', src))
+    used |= {"outcome.reconciliation", "text.whitespace", "text.formatting"}
+    assert used - set(cl.RULES) == set()
+    assert len(used) > 60
+
+
+def test_has_results_missing_to_false_is_admin():
+    old, new = pair("NCT07240987")
+    del old["hasResults"]
+    check(one(diff_records(old, new)), "results", "admin", "added", "results.bookkeeping")
