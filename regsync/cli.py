@@ -285,6 +285,17 @@ def watch():
     """Manage the watchlist that a plain `regsync sync` syncs."""
 
 
+def _watch_targets(nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Validate everything before the database is touched: all or nothing."""
+    ids = nct_ids_argument(nct_ids)
+    exprs = [q.strip() for q in queries]
+    if any(not e for e in exprs):
+        raise UsageError("--query needs a non-empty expression")
+    if not ids and not exprs:
+        raise UsageError("give NCT IDs or --query EXPR")
+    return ids, exprs
+
+
 @watch.command("add")
 @click.argument("nct_ids", nargs=-1)
 @click.option("--query", "queries", multiple=True, metavar="EXPR",
@@ -300,18 +311,14 @@ def watch_add(obj, nct_ids, queries, wait):
         regsync watch add NCT00763412 NCT06171568
         regsync watch add --query 'AREA[Condition]"chronic kidney disease" AND AREA[InterventionName]mesenchymal'
     """
-    ids = nct_ids_argument(nct_ids)
-    if not ids and not queries:
-        raise UsageError("give NCT IDs or --query EXPR")
+    ids, exprs = _watch_targets(nct_ids, queries)
     with writing(obj, wait) as store:
         added = store.watch_add(ids)
         for nct_id in ids:
             click.echo(f"{nct_id} {'added' if nct_id in added else 'already watched'}")
-        for expr in queries:
-            if not expr.strip():
-                raise UsageError("--query needs a non-empty expression")
-            _, new = store.query_add(expr.strip())
-            click.echo(f"query {expr.strip()!r} {'added' if new else 'already watched'}")
+        for expr in exprs:
+            _, new = store.query_add(expr)
+            click.echo(f"query {expr!r} {'added' if new else 'already watched'}")
 
 
 @watch.command("remove")
@@ -322,16 +329,14 @@ def watch_add(obj, nct_ids, queries, wait):
 @handle_errors
 def watch_remove(obj, nct_ids, queries, wait):
     """Stop watching studies (their stored versions are kept)."""
-    ids = nct_ids_argument(nct_ids)
-    if not ids and not queries:
-        raise UsageError("give NCT IDs or --query EXPR")
+    ids, exprs = _watch_targets(nct_ids, queries)
     with writing(obj, wait) as store:
         removed = store.watch_remove(ids)
         for nct_id in ids:
             click.echo(f"{nct_id} {'removed' if nct_id in removed else 'was not watched'}")
-        for expr in queries:
-            found = store.query_remove(expr.strip())
-            click.echo(f"query {expr.strip()!r} {'removed' if found else 'was not watched'}")
+        for expr in exprs:
+            found = store.query_remove(expr)
+            click.echo(f"query {expr!r} {'removed' if found else 'was not watched'}")
 
 
 @watch.command("list")
