@@ -7,6 +7,7 @@ on. No click here: the CLI renders what this module raises.
 from __future__ import annotations
 
 import email.utils
+import gc
 import logging
 import random
 import time
@@ -313,7 +314,7 @@ def _parse_json(response: requests.Response, what: str):
         raise BadResponse(f"{what}: the registry sent an empty answer; nothing stored")
     ctype = response.headers.get("Content-Type", "")
     try:
-        return orjson.loads(body)
+        return _loads_without_gc(body)
     except orjson.JSONDecodeError:
         if "html" in ctype.lower() or body.lstrip()[:1] == b"<":
             raise BadResponse(
@@ -322,6 +323,23 @@ def _parse_json(response: requests.Response, what: str):
         raise BadResponse(
             f"{what}: the registry's answer is not valid JSON (truncated? {len(body)} bytes); nothing stored"
         ) from None
+
+
+def _loads_without_gc(body: bytes):
+    """``orjson.loads`` with the cyclic garbage collector paused.
+
+    A page of 1000 studies is about a million container objects; allocated while the
+    collector runs, they trigger collection after collection that traverse the page being
+    built (and the previous one, and everything imported), which measured as half of the
+    parse time. Parsed JSON holds no reference cycles, so nothing is lost by pausing.
+    """
+    if not gc.isenabled():
+        return orjson.loads(body)
+    gc.disable()
+    try:
+        return orjson.loads(body)
+    finally:
+        gc.enable()
 
 
 def _short(exc: Exception) -> str:
