@@ -522,6 +522,9 @@ def status(obj, limit, as_json):
     runs, counts = store.runs(limit), store.counts()
     last = store.last_complete_run()
     size = sum(os.path.getsize(p) for p in (obj.db_path, obj.db_path + "-wal") if os.path.exists(p))
+    for run in runs:
+        run["duration_seconds"] = render.duration_seconds(run)
+        run["new_versions"] = run["new_studies"] + run["changed"]
     if as_json:
         click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last, "runs": runs}))
     else:

@@ -209,16 +209,24 @@ def status_text(runs: list[dict], counts: dict, db_path: str, size: int, last_co
     return "\n".join(lines)
 
 
-def _duration(run: dict) -> str:
+def duration_seconds(run: dict) -> float | None:
+    """How long a run took; None while it runs, or when it was interrupted (its ended_at is
+    when the next run found it dead, not when it died)."""
     from datetime import datetime
 
-    if not run.get("ended_at"):
-        return "-"
+    if not run.get("ended_at") or run.get("outcome") in ("running", "interrupted"):
+        return None
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
     try:
-        seconds = (datetime.strptime(run["ended_at"], fmt) - datetime.strptime(run["started_at"], fmt)).total_seconds()
+        return (datetime.strptime(run["ended_at"], fmt) - datetime.strptime(run["started_at"], fmt)).total_seconds()
     except ValueError:
-        return "?"
+        return None
+
+
+def _duration(run: dict) -> str:
+    seconds = duration_seconds(run)
+    if seconds is None:
+        return "-"
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
 
 
