@@ -154,7 +154,12 @@ class ApiClient:
             if not isinstance(data, dict) or not isinstance(data.get("studies", []), list):
                 raise BadResponse(f"{what}: the registry's answer is not a page of studies")
             token = data.get("nextPageToken") or None
-            yield Page(data.get("studies", []), token, data.get("totalCount"))
+            # Handed over without a reference left in this frame: the consumer's is the only
+            # one, so the page is freed as soon as it lets go, before the next is downloaded
+            # (one page in memory, not two).
+            box = [Page(data.get("studies", []), token, data.get("totalCount"))]
+            response = data = None
+            yield box.pop()
             if not token:
                 return
 

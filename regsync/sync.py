@@ -7,6 +7,8 @@ any moment leaves every stored version whole, and the ledger says the run was in
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -282,8 +284,18 @@ class Syncer:
         for batch in id_batches(nct_ids, self.client.base):
             seen: set[str] = set()
             try:
-                for page in self.client.iter_pages({"filter.ids": ",".join(batch)}):
-                    yield from self._save_page(batch, page.studies, seen)
+                pages = self.client.iter_pages({"filter.ids": ",".join(batch)})
+                while True:
+                    # A page (~a million objects) is parsed, saved and freed with the cyclic
+                    # collector paused, so no collection ever traverses it: measured as a
+                    # third of an unchanged re-sync. Cycles made meanwhile, if any, are
+                    # collected when it resumes, between pages.
+                    with _gc_paused():
+                        page = next(pages, None)
+                        if page is None:
+                            break
+                        yield from self._save_page(batch, page.studies, seen)
+                        page = None
             except ApiUnavailable as exc:
                 self._outage += 1
                 log.warning("batch of %d failed (%s); fetching the rest one by one", len(batch), exc)
@@ -378,6 +390,17 @@ class Syncer:
         self._done += 1
         if self.progress:
             self.progress(self._done, self._total)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _since(data_timestamp: str) -> str | None:
