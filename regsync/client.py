@@ -195,7 +195,8 @@ class ApiClient:
                 status = response.status_code
                 self.stats.per_status[status] = self.stats.per_status.get(status, 0) + 1
                 self.stats.bytes += len(response.content)
-                log.debug(
+                # INFO: `-v` promises requests, retries and timings.
+                log.info(
                     "GET %s -> %s (%d bytes, %.3f s)",
                     url,
                     status,
