@@ -353,6 +353,20 @@ class Store:
             )
         return found
 
+    def current_states(self, nct_ids: list[str]) -> dict[str, tuple[str, int]]:
+        """(content hash, current version) per stored study: one query per 500 IDs, so a
+        page of unchanged studies costs no query per study."""
+        found: dict[str, tuple[str, int]] = {}
+        for start in range(0, len(nct_ids), 500):
+            chunk = nct_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for nct_id, digest, version in self.db.execute(
+                f"SELECT nct_id, content_hash, current_version FROM studies WHERE nct_id IN ({marks})",
+                chunk,
+            ):
+                found[nct_id] = (digest, version)
+        return found
+
     def mark_checked(self, nct_ids: list[str], when: str | None = None) -> None:
         """The registry confirmed these studies unchanged: one transaction for the batch."""
         if not nct_ids:

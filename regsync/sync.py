@@ -323,12 +323,13 @@ class Syncer:
                     continue
             seen.add(requested)
             prepared.append((nct_id, requested, record, content_hash(record)))
-        known = self.store.current_hashes([p[0] for p in prepared])
-        unchanged = [p for p in prepared if known.get(p[0]) == p[3]]
+        known = self.store.current_states([p[0] for p in prepared])
+        unchanged = [p for p in prepared if known.get(p[0], ("",))[0] == p[3]]
         self.store.mark_checked([p[0] for p in unchanged])
         for nct_id, requested, record, digest in prepared:
-            if known.get(nct_id) == digest:
-                outcome = StudyOutcome(nct_id, "unchanged", self._version_of(nct_id), requested_id=requested)
+            state = known.get(nct_id)
+            if state is not None and state[0] == digest:
+                outcome = StudyOutcome(nct_id, "unchanged", state[1], requested_id=requested)
                 self._count(outcome)
                 yield outcome
                 continue
