@@ -209,3 +209,56 @@ def test_python_dash_m_regsync_works_too(fake, tmp_path):
         capture_output=True, text=True, env=regsync_env(), timeout=60,
     )
     assert (result.returncode, result.stdout) == (0, f"{DEFAULT} new (v1)\n")
+
+
+def test_nothing_to_do_makes_one_request_and_force_overrides(fake, tmp_path):
+    registry, server = fake
+    db = tmp_path / "r.db"
+    assert run_regsync(db, server.url, "watch", "add", DEFAULT, "NCT00763412").returncode == 0
+    assert run_regsync(db, server.url, "sync").returncode == 0
+    with sqlite3.connect(db) as conn:
+        before = conn.execute("SELECT * FROM studies ORDER BY nct_id").fetchall()
+
+    registry.reset_log()
+    idle = run_regsync(db, server.url, "sync")
+    assert idle.returncode == 0
+    assert idle.stdout == (
+        f"nothing to do: the registry's data has not changed since the last run (dataTimestamp {DATA_TS}); "
+        "--force syncs anyway\n"
+    )
+    assert idle.stderr == ""
+    assert [(r.path, r.status) for r in registry.requests] == [("/api/v2/version", 200)]
+    quiet = run_regsync(db, server.url, "sync", "--quiet")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    as_json = run_regsync(db, server.url, "sync", "--json")
+    assert json.loads(as_json.stdout) == {"status": "nothing-to-do", "data_timestamp": DATA_TS}
+    assert registry.count() == 3 and registry.count("version") == 3
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT * FROM studies ORDER BY nct_id").fetchall() == before  # stored nothing
+        assert conn.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 2
+        assert [r[0] for r in conn.execute("SELECT outcome FROM runs ORDER BY id")] == [
+            "ok", "nothing-to-do", "nothing-to-do", "nothing-to-do"
+        ]
+
+    # --force syncs anyway.
+    registry.reset_log()
+    forced = run_regsync(db, server.url, "sync", "--force")
+    assert forced.returncode == 0
+    assert forced.stdout.splitlines() == ["NCT00763412 unchanged (v1)", f"{DEFAULT} unchanged (v1)"]
+    assert registry.count() == 2 and registry.count("studies") == 1
+
+    # A moved dataTimestamp means work again. A run of explicit IDs is not a complete run:
+    # after one that saw a newer dataTimestamp, a plain sync still does the work.
+    registry.data_timestamp = "2026-09-05T09:00:00"
+    registry.reset_log()
+    moved = run_regsync(db, server.url, "sync")
+    assert moved.returncode == 0
+    assert moved.stdout.splitlines() == ["NCT00763412 unchanged (v1)", f"{DEFAULT} unchanged (v1)"]
+    assert registry.count("studies") == 1
+    assert run_regsync(db, server.url, "sync", DEFAULT).returncode == 0
+    registry.data_timestamp = "2026-09-06T09:00:00"
+    assert run_regsync(db, server.url, "sync", DEFAULT).returncode == 0
+    registry.reset_log()
+    after_ids = run_regsync(db, server.url, "sync")
+    assert not after_ids.stdout.startswith("nothing to do")
+    assert registry.count("studies") == 1
