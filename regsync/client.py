@@ -10,6 +10,7 @@ import email.utils
 import gc
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -98,6 +99,10 @@ class ApiClient:
         self._clock = clock
         self._last_request: float | None = None
         self.stats = Stats()
+        # One request at a time, also with a prefetch in flight: pacing, retries and stats
+        # stay exactly as without it.
+        self._http_lock = threading.Lock()
+        self._prefetched: tuple[str, _Background] | None = None
 
     # -- public API -------------------------------------------------------------------------
 
@@ -148,7 +153,7 @@ class ApiClient:
             if token:
                 query["pageToken"] = token
             url = f"{self.base}/studies?" + _encode(query)
-            response = self._get(url, what=what)
+            response = self._take_prefetched(url) or self._get(url, what=what)
             self._raise_for_status(response, what)
             data = _parse_json(response, what)
             if not isinstance(data, dict) or not isinstance(data.get("studies", []), list):
@@ -163,6 +168,32 @@ class ApiClient:
             if not token:
                 return
 
+    def prefetch_pages(self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE) -> None:
+        """Start downloading the first page of ``iter_pages(params)`` in the background.
+
+        The next ``iter_pages`` call with the same parameters takes it instead of asking
+        again, so a caller can download the next batch while it stores the current one (the
+        socket wait releases the GIL; parsing still happens in the caller). At most one
+        prefetch exists; requests are still sent one at a time.
+        """
+        query = {"format": "json", "markupFormat": MARKUP_FORMAT, **params}
+        query["pageSize"] = str(min(page_size, MAX_PAGE_SIZE))
+        url = f"{self.base}/studies?" + _encode(query)
+        self._take_prefetched(None)
+        self._prefetched = (url, _Background(self._get, url, what="/studies"))
+
+    def _take_prefetched(self, url: str | None) -> requests.Response | None:
+        """The prefetched answer for ``url`` (its error re-raised here), or None; a prefetch
+        for another URL is waited for and dropped."""
+        if self._prefetched is None:
+            return None
+        wanted, job = self._prefetched
+        self._prefetched = None
+        if wanted == url:
+            return job.result()
+        job.wait()
+        return None
+
     # -- transport ---------------------------------------------------------------------------
 
     def _pace(self) -> None:
@@ -172,6 +203,10 @@ class ApiClient:
                 self._sleep(wait)
 
     def _get(self, url: str, *, what: str) -> requests.Response:
+        with self._http_lock:
+            return self._get_unlocked(url, what=what)
+
+    def _get_unlocked(self, url: str, *, what: str) -> requests.Response:
         """GET with bounded retries: attempts and total back-off are both capped."""
         cfg = self.config
         waited = 0.0
@@ -231,6 +266,35 @@ class ApiClient:
         if response.status_code == 400:
             raise BadResponse(f"{what}: the registry rejected the request (HTTP 400{detail})")
         raise ApiUnavailable(f"{what}: unexpected HTTP {response.status_code}{detail}")
+
+
+class _Background:
+    """A call run in a daemon thread (an interrupted run never waits for it)."""
+
+    def __init__(self, fn: Callable, *args, **kwargs):
+        self._done = threading.Event()
+        self._value = None
+        self._error: BaseException | None = None
+        threading.Thread(
+            target=self._run, args=(fn, args, kwargs), name="regsync-prefetch", daemon=True
+        ).start()
+
+    def _run(self, fn: Callable, args: tuple, kwargs: dict) -> None:
+        try:
+            self._value = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def wait(self) -> None:
+        self._done.wait()
+
+    def result(self):
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _sleep(seconds: float) -> None:

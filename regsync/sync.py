@@ -281,10 +281,12 @@ class Syncer:
         """``filter.ids`` batches, streamed one page at a time; what a batch answer lacks
         (an alias, a 404) or what a failed batch left is fetched one by one."""
         self._total = total
-        for batch in id_batches(nct_ids, self.client.base):
+        batches = list(id_batches(nct_ids, self.client.base))
+        for index, batch in enumerate(batches):
             seen: set[str] = set()
             try:
                 pages = self.client.iter_pages({"filter.ids": ",".join(batch)})
+                ahead = batches[index + 1] if index + 1 < len(batches) else None
                 while True:
                     # A page (~a million objects) is parsed, saved and freed with the cyclic
                     # collector paused, so no collection ever traverses it: measured as a
@@ -294,6 +296,11 @@ class Syncer:
                         page = next(pages, None)
                         if page is None:
                             break
+                        if ahead is not None:
+                            # The next batch downloads while this page is stored: one
+                            # request in flight, at most one page ahead.
+                            self.client.prefetch_pages({"filter.ids": ",".join(ahead)})
+                            ahead = None
                         yield from self._save_page(batch, page.studies, seen)
                         page = None
             except ApiUnavailable as exc:
