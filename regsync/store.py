@@ -173,8 +173,9 @@ class Store:
                 f"database {self.path} was written by a newer regsync (schema {unknown[-1]}); "
                 "upgrade regsync to use it"
             )
-        if not writable and not applied:
-            raise StoreError(f"{self.path} is not a regsync database")
+        if not applied and (not writable or self.db.table_names()):
+            # Never add regsync's tables to another application's database.
+            raise StoreError(f"{self.path} is not a regsync database; refusing to touch it")
         if writable:
             # WAL: readers (history, diff, changes) are never blocked by a nightly sync.
             self.db.execute("PRAGMA journal_mode=WAL")

@@ -76,7 +76,7 @@ class Cli:
     def __call__(self, *args: str, api_url: str = API, input: str | None = None):
         return self.runner.invoke(
             cli, ["--db", str(self.db_path), "--api-url", api_url, *args], input=input,
-            catch_exceptions=False,
+            catch_exceptions=False, prog_name="regsync",
         )
 
 

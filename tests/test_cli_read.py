@@ -174,3 +174,30 @@ def test_read_commands_on_a_missing_database_create_nothing(run, db_path, comman
     assert result.exit_code == 4
     assert result.stderr == f"error: no database at {db_path} (run `regsync sync` first, or pass --db)\n"
     assert list(db_path.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sync", "--retries", "many"], "error: Invalid value for '--retries': 'many' is not a valid integer range. (see: regsync sync --help)"),
+        (["frobnicate"], "error: No such command 'frobnicate'. (see: regsync --help)"),
+        (["diff"], "error: Missing argument 'NCT_ID'. (see: regsync diff --help)"),
+    ],
+)
+def test_bad_options_are_one_line_usage_errors(run, args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"
+    assert result.stdout == ""
+
+
+def test_another_applications_database_is_left_alone(api, run, db_path):
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    before = db_path.read_bytes()
+    result = run("watch", "add", DEFAULT)
+    assert result.exit_code == 4
+    assert result.stderr == f"error: {db_path} is not a regsync database; refusing to touch it\n"
+    assert db_path.read_bytes() == before

@@ -98,7 +98,8 @@ def test_unwritable_log_file_is_a_usage_error(tmp_path):
     result = run_regsync(tmp_path / "r.db", None, "--log-file", str(tmp_path / "no" / "x.log"), "status")
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: Invalid value for --log-file: cannot write {tmp_path / 'no' / 'x.log'}: No such file or directory"
+    assert result.stderr == (
+        f"error: Invalid value for --log-file: cannot write {tmp_path / 'no' / 'x.log'}: "
+        "No such file or directory (see: regsync --help)\n"
     )
     assert "Traceback" not in result.stderr
