@@ -13,12 +13,12 @@ import orjson
 
 from regsync import DEFAULT_NCT_ID, __version__, render
 from regsync.client import DEFAULT_API_URL, ApiClient, ClientConfig
+from regsync.diff import SEVERITIES
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
 from regsync.lock import WriteLock
 from regsync.store import Store
 
-SEVERITIES = ("critical", "major", "minor", "admin")
 
 
 class Context:

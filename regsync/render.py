@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 import click
 
-SEVERITY_ORDER = ("critical", "major", "minor", "admin")
+from regsync.diff import SEVERITIES as SEVERITY_ORDER
+
 SEVERITY_COLOUR = {"critical": "red", "major": "yellow", "minor": "cyan", "admin": "bright_black"}
 
 

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 from regsync import DEFAULT_NCT_ID
 from regsync.client import ApiClient, FetchedStudy, id_batches, record_aliases, record_nct_id
+from regsync.diff import SEVERITIES
 from regsync.errors import ApiUnavailable, FetchError, StudyNotFound
 from regsync.store import SaveResult, Store, content_hash
 
@@ -421,9 +422,8 @@ def _since(data_timestamp: str) -> str | None:
 
 
 def _max_severity(severities: Iterable[str]) -> str | None:
-    order = ("critical", "major", "minor", "admin")
-    found = [s for s in order if s in set(severities)]
-    return found[0] if found else None
+    present = set(severities)
+    return next((s for s in SEVERITIES if s in present), None)
 
 
 def _default_diff():
