@@ -1,7 +1,7 @@
 """A fast, local fake of the ClinicalTrials.gov REST API v2, for tests and benchmarks.
 
 It serves on 127.0.0.1 only, from an in-memory registry, with the behaviour regsync depends
-on (see /work/shared/ctgov-api.md): text/plain errors, 301 for alias IDs, paging with opaque
+on (as documented for the real API): text/plain errors, 301 for alias IDs, paging with opaque
 ``nextPageToken``, ``countTotal`` on the first page only, ``fields`` projection that keeps
 the nested module layout, and ``/version``. Faults (429/5xx, HTML maintenance pages,
 truncated or empty bodies, connection resets, slow answers, the wrong record) can be queued
