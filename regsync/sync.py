@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from regsync import DEFAULT_NCT_ID
 from regsync.client import ApiClient, FetchedStudy, id_batches, record_aliases, record_nct_id
 from regsync.diff import SEVERITIES
-from regsync.errors import ApiUnavailable, FetchError, StudyNotFound
+from regsync.errors import ApiUnavailable, FetchError, RegsyncError, StudyNotFound
 from regsync.store import SaveResult, Store, content_hash
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,13 @@ class Syncer:
         report.run_id = self.store.begin_run("sync", report.mode)
         try:
             yield from self._run(nct_ids or [], explicit=explicit, force=force or full, full=full)
+        except RegsyncError as exc:
+            # The run as a whole could not go on (the registry would not say what changed):
+            # recorded as failed, with the cause, and the CLI reports it as one line.
+            self.store.record_error(report.run_id, None, str(exc))
+            report.counts["error"] += 1
+            self._finish("failed")
+            raise
         except BaseException:
             # KeyboardInterrupt, or a failure nobody expected: the ledger says so, the
             # stored versions stay as they were (each study is its own transaction).

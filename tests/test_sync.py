@@ -294,3 +294,29 @@ def test_newly_watched_studies_sync_even_when_data_has_not_moved(api, run, db_pa
     # The watchlist replaces the default study once it has entries.
     assert result.stdout == "NCT00763412 new (v1)\n"
     assert run("sync").stdout.startswith("nothing to do")
+
+
+def test_a_failed_what_changed_query_fails_the_run_in_one_line(api, run, db_path):
+    """With a large watchlist the run asks the registry what changed; if that fails after
+    retries, the run is recorded as failed and says why, exit 1."""
+    import sqlite3 as _sqlite3
+
+    from regsync.store import Store
+
+    ids = [f"NCT{10000000 + i:08d}" for i in range(25)]
+    store = Store.open(db_path, create=True)
+    store.watch_add(ids)
+    for nct_id in ids:
+        record = load(DEFAULT)
+        record["protocolSection"]["identificationModule"]["nctId"] = nct_id
+        store.save(record, nct_id=nct_id, source="test")
+    run_id = store.begin_run("sync", "full")
+    store.finish_run(run_id, "ok", complete=1, data_timestamp="2026-09-01T09:00:00")
+    store.close()
+    mock_version(api)
+    api.get(f"{API}/studies", status=503, body="Service Unavailable")
+    result = run("sync", "--retries", "1")
+    assert result.exit_code == 1
+    assert result.stderr == "error: /studies: HTTP 503 (server error) after 2 attempts\n"
+    with _sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT outcome, errors FROM runs ORDER BY id DESC LIMIT 1").fetchone() == ("failed", 1)
