@@ -7,8 +7,6 @@ any moment leaves every stored version whole, and the ledger says the run was in
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from regsync import DEFAULT_NCT_ID
-from regsync.client import ApiClient, FetchedStudy, id_batches, record_aliases, record_nct_id
+from regsync.client import (
+    ApiClient,
+    FetchedStudy,
+    gc_paused,
+    id_batches,
+    record_aliases,
+    record_nct_id,
+)
 from regsync.diff import SEVERITIES
 from regsync.errors import ApiUnavailable, FetchError, RegsyncError, StudyNotFound
 from regsync.store import SaveResult, Store, content_hash
@@ -300,7 +305,7 @@ class Syncer:
                     # collector paused, so no collection ever traverses it: measured as a
                     # third of an unchanged re-sync. Cycles made meanwhile, if any, are
                     # collected when it resumes, between pages.
-                    with _gc_paused():
+                    with gc_paused():
                         page = next(pages, None)
                         if page is None:
                             break
@@ -406,17 +411,6 @@ class Syncer:
         self._done += 1
         if self.progress:
             self.progress(self._done, self._total)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _since(data_timestamp: str) -> str | None:
