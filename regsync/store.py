@@ -342,17 +342,11 @@ class Store:
 
     # studies and versions ---------------------------------------------------------------
 
-    def current_hashes(self, nct_ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(nct_ids), 500):
-            chunk = nct_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self.db.execute(
-                    f"SELECT nct_id, content_hash FROM studies WHERE nct_id IN ({marks})", chunk
-                ).fetchall()
-            )
-        return found
+    def current_version(self, nct_id: str) -> int | None:
+        row = self.db.execute(
+            "SELECT current_version FROM studies WHERE nct_id = ?", [nct_id]
+        ).fetchone()
+        return row[0] if row else None
 
     def current_states(self, nct_ids: list[str]) -> dict[str, tuple[str, int]]:
         """(content hash, current version) per stored study: one query per 500 IDs, so a
@@ -485,7 +479,6 @@ class Store:
             "SELECT record FROM versions WHERE nct_id = ? AND version = ?", [nct_id, version]
         ).fetchone()
         if row is None:
-            self.study(nct_id)
             last = self.study(nct_id)["current_version"]
             raise UnknownVersion(f"{nct_id} has no version {version} (versions 1-{last} are stored)")
         return orjson.loads(row[0])

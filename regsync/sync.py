@@ -205,7 +205,7 @@ class Syncer:
         watched = self.store.watch_ids() or ([] if self.store.queries() else [DEFAULT_NCT_ID])
         if not watched:
             return
-        stored = set(self.store.current_hashes(watched))
+        stored = set(self.store.current_states(watched))
         since = _since(last["data_timestamp"]) if (last and last["data_timestamp"] and not full) else None
         if since is None or len(watched) <= INCREMENTAL_MIN_STUDIES:
             report.mode = "full"
@@ -344,23 +344,16 @@ class Syncer:
             seen.add(requested)
             prepared.append((nct_id, requested, record, content_hash(record)))
         known = self.store.current_states([p[0] for p in prepared])
-        unchanged = [p for p in prepared if known.get(p[0], ("",))[0] == p[3]]
-        self.store.mark_checked([p[0] for p in unchanged])
+        unchanged = {p[0] for p in prepared if known.get(p[0], ("",))[0] == p[3]}
+        self.store.mark_checked(list(unchanged))
         for nct_id, requested, record, digest in prepared:
-            state = known.get(nct_id)
-            if state is not None and state[0] == digest:
-                outcome = StudyOutcome(nct_id, "unchanged", state[1], requested_id=requested)
+            if nct_id in unchanged:
+                outcome = StudyOutcome(nct_id, "unchanged", known[nct_id][1], requested_id=requested)
                 self._count(outcome)
                 yield outcome
                 continue
             fetched = FetchedStudy(nct_id, requested, record, f"{self.client.base}/studies?filter.ids")
             yield self._save(fetched, digest)
-
-    def _version_of(self, nct_id: str) -> int | None:
-        row = self.store.db.execute(
-            "SELECT current_version FROM studies WHERE nct_id = ?", [nct_id]
-        ).fetchone()
-        return row[0] if row else None
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -390,10 +383,11 @@ class Syncer:
 
     def _not_found(self, nct_id: str, exc: Exception) -> StudyOutcome:
         """A 404 for a study we hold is a removal (an event, data kept); otherwise an error."""
-        if self._version_of(nct_id) is not None:
+        version = self.store.current_version(nct_id)
+        if version is not None:
             self.store.mark_removed(nct_id, self.report.run_id)
             outcome = StudyOutcome(
-                nct_id, "removed", self._version_of(nct_id),
+                nct_id, "removed", version,
                 error="no longer returned by the registry (HTTP 404); stored versions kept",
             )
             self._count(outcome)
@@ -402,7 +396,7 @@ class Syncer:
 
     def _error(self, nct_id: str | None, message: str) -> StudyOutcome:
         self.store.record_error(self.report.run_id, nct_id, message)
-        outcome = StudyOutcome(nct_id or "-", "error", self._version_of(nct_id) if nct_id else None, error=message)
+        outcome = StudyOutcome(nct_id or "-", "error", self.store.current_version(nct_id) if nct_id else None, error=message)
         self._count(outcome)
         return outcome
 
