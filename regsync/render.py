@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import click
 
 from regsync.diff import SEVERITIES as SEVERITY_ORDER
+from regsync.store import TIME_FORMAT
+from regsync.textdiff import render_text_diff
 
 SEVERITY_COLOUR = {"critical": "red", "major": "yellow", "minor": "cyan", "admin": "bright_black"}
 
@@ -148,12 +151,6 @@ def diff_text(nct_id: str, from_v: int, to_v: int, changes: list, *, show_admin:
 
 
 def text_diff(old: str, new: str) -> str:
-    try:
-        from regsync.textdiff import render_text_diff
-    except ImportError:  # pragma: no cover - the diff module ships it
-        import difflib
-
-        return "\n".join(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1))
     return render_text_diff(old, new)
 
 
@@ -213,13 +210,11 @@ def status_text(runs: list[dict], counts: dict, db_path: str, size: int, last_co
 def duration_seconds(run: dict) -> float | None:
     """How long a run took; None while it runs, or when it was interrupted (its ended_at is
     when the next run found it dead, not when it died)."""
-    from datetime import datetime
-
     if not run.get("ended_at") or run.get("outcome") in ("running", "interrupted"):
         return None
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
     try:
-        return (datetime.strptime(run["ended_at"], fmt) - datetime.strptime(run["started_at"], fmt)).total_seconds()
+        ended = datetime.strptime(run["ended_at"], TIME_FORMAT)
+        return (ended - datetime.strptime(run["started_at"], TIME_FORMAT)).total_seconds()
     except ValueError:
         return None
 

@@ -23,8 +23,11 @@ from regsync.errors import StoreError, UnknownStudy, UnknownVersion
 MIGRATION_SET = "regsync"
 
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # UTC, as stored in every *_at column
+
+
 def utcnow() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime(TIME_FORMAT)
 
 
 # -- content hashing ----------------------------------------------------------------------
