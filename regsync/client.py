@@ -145,15 +145,10 @@ class ApiClient:
 
     def iter_pages(self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE) -> Iterator[Page]:
         """``GET /studies`` following ``nextPageToken``; one page at a time (streaming)."""
-        params = {"format": "json", "markupFormat": MARKUP_FORMAT, **params}
-        params["pageSize"] = str(min(page_size, MAX_PAGE_SIZE))
         token: str | None = None
         what = "/studies"
         while True:
-            query = dict(params)
-            if token:
-                query["pageToken"] = token
-            url = f"{self.base}/studies?" + _encode(query)
+            url = self._studies_url(params, page_size, token)
             response = self._take_prefetched(url) or self._get(url, what=what)
             self._raise_for_status(response, what)
             data = _parse_json(response, what)
@@ -177,11 +172,17 @@ class ApiClient:
         socket wait releases the GIL; parsing still happens in the caller). At most one
         prefetch exists; requests are still sent one at a time.
         """
-        query = {"format": "json", "markupFormat": MARKUP_FORMAT, **params}
-        query["pageSize"] = str(min(page_size, MAX_PAGE_SIZE))
-        url = f"{self.base}/studies?" + _encode(query)
+        url = self._studies_url(params, page_size)
         self._take_prefetched(None)
         self._prefetched = (url, _Background(self._get, url, what="/studies"))
+
+    def _studies_url(self, params: dict[str, str], page_size: int, token: str | None = None) -> str:
+        """The one way a ``GET /studies`` URL is built, so a prefetch matches its page."""
+        query = {"format": "json", "markupFormat": MARKUP_FORMAT, **params}
+        query["pageSize"] = str(min(page_size, MAX_PAGE_SIZE))
+        if token:
+            query["pageToken"] = token
+        return f"{self.base}/studies?" + _encode(query)
 
     def _take_prefetched(self, url: str | None) -> requests.Response | None:
         """The prefetched answer for ``url`` (its error re-raised here), or None; a prefetch
