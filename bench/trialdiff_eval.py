@@ -24,7 +24,8 @@ from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from regsync.diff import SEVERITIES, diff_records  # noqa: E402
+from regsync.classify import diff_records  # noqa: E402
+from regsync.model import Severity  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "trialdiff")
 REV_LEVELS = ("critical", "high", "medium", "low")
@@ -165,7 +166,7 @@ def reconstruct(pair: dict) -> tuple[dict, dict]:
 def max_severity(changes) -> str:
     if not changes:
         return "admin"
-    return min((c.severity for c in changes), key=SEVERITIES.index)
+    return min((c.severity for c in changes), key=lambda s: s.rank)
 
 
 def kappa(a: list[bool], b: list[bool]) -> float:
@@ -217,7 +218,7 @@ def main(argv: list[str]) -> int:
         print(f"4-level confusion: ours (rows) x {rname} (columns)")
         cnt = Counter((r[1], r[ri]) for r in rows)
         print(f"  {'':9}" + "".join(f"{c:>9}" for c in REV_LEVELS))
-        for s in SEVERITIES:
+        for s in Severity:
             print(f"  {s:9}" + "".join(f"{cnt.get((s, c), 0):>9}" for c in REV_LEVELS))
     return 0
 

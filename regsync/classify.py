@@ -1,180 +1,105 @@
-"""Category, severity, rule, summary and milestone of each structural change.
+"""Which rule each structural change falls under, and its one-line summary.
 
-Severity is review priority and is decided by small, named rules that weigh
-WHAT changed, BY HOW MUCH and WHEN in the trial's life (the FROM version's
-``overallStatus``, reduced to a stage):
+Rule code (the ``r_*`` functions, one per category) returns a :class:`Hit`: a rule id from
+:data:`regsync.rules.RULES` and a summary. The severity, the milestone flag and the severity
+when the edit comes with the first results posting come from that table, never from here;
+every cut-off comes from :data:`regsync.rules.THRESHOLDS`.
 
-    pre         NOT_YET_RECRUITING, WITHDRAWN
-    recruiting  RECRUITING, ENROLLING_BY_INVITATION (and UNKNOWN / missing / other)
-    late        ACTIVE_NOT_RECRUITING, SUSPENDED
-    done        COMPLETED, TERMINATED
+Severity weighs WHAT changed, BY HOW MUCH and WHEN in the trial's life: the FROM version's
+``overallStatus`` reduced to a stage (:data:`regsync.rules.STAGES`): ``pre``
+(NOT_YET_RECRUITING, WITHDRAWN), ``recruiting`` (RECRUITING, ENROLLING_BY_INVITATION, and
+anything else), ``late`` (ACTIVE_NOT_RECRUITING, SUSPENDED), ``done`` (COMPLETED,
+TERMINATED).
 
-Every Change carries ``rule``: the id of the rule that set its severity.  The rule ids
-are listed in ``RULES`` (id -> one-line description).
-
-Thresholds (and why):
-  * date slip of primary completion / completion: major when >= 11 months late in the
-    trial (late/done) or >= 23 months while pre/recruiting ("about a year" / "about two
-    years"); month-precise dates are compared at month precision.
-  * enrollment: to zero is critical; a reduction of >= 30 % once recruiting has started
-    is major (a third fewer participants than planned materially changes power and
-    usually signals recruitment failure or truncation); a pre-recruitment reduction is
-    minor (nobody is enrolled yet, the plan is being finalised).
-  * arm/intervention descriptions: a change in the numbers (doses, schedules, durations)
-    is a dose/regimen change (major); otherwise wording (minor).
-  * eligibility criteria once recruiting: a change to numbers or to more than a few
-    words (> 3 % of the text's words, or > 10 words) shifts the population (major);
-    smaller edits are wording (minor).  Before recruitment: minor.
-  * outcome measure wording: token Jaccard >= 0.75 after dropping stop words and unit
-    words (percentage/number/rate...) and the same numbers = same measure (wording);
-    otherwise the measure is redefined.
-  * results reconciliation: outcome edits in the version where results are first
-    posted (hasResults false->true, or resultsFirstPostDateStruct appears) get
-    ``context="results_reconciliation"`` and are lowered (primary timeFrame / secondary
-    redefinition -> minor, wording -> admin), unless the primary measure itself is
-    redefined, added or removed.
+Results reconciliation: outcome edits in the version where results are first posted
+(hasResults false -> true, or resultsFirstPostDateStruct appears) take the rule's
+``reconciled`` severity and ``context="results_reconciliation"``, keeping the rule id; rules
+with no ``reconciled`` severity (a primary measure added, removed or redefined) are not
+lowered.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
-from regsync.diff import Change, RawChange, norm_text, token_similarity
+import orjson
 
-# --------------------------------------------------------------------------- rules
+from regsync.diff import RawChange, raw_diff
+from regsync.model import RESULTS_RECONCILIATION, Category, Change, Kind, OverallStatus
+from regsync.rules import DEFAULT_STAGE, STAGES, THRESHOLDS, rule
+from regsync.text import norm_text, numbers, text_edit_kind, token_similarity, trunc, words_changed
 
-RULES: dict[str, str] = {
-    # status
-    "status.progression": "routine forward status progression (milestone)",
-    "status.stopped.with_reason": "moved to TERMINATED/SUSPENDED/WITHDRAWN with a real whyStopped",
-    "status.stopped.no_reason": "moved to TERMINATED/SUSPENDED/WITHDRAWN without a real whyStopped",
-    "status.resumed": "resumed from SUSPENDED",
-    "status.reopened": "recruitment reopened (backwards, e.g. ACTIVE_NOT_RECRUITING -> RECRUITING)",
-    "status.reopened_after_end": "a COMPLETED/TERMINATED/WITHDRAWN trial changed to an open status",
-    "status.unknown": "registry marked status UNKNOWN (not verified for 2 years)",
-    "status.other": "other status change (expanded access, lastKnownStatus)",
-    "status.why_stopped": "whyStopped added or edited",
-    "status.why_stopped.removed": "whyStopped removed while the trial stays stopped",
-    "status.expanded_access": "expanded access info changed",
-    # dates
-    "dates.became_actual": "a date became ACTUAL (milestone reached)",
-    "dates.actual_corrected": "an ACTUAL date's value corrected",
-    "dates.actual_reverted": "an ACTUAL date went back to ESTIMATED",
-    "dates.slip.late_large": "(primary) completion slipped >= ~1 year late in the trial",
-    "dates.slip.early_very_large": "(primary) completion slipped >= ~2 years before/while recruiting",
-    "dates.slip.moderate": "(primary) completion moved later, below the major thresholds",
-    "dates.earlier": "(primary) completion estimate moved earlier",
-    "dates.start.moved": "start date estimate moved",
-    "dates.added": "a date struct added",
-    "dates.removed": "a date struct removed",
-    # enrollment
-    "enrollment.zero": "enrollment cut to zero",
-    "enrollment.reduction.large": "enrollment reduced >= 30% once recruiting",
-    "enrollment.reduction.pre_recruitment": "enrollment reduced before recruitment",
-    "enrollment.change.small": "small enrollment change (< 30% down, or any increase)",
-    "enrollment.finalized": "enrollment became ACTUAL",
-    "enrollment.added": "enrollment first given",
-    "enrollment.removed": "enrollment removed",
-    # arms / interventions
-    "arms.added": "arm added",
-    "arms.removed": "arm removed",
-    "arms.renamed": "arm relabelled (content unchanged)",
-    "arms.type_changed": "arm type changed (e.g. comparator kind)",
-    "arms.interventions_changed": "interventions given in an arm changed",
-    "arms.dose_changed": "arm description changed in its numbers (dose/schedule)",
-    "arms.wording": "arm description wording",
-    "interventions.added": "intervention added",
-    "interventions.removed": "intervention removed",
-    "interventions.renamed": "intervention renamed (content unchanged)",
-    "interventions.dose_changed": "intervention description changed in its numbers (dose/schedule)",
-    "interventions.wording": "intervention description wording",
-    "interventions.arm_assignment": "arms an intervention is given in changed",
-    "interventions.other_names": "intervention other names changed",
-    # outcomes
-    "outcome.primary.added": "primary outcome added",
-    "outcome.primary.removed": "primary outcome removed",
-    "outcome.primary.redefined": "primary outcome measure substantively changed",
-    "outcome.primary.timeframe_changed": "primary outcome time frame changed",
-    "outcome.primary.timeframe_added": "primary outcome time frame given where there was none",
-    "outcome.primary.demoted": "primary outcome moved to secondary/other",
-    "outcome.primary.promoted": "secondary/other outcome moved to primary",
-    "outcome.moved": "outcome moved between secondary and other",
-    "outcome.removed_after_completion": "an outcome removed after completion/termination",
-    "outcome.secondary.removed": "secondary/other outcome removed while the trial is running",
-    "outcome.secondary.removed_pre_recruitment": "secondary/other outcome removed before recruitment",
-    "outcome.secondary.added": "secondary/other outcome added before completion",
-    "outcome.secondary.added_after_completion": "secondary/other outcome added after completion",
-    "outcome.secondary.redefined": "secondary/other outcome measure substantively changed once running",
-    "outcome.secondary.redefined_pre_recruitment": "secondary/other outcome measure changed before recruitment",
-    "outcome.wording": "outcome wording that does not change what is measured",
-    "outcome.timeframe_changed": "secondary/other outcome time frame changed",
-    "outcome.description": "outcome description changed",
-    "outcome.reconciliation": "outcome edit made with the first results posting (lowered)",
-    "outcome.bookkeeping": "registry review annotations on outcomes",
-    # eligibility
-    "eligibility.population_shift": "eligibility changed in a way that shifts the population once recruiting",
-    "eligibility.wording": "minor eligibility wording",
-    "eligibility.pre_recruitment": "eligibility changed before recruitment",
-    # design
-    "design.phase_changed": "phase changed",
-    "design.allocation_changed": "allocation changed",
-    "design.masking_changed": "masking changed",
-    "design.model_changed": "intervention/observational model or study type changed once running",
-    "design.model_changed_pre_recruitment": "design model changed before recruitment",
-    "design.other": "other design fields (who is masked, purpose, design text)",
-    # results
-    "results.first_posted": "results first posted (milestone)",
-    "results.withdrawn": "hasResults true -> false",
-    "results.removed_after_completion": "a results module removed after completion",
-    "results.removed": "a results module removed",
-    "results.sae_removed": "serious adverse event rows removed from posted results",
-    "results.added": "a results module added",
-    "results.updated": "posted results updated",
-    "results.certificate_of_delay": "certificate of delay filed (results deadline extended)",
-    "results.bookkeeping": "results submission/QC dates",
-    # other modules
-    "documents.added": "study document added",
-    "documents.removed": "study document removed",
-    "documents.changed": "study document replaced or relabelled",
-    "sponsor.changed": "lead sponsor or collaborators changed",
-    "sponsor.responsible_party": "responsible party details",
-    "oversight.changed": "oversight (DMC, FDA regulation) changed",
-    "conditions.changed": "conditions changed",
-    "conditions.keywords": "keywords changed (search terms)",
-    "description.changed": "brief summary / detailed description changed",
-    "identification.title": "title or acronym changed",
-    "identification.ids": "identifiers / organisation bookkeeping",
-    "contacts.churn": "central contacts / officials changed",
-    "locations.site_added": "site added",
-    "locations.site_removed": "site removed",
-    "locations.site_details": "a site's details (status, contacts, geo, address, name spelling)",
-    "references.changed": "reference added/removed/changed",
-    "references.derived": "registry-added DERIVED reference",
-    "ipd.changed": "IPD sharing statement changed",
-    "admin.bookkeeping": "registry bookkeeping (submit/post/verified dates, misc)",
-    "admin.derived": "derivedSection (computed by the registry)",
-    "text.whitespace": "whitespace-only text edit",
-    "text.formatting": "formatting-only edit (case, punctuation, markup)",
+OS = OverallStatus
+STOPPED = frozenset({OS.TERMINATED, OS.SUSPENDED, OS.WITHDRAWN})
+ENDED = frozenset({OS.COMPLETED, OS.TERMINATED, OS.WITHDRAWN})
+OPEN = frozenset({OS.RECRUITING, OS.NOT_YET_RECRUITING, OS.ENROLLING_BY_INVITATION, OS.ACTIVE_NOT_RECRUITING})
+# The forward path of a trial; ENROLLING_BY_INVITATION ranks with RECRUITING.
+_PROGRESS_RANK = {
+    OS.NOT_YET_RECRUITING: 0, OS.RECRUITING: 1, OS.ENROLLING_BY_INVITATION: 1,
+    OS.ACTIVE_NOT_RECRUITING: 2, OS.COMPLETED: 3,
 }
 
-# --------------------------------------------------------------------------- context
-
-STAGES = {
-    "NOT_YET_RECRUITING": "pre", "WITHDRAWN": "pre",
-    "RECRUITING": "recruiting", "ENROLLING_BY_INVITATION": "recruiting",
-    "ACTIVE_NOT_RECRUITING": "late", "SUSPENDED": "late",
-    "COMPLETED": "done", "TERMINATED": "done",
-}
-STOPPED = {"TERMINATED", "SUSPENDED", "WITHDRAWN"}
-PROGRESSION = ["NOT_YET_RECRUITING", "RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED"]
-_PROG_RANK = {s: i for i, s in enumerate(PROGRESSION)}
-_PROG_RANK["ENROLLING_BY_INVITATION"] = 1
-
-PLACEHOLDER_REASONS = {
+# whyStopped texts that explain nothing (compared after norm_text).
+PLACEHOLDER_REASONS = frozenset({
     "", "na", "n a", "n/a", "none", "other", "unknown", "tbd", "see above", "see below",
     "not applicable", "no reason", "not provided", "various", "other reasons", "misc",
-}
+})
+
+# Words that say how a measure is expressed, not what is measured ("Number of participants
+# with X" and "Percentage of patients with X" are one measure).
+UNIT_WORDS = frozenset({"percentage", "percent", "number", "proportion", "rate", "count",
+                        "participants", "patients", "subjects"})
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What rule code decides: which rule fired and how to say it in one line."""
+
+    rule: str
+    summary: str
+    delta_days: int | None = None
+    delta_months: int | None = None
+
+
+def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """Classified changes from ``old`` to ``new``, most severe first, then category, path."""
+    if old == new:
+        return []
+    old, new = old or {}, new or {}
+    ctx = Ctx(old, new)
+    return sorted((classify_one(raw, ctx) for raw in raw_diff(old, new)), key=Change.sort_key)
+
+
+def classify(raws: list[RawChange], old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    ctx = Ctx(old, new)
+    return [classify_one(r, ctx) for r in raws]
+
+
+def classify_one(raw: RawChange, ctx: Ctx) -> Change:
+    category = category_of(raw)
+    hit: Hit | None = None
+    if category is Category.REFERENCES or (category is Category.ADMIN and raw.part(1) == "referencesModule"):
+        hit = r_references(raw, category)
+    elif raw.kind is Kind.CHANGED and category not in _OWN_TEXT_EDITS:
+        hit = _text_edit(raw, f"{field_label(raw.last)}: {{}}-only edit")
+    if hit is None:
+        hit = HANDLERS[category](raw, ctx)
+    fired = rule(hit.rule)
+    severity, context = fired.severity, None
+    if ctx.results_first and category is Category.OUTCOMES and fired.reconciled is not None:
+        severity, context = fired.reconciled, RESULTS_RECONCILIATION
+    return Change(
+        category=category, severity=severity, kind=raw.kind, path=raw.path, old=raw.old,
+        new=raw.new, summary=hit.summary, rule=fired.id, milestone=fired.milestone,
+        context=context, delta_days=hit.delta_days, delta_months=hit.delta_months,
+    )
+
+
+# -- context ---------------------------------------------------------------------------------
 
 
 def _get(d: Any, *path: str) -> Any:
@@ -186,64 +111,28 @@ def _get(d: Any, *path: str) -> Any:
 
 
 class Ctx:
-    def __init__(self, old: dict, new: dict) -> None:
+    """What the rules need to know about the pair of records as a whole."""
+
+    def __init__(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         self.old, self.new = old, new
         self.from_status = _get(old, "protocolSection", "statusModule", "overallStatus")
         self.to_status = _get(new, "protocolSection", "statusModule", "overallStatus")
-        self.stage = STAGES.get(self.from_status or "", "recruiting")
+        self.stage = STAGES.get(self.from_status, DEFAULT_STAGE) if isinstance(self.from_status, str) else DEFAULT_STAGE
         self.why_stopped = _get(new, "protocolSection", "statusModule", "whyStopped")
-        old_posted = bool(old.get("hasResults")) or _get(
-            old, "protocolSection", "statusModule", "resultsFirstPostDateStruct") is not None
-        self.results_first = (not old.get("hasResults") and bool(new.get("hasResults"))) or (
-            _get(old, "protocolSection", "statusModule", "resultsFirstPostDateStruct") is None
-            and _get(new, "protocolSection", "statusModule", "resultsFirstPostDateStruct") is not None)
-        self.old_posted = old_posted
-        self.results_post_date = _get(new, "protocolSection", "statusModule",
-                                      "resultsFirstPostDateStruct", "date")
+        first_post = ("protocolSection", "statusModule", "resultsFirstPostDateStruct")
+        self.has_results_flip = not old.get("hasResults") and bool(new.get("hasResults"))
+        self.results_first = self.has_results_flip or (
+            _get(old, *first_post) is None and _get(new, *first_post) is not None
+        )
+        self.results_post_date = _get(new, *first_post, "date")
 
 
 def real_reason(s: Any) -> bool:
-    """A whyStopped that explains something: not empty, not a placeholder, >= 2 words."""
+    """A whyStopped that explains something: not empty, not a placeholder, enough words."""
     if not isinstance(s, str):
         return False
     n = norm_text(s)
-    if n in PLACEHOLDER_REASONS:
-        return False
-    return len(n.split()) >= 2
-
-
-# --------------------------------------------------------------------------- text helpers
-
-def trunc(v: Any, n: int = 100) -> str:
-    if v is None:
-        return "(none)"
-    s = v if isinstance(v, str) else str(v)
-    s = " ".join(s.split())
-    return s if len(s) <= n else s[: n - 1].rstrip() + "…"
-
-
-def text_edit_kind(old: Any, new: Any) -> str | None:
-    """'whitespace' | 'formatting' | None (substantive) for a str -> str change."""
-    if not isinstance(old, str) or not isinstance(new, str):
-        return None
-    if old.split() == new.split():
-        return "whitespace"
-    if norm_text(old) == norm_text(new):
-        return "formatting"
-    return None
-
-
-_NUM = re.compile(r"\d+(?:[.,]\d+)?")
-
-
-def numbers(s: Any) -> list[str]:
-    if not isinstance(s, str):
-        return []
-    return sorted(_NUM.findall(s.replace("\u00d7", "x")))
-
-
-_UNIT_WORDS = frozenset({"percentage", "percent", "number", "proportion", "rate", "count",
-                         "participants", "patients", "subjects"})
+    return n not in PLACEHOLDER_REASONS and len(n.split()) >= THRESHOLDS.why_stopped_words
 
 
 def same_measure(a: Any, b: Any) -> bool:
@@ -252,34 +141,28 @@ def same_measure(a: Any, b: Any) -> bool:
         return True
     if numbers(a) != numbers(b):
         return False
-    return token_similarity(a, b, _UNIT_WORDS) >= 0.75
+    return token_similarity(a, b, UNIT_WORDS) >= THRESHOLDS.same_measure_similarity
 
 
-def words_changed(a: str, b: str) -> int:
-    import difflib
-
-    aw, bw = a.split(), b.split()
-    sm = difflib.SequenceMatcher(None, aw, bw, autojunk=False)
-    n = 0
-    for tag, i1, i2, j1, j2 in sm.get_opcodes():
-        if tag != "equal":
-            n += max(i2 - i1, j2 - j1)
-    return n
-
-
-# --------------------------------------------------------------------------- dates
+# -- dates -----------------------------------------------------------------------------------
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+DateParts = tuple[int, int | None, int | None]
 
 
-def parse_date(s: Any) -> tuple[int, int | None, int | None] | None:
+def parse_date(s: Any) -> DateParts | None:
+    """``2027-06``, ``2027-06-30`` or ``2027`` as (year, month, day); None when not a real date."""
     if not isinstance(s, str):
         return None
     m = _DATE.match(s.strip())
     if not m:
         return None
-    y, mo, d = m.groups()
-    return int(y), int(mo) if mo else None, int(d) if d else None
+    y, mo, d = int(m.group(1)), int(m.group(2)) if m.group(2) else None, int(m.group(3)) if m.group(3) else None
+    try:
+        date(y, mo or 1, d or 1)  # 2027-02-30 and month 13 are not dates
+    except ValueError:
+        return None
+    return y, mo, d
 
 
 def date_delta(a: Any, b: Any) -> tuple[int | None, int | None]:
@@ -291,7 +174,7 @@ def date_delta(a: Any, b: Any) -> tuple[int | None, int | None]:
     pa, pb = parse_date(a), parse_date(b)
     if not pa or not pb:
         return None, None
-    if pa[2] is not None and pb[2] is not None:
+    if pa[1] is not None and pb[1] is not None and pa[2] is not None and pb[2] is not None:
         return (date(pb[0], pb[1], pb[2]) - date(pa[0], pa[1], pa[2])).days, None
     if pa[1] is None or pb[1] is None:
         return None, (pb[0] - pa[0]) * 12
@@ -306,9 +189,8 @@ def approx_months(days: int | None, months: int | None) -> float | None:
     return None
 
 
-# --------------------------------------------------------------------------- categories
+# -- categories ------------------------------------------------------------------------------
 
-_SM = "protocolSection.statusModule."
 _STATUS_FIELDS = {"overallStatus", "whyStopped", "lastKnownStatus", "expandedAccessInfo"}
 _DATE_FIELDS = {"startDateStruct": "Start date",
                 "primaryCompletionDateStruct": "Primary completion date",
@@ -317,66 +199,48 @@ _RESULTS_STATUS = {"resultsFirstSubmitDate", "resultsFirstSubmitQcDate",
                    "resultsFirstPostDateStruct", "dispFirstSubmitDate",
                    "dispFirstSubmitQcDate", "dispFirstPostDateStruct"}
 _MODULE_CATEGORY = {
-    "identificationModule": "identification",
-    "sponsorCollaboratorsModule": "sponsor",
-    "oversightModule": "oversight",
-    "descriptionModule": "description",
-    "conditionsModule": "conditions",
-    "eligibilityModule": "eligibility",
-    "outcomesModule": "outcomes",
-    "referencesModule": "references",
-    "ipdSharingStatementModule": "ipd",
+    "identificationModule": Category.IDENTIFICATION,
+    "sponsorCollaboratorsModule": Category.SPONSOR,
+    "oversightModule": Category.OVERSIGHT,
+    "descriptionModule": Category.DESCRIPTION,
+    "conditionsModule": Category.CONDITIONS,
+    "eligibilityModule": Category.ELIGIBILITY,
+    "outcomesModule": Category.OUTCOMES,
+    "referencesModule": Category.REFERENCES,
+    "ipdSharingStatementModule": Category.IPD,
 }
 
 
-def category_of(pattern: str, raw: RawChange | None = None) -> str:
-    parts = pattern.split(".")
-    top = parts[0]
+def category_of(raw: RawChange) -> Category:
+    top, mod, fld = raw.part(0), raw.part(1), raw.part(2)
     if top in ("hasResults", "resultsSection"):
-        return "results"
+        return Category.RESULTS
     if top == "documentSection":
-        return "documents"
-    if top != "protocolSection" or len(parts) < 2:
-        return "admin"
-    mod = parts[1]
-    fld = parts[2] if len(parts) > 2 else ""
+        return Category.DOCUMENTS
+    if top != "protocolSection" or not mod:
+        return Category.ADMIN
     if mod == "statusModule":
         if fld in _STATUS_FIELDS:
-            return "status"
+            return Category.STATUS
         if fld in _DATE_FIELDS:
-            return "dates"
+            return Category.DATES
         if fld in _RESULTS_STATUS:
-            return "results"
-        return "admin"
+            return Category.RESULTS
+        return Category.ADMIN
     if mod == "designModule":
-        return "enrollment" if fld == "enrollmentInfo" else "design"
+        return Category.ENROLLMENT if fld == "enrollmentInfo" else Category.DESIGN
     if mod == "armsInterventionsModule":
-        return "arms" if fld.startswith("armGroups") else "interventions"
+        return Category.ARMS if fld == "armGroups" else Category.INTERVENTIONS
     if mod == "contactsLocationsModule":
-        return "locations" if fld.startswith("locations") else "contacts"
-    if mod == "referencesModule" and raw is not None:
+        return Category.LOCATIONS if fld == "locations" else Category.CONTACTS
+    if mod == "referencesModule":
         item = raw.item_new if raw.item_new is not None else raw.item_old
         if isinstance(item, dict) and item.get("type") == "DERIVED":
-            return "admin"
-    if mod == "miscInfoModule":
-        return "admin"
-    return _MODULE_CATEGORY.get(mod, "admin")
+            return Category.ADMIN
+    return _MODULE_CATEGORY.get(mod, Category.ADMIN)
 
 
-# --------------------------------------------------------------------------- results type
-
-class R:
-    """Mutable result of a rule: severity, rule id, summary and extras."""
-
-    __slots__ = ("severity", "rule", "summary", "milestone", "context", "delta_days",
-                 "delta_months")
-
-    def __init__(self, severity, rule, summary, milestone=False, context=None,
-                 delta_days=None, delta_months=None):
-        self.severity, self.rule, self.summary = severity, rule, summary
-        self.milestone, self.context = milestone, context
-        self.delta_days, self.delta_months = delta_days, delta_months
-
+# -- summaries -------------------------------------------------------------------------------
 
 _LABELS = {
     "briefSummary": "Brief summary", "detailedDescription": "Detailed description",
@@ -388,147 +252,40 @@ _LABELS = {
 }
 
 
-def field_label(pattern: str) -> str:
-    last = pattern.rsplit(".", 1)[-1].replace("[]", "")
-    if last in _LABELS:
-        return _LABELS[last]
-    s = re.sub(r"(?<!^)([A-Z])", r" \1", last).lower()
+def field_label(name: str) -> str:
+    """``primaryCompletionDateStruct`` -> ``Primary completion date struct`` (or its label)."""
+    name = name.removesuffix("[]")
+    if name in _LABELS:
+        return _LABELS[name]
+    s = re.sub(r"(?<!^)([A-Z])", r" \1", name).lower()
     return s[:1].upper() + s[1:]
 
 
 def _fmt_val(v: Any) -> str:
     if isinstance(v, (dict, list)):
-        import orjson
-
         return trunc(orjson.dumps(v).decode(), 60)
     return trunc(v, 60)
 
 
 def generic_summary(raw: RawChange, label: str | None = None) -> str:
-    label = label or field_label(raw.pattern)
-    if raw.kind == "added":
+    label = label or field_label(raw.last)
+    if raw.kind is Kind.ADDED:
         return f"{label} added: {_fmt_val(raw.new)}"
-    if raw.kind == "removed":
+    if raw.kind is Kind.REMOVED:
         return f"{label} removed: {_fmt_val(raw.old)}"
     return f"{label}: {_fmt_val(raw.old)} -> {_fmt_val(raw.new)}"
 
 
 def _set_member(raw: RawChange) -> Any:
-    return raw.new if raw.kind == "added" else raw.old
+    return raw.new if raw.kind is Kind.ADDED else raw.old
 
 
-# --------------------------------------------------------------------------- rule sets
-
-def r_status(raw: RawChange, ctx: Ctx) -> R:
-    fld = raw.pattern.split(".")[2]
-    if fld == "overallStatus":
-        o, n = raw.old, raw.new
-        s = f"Overall status: {o} -> {n}"
-        if n in STOPPED:
-            if real_reason(ctx.why_stopped):
-                return R("major", "status.stopped.with_reason",
-                         f"{s} (why stopped: {trunc(ctx.why_stopped, 60)})")
-            return R("critical", "status.stopped.no_reason", f"{s} (no reason given)")
-        if o in ("COMPLETED", "TERMINATED", "WITHDRAWN") and n in ("RECRUITING", "NOT_YET_RECRUITING",
-                                                                    "ENROLLING_BY_INVITATION",
-                                                                    "ACTIVE_NOT_RECRUITING"):
-            return R("major", "status.reopened_after_end", s)
-        if o == "SUSPENDED":
-            return R("minor", "status.resumed", s, milestone=True)
-        if n == "UNKNOWN":
-            return R("minor", "status.unknown", s)
-        if o in _PROG_RANK and n in _PROG_RANK:
-            if _PROG_RANK[n] > _PROG_RANK[o]:
-                return R("minor", "status.progression", s, milestone=True)
-            return R("minor", "status.reopened", s)
-        return R("minor", "status.other", s)
-    if fld == "whyStopped":
-        if raw.kind == "removed" and ctx.to_status in STOPPED:
-            return R("major", "status.why_stopped.removed", f"Why stopped removed: {trunc(raw.old)}")
-        if raw.kind == "added":
-            return R("minor", "status.why_stopped", f"Why stopped: {trunc(raw.new)}")
-        return R("minor", "status.why_stopped", generic_summary(raw, "Why stopped"))
-    if fld == "expandedAccessInfo":
-        ov = raw.old.get("hasExpandedAccess") if isinstance(raw.old, dict) else None
-        nv = raw.new.get("hasExpandedAccess") if isinstance(raw.new, dict) else None
-        if bool(ov) == bool(nv):
-            return R("admin", "status.expanded_access", generic_summary(raw, "Expanded access info"))
-        return R("minor", "status.expanded_access", f"Expanded access: {bool(ov)} -> {bool(nv)}")
-    return R("minor", "status.other", generic_summary(raw))
-
-
-def r_dates(raw: RawChange, ctx: Ctx) -> R:
-    fld = raw.pattern.split(".")[2]
-    label = _DATE_FIELDS.get(fld, field_label(raw.pattern))
-    o = raw.old if isinstance(raw.old, dict) else {}
-    n = raw.new if isinstance(raw.new, dict) else {}
-    od, nd = o.get("date"), n.get("date")
-    ot, nt = o.get("type"), n.get("type")
-    if raw.kind == "added":
-        actual = nt == "ACTUAL"
-        return R("minor", "dates.became_actual" if actual else "dates.added",
-                 f"{label} added: {nd} ({nt or 'no type'})", milestone=actual)
-    if raw.kind == "removed":
-        return R("minor", "dates.removed", f"{label} removed (was {od} {ot or ''})".replace(" )", ")"))
-    dd, dm = date_delta(od, nd)
-    months = approx_months(dd, dm)
-    if dd is not None:
-        dtxt = f"{dd:+d} days"
-    elif dm is not None:
-        dtxt = f"{dm:+d} months"
-    else:
-        dtxt = ""
-    if ot == nt or (ot is None and nt is None):
-        ttxt = nt or "no type"
-    else:
-        ttxt = f"{ot or 'no type'} -> {nt or 'no type'}"
-    vals = f"{od} -> {nd}" if od != nd else f"{nd}"
-    extra = ", ".join(x for x in (ttxt, dtxt if od != nd else "") if x)
-    summary = f"{label}: {vals} ({extra})"
-    kw = dict(delta_days=dd if od != nd else None, delta_months=dm if od != nd else None)
-    if nt == "ACTUAL" and ot != "ACTUAL":
-        return R("minor", "dates.became_actual", summary, milestone=True, **kw)
-    if ot == "ACTUAL" and nt == "ACTUAL":
-        return R("minor", "dates.actual_corrected", summary, **kw)
-    if ot == "ACTUAL" and nt != "ACTUAL":
-        return R("minor", "dates.actual_reverted", summary, **kw)
-    if fld == "startDateStruct":
-        return R("minor", "dates.start.moved", summary, **kw)
-    if months is None:
-        return R("minor", "dates.slip.moderate", summary, **kw)
-    if months < 0:
-        return R("minor", "dates.earlier", summary, **kw)
-    if ctx.stage in ("late", "done") and months >= 11:
-        return R("major", "dates.slip.late_large", summary, **kw)
-    if months >= 23:
-        return R("major", "dates.slip.early_very_large", summary, **kw)
-    return R("minor", "dates.slip.moderate", summary, **kw)
-
-
-def r_enrollment(raw: RawChange, ctx: Ctx) -> R:
-    o = raw.old if isinstance(raw.old, dict) else {}
-    n = raw.new if isinstance(raw.new, dict) else {}
-    oc, nc = o.get("count"), n.get("count")
-    ot, nt = o.get("type"), n.get("type")
-    ttxt = (nt or "no type") if ot == nt else f"{ot or 'no type'} -> {nt or 'no type'}"
-    if raw.kind == "added" or not o:
-        return R("minor", "enrollment.added", f"Enrollment: {nc} ({ttxt})")
-    if raw.kind == "removed" or not n:
-        return R("minor", "enrollment.removed", f"Enrollment removed (was {oc} {ot or ''})".replace(" )", ")"))
-    pct = None
-    if isinstance(oc, (int, float)) and isinstance(nc, (int, float)) and oc:
-        pct = (nc - oc) / oc * 100
-    ptxt = f", {pct:+.0f}%" if pct is not None and oc != nc else ""
-    summary = f"Enrollment: {oc} -> {nc} ({ttxt}{ptxt})" if oc != nc else f"Enrollment: {nc} ({ttxt})"
-    if nc == 0 and oc:
-        return R("critical", "enrollment.zero", summary)
-    if pct is not None and pct <= -30:
-        if ctx.stage == "pre":
-            return R("minor", "enrollment.reduction.pre_recruitment", summary)
-        return R("major", "enrollment.reduction.large", summary)
-    if oc == nc and nt == "ACTUAL" and ot != "ACTUAL":
-        return R("minor", "enrollment.finalized", summary)
-    return R("minor", "enrollment.change.small", summary)
+def _text_edit(raw: RawChange, summary: str) -> Hit | None:
+    """A whitespace- or formatting-only edit of a text (``{}`` in summary: the kind), or None."""
+    edit = text_edit_kind(raw.old, raw.new)
+    if edit is None:
+        return None
+    return Hit("text.whitespace" if edit == "whitespace" else "text.formatting", summary.format(edit))
 
 
 def _item_key(raw: RawChange, key: str) -> str:
@@ -540,398 +297,499 @@ def _item_key(raw: RawChange, key: str) -> str:
     return m.group(1).replace("\\", "") if m else "?"
 
 
-def _item_label_arm(it: Any) -> str:
+def _item(raw: RawChange) -> Any:
+    return raw.item_new if isinstance(raw.item_new, dict) else raw.item_old
+
+
+# -- rule code, one function per category ----------------------------------------------------
+
+
+def r_status(raw: RawChange, ctx: Ctx) -> Hit:
+    fld = raw.part(2)
+    if fld == "overallStatus":
+        s = f"Overall status: {_fmt_val(raw.old)} -> {_fmt_val(raw.new)}"
+        # Only strings are statuses: a malformed value is "other", never a crash.
+        o = raw.old if isinstance(raw.old, str) else None
+        n = raw.new if isinstance(raw.new, str) else None
+        if n in STOPPED:
+            if real_reason(ctx.why_stopped):
+                return Hit("status.stopped.with_reason", f"{s} (why stopped: {trunc(ctx.why_stopped, 60)})")
+            return Hit("status.stopped.no_reason", f"{s} (no reason given)")
+        if o in ENDED and n in OPEN:
+            return Hit("status.reopened_after_end", s)
+        if o == OS.SUSPENDED:
+            return Hit("status.resumed", s)
+        if n == OS.UNKNOWN:
+            return Hit("status.unknown", s)
+        if o in _PROGRESS_RANK and n in _PROGRESS_RANK:
+            if _PROGRESS_RANK[n] > _PROGRESS_RANK[o]:
+                return Hit("status.progression", s)
+            return Hit("status.reopened", s)
+        return Hit("status.other", s)
+    if fld == "whyStopped":
+        if raw.kind is Kind.REMOVED and ctx.to_status in STOPPED:
+            return Hit("status.why_stopped.removed", f"Why stopped removed: {trunc(raw.old)}")
+        if raw.kind is Kind.ADDED:
+            return Hit("status.why_stopped", f"Why stopped: {trunc(raw.new)}")
+        return Hit("status.why_stopped", generic_summary(raw, "Why stopped"))
+    if fld == "expandedAccessInfo":
+        before = raw.old.get("hasExpandedAccess") if isinstance(raw.old, dict) else None
+        after = raw.new.get("hasExpandedAccess") if isinstance(raw.new, dict) else None
+        if bool(before) == bool(after):
+            return Hit("status.expanded_access.details", generic_summary(raw, "Expanded access info"))
+        return Hit("status.expanded_access", f"Expanded access: {bool(before)} -> {bool(after)}")
+    return Hit("status.other", generic_summary(raw))
+
+
+def r_dates(raw: RawChange, ctx: Ctx) -> Hit:
+    fld = raw.part(2)
+    label = _DATE_FIELDS.get(fld, field_label(fld))
+    o = raw.old if isinstance(raw.old, dict) else {}
+    n = raw.new if isinstance(raw.new, dict) else {}
+    od, nd = o.get("date"), n.get("date")
+    ot, nt = o.get("type"), n.get("type")
+    if raw.kind is Kind.ADDED:
+        return Hit("dates.became_actual" if nt == "ACTUAL" else "dates.added",
+                   f"{label} added: {_fmt_val(nd)} ({nt or 'no type'})")
+    if raw.kind is Kind.REMOVED:
+        return Hit("dates.removed", f"{label} removed (was {_fmt_val(od)} {ot or ''})".replace(" )", ")"))
+    dd, dm = date_delta(od, nd)
+    moved = od != nd
+    if dd is not None:
+        dtxt = f"{dd:+d} days"
+    elif dm is not None:
+        dtxt = f"{dm:+d} months"
+    else:
+        dtxt = ""
+    ttxt = (nt or "no type") if ot == nt else f"{ot or 'no type'} -> {nt or 'no type'}"
+    vals = f"{_fmt_val(od)} -> {_fmt_val(nd)}" if moved else _fmt_val(nd)
+    extra = ", ".join(x for x in (ttxt, dtxt if moved else "") if x)
+    summary = f"{label}: {vals} ({extra})"
+    if moved and any(v is not None and parse_date(v) is None for v in (od, nd)):
+        # 2027-02-30, "soon": reported as what it is, the slip left unmeasured.
+        return Hit("dates.unreadable", f"{summary}: not a valid date")
+    dd, dm = (dd, dm) if moved else (None, None)
+    if nt == "ACTUAL" and ot != "ACTUAL":
+        rule_id = "dates.became_actual"
+    elif ot == "ACTUAL" and nt == "ACTUAL":
+        rule_id = "dates.actual_corrected"
+    elif ot == "ACTUAL":
+        rule_id = "dates.actual_reverted"
+    elif fld == "startDateStruct":
+        rule_id = "dates.start.moved"
+    else:
+        rule_id = _slip_rule(approx_months(dd, dm), ctx.stage)
+    return Hit(rule_id, summary, delta_days=dd, delta_months=dm)
+
+
+def _slip_rule(months: float | None, stage: str) -> str:
+    if months is None:
+        return "dates.slip.moderate"
+    if months < 0:
+        return "dates.earlier"
+    if stage in ("late", "done") and months >= THRESHOLDS.date_slip_late_months:
+        return "dates.slip.late_large"
+    if months >= THRESHOLDS.date_slip_early_months:
+        return "dates.slip.early_very_large"
+    return "dates.slip.moderate"
+
+
+def r_enrollment(raw: RawChange, ctx: Ctx) -> Hit:
+    o = raw.old if isinstance(raw.old, dict) else {}
+    n = raw.new if isinstance(raw.new, dict) else {}
+    oc, nc = o.get("count"), n.get("count")
+    ot, nt = o.get("type"), n.get("type")
+    ttxt = (nt or "no type") if ot == nt else f"{ot or 'no type'} -> {nt or 'no type'}"
+    if raw.kind is Kind.ADDED or not o:
+        return Hit("enrollment.added", f"Enrollment: {_fmt_val(nc)} ({ttxt})")
+    if raw.kind is Kind.REMOVED or not n:
+        return Hit("enrollment.removed", f"Enrollment removed (was {_fmt_val(oc)} {ot or ''})".replace(" )", ")"))
+    share = None
+    numeric = (int, float)
+    if isinstance(oc, numeric) and isinstance(nc, numeric) and not isinstance(oc, bool) and oc:
+        share = (nc - oc) / oc
+    ptxt = f", {share * 100:+.0f}%" if share is not None and oc != nc else ""
+    summary = (f"Enrollment: {_fmt_val(oc)} -> {_fmt_val(nc)} ({ttxt}{ptxt})" if oc != nc
+               else f"Enrollment: {_fmt_val(nc)} ({ttxt})")
+    if nc == 0 and oc:
+        return Hit("enrollment.zero", summary)
+    if share is not None and share <= -THRESHOLDS.enrollment_cut:
+        if ctx.stage == "pre":
+            return Hit("enrollment.reduction.pre_recruitment", summary)
+        return Hit("enrollment.reduction.large", summary)
+    if oc == nc and nt == "ACTUAL" and ot != "ACTUAL":
+        return Hit("enrollment.finalized", summary)
+    return Hit("enrollment.change.small", summary)
+
+
+def _arm_label(it: Any) -> str:
     if isinstance(it, dict):
         t = it.get("type")
         return f"{it.get('label')}" + (f" ({t})" if t else "")
     return str(it)
 
 
-def _item_label_int(it: Any) -> str:
+def _intervention_label(it: Any) -> str:
     if isinstance(it, dict):
         return f"{it.get('name')} ({it.get('type')})"
     return str(it)
 
 
-def _text_rule(raw: RawChange, major_rule: str, minor_rule: str, label: str) -> R:
-    if numbers(raw.old) != numbers(raw.new) and raw.kind == "changed":
-        return R("major", major_rule, f"{label} changed (numbers: {trunc(raw.old, 45)} -> {trunc(raw.new, 45)})")
-    return R("minor", minor_rule, generic_summary(raw, label))
+def _numbers_rule(raw: RawChange, dose_rule: str, wording_rule: str, label: str) -> Hit:
+    """A description whose numbers changed is a dose or schedule change; else wording."""
+    if raw.kind is Kind.CHANGED and numbers(raw.old) != numbers(raw.new):
+        return Hit(dose_rule, f"{label} changed (numbers: {trunc(raw.old, 45)} -> {trunc(raw.new, 45)})")
+    return Hit(wording_rule, generic_summary(raw, label))
 
 
-def r_arms(raw: RawChange, ctx: Ctx) -> R:
-    sub = raw.pattern.split("armGroups[]", 1)[1]
-    if sub == "":
-        if raw.kind == "added":
-            return R("major", "arms.added", f"Arm added: {_item_label_arm(raw.new)}")
-        if raw.kind == "removed":
-            return R("major", "arms.removed", f"Arm removed: {_item_label_arm(raw.old)}")
-        if raw.kind == "renamed":
-            return R("minor", "arms.renamed", f"Arm renamed: {raw.old} -> {raw.new}")
+def r_arms(raw: RawChange, ctx: Ctx) -> Hit:
+    sub = raw.after("armGroups[]")
+    if sub == ():
+        if raw.kind is Kind.ADDED:
+            return Hit("arms.added", f"Arm added: {_arm_label(raw.new)}")
+        if raw.kind is Kind.REMOVED:
+            return Hit("arms.removed", f"Arm removed: {_arm_label(raw.old)}")
+        if raw.kind is Kind.RENAMED:
+            return Hit("arms.renamed", f"Arm renamed: {raw.old} -> {raw.new}")
     arm = _item_key(raw, "label")
-    if sub == ".type":
-        if raw.kind != "changed":
-            return R("minor", "arms.wording", generic_summary(raw, f"Arm {arm} type"))
-        return R("major", "arms.type_changed", f"Arm {arm} type: {raw.old} -> {raw.new}")
-    if sub.startswith(".interventionNames"):
-        verb = "added to" if raw.kind == "added" else "removed from"
-        return R("major", "arms.interventions_changed",
-                 f"Intervention {trunc(_set_member(raw), 60)} {verb} arm {arm}")
-    if sub == ".description":
-        r = _text_rule(raw, "arms.dose_changed", "arms.wording", f"Arm {arm} description")
-        return r
-    return R("minor", "arms.wording", generic_summary(raw, f"Arm {arm} {field_label(raw.pattern).lower()}"))
+    fld = sub[0] if sub else ""
+    if fld == "type":
+        if raw.kind is not Kind.CHANGED:
+            return Hit("arms.wording", generic_summary(raw, f"Arm {arm} type"))
+        return Hit("arms.type_changed", f"Arm {arm} type: {_fmt_val(raw.old)} -> {_fmt_val(raw.new)}")
+    if fld.startswith("interventionNames"):
+        verb = "added to" if raw.kind is Kind.ADDED else "removed from"
+        return Hit("arms.interventions_changed", f"Intervention {trunc(_set_member(raw), 60)} {verb} arm {arm}")
+    if fld == "description":
+        return _numbers_rule(raw, "arms.dose_changed", "arms.wording", f"Arm {arm} description")
+    return Hit("arms.wording", generic_summary(raw, f"Arm {arm} {field_label(raw.last).lower()}"))
 
 
-def r_interventions(raw: RawChange, ctx: Ctx) -> R:
-    if "interventions[]" not in raw.pattern:
-        return R("minor", "interventions.wording", generic_summary(raw))
-    sub = raw.pattern.split("interventions[]", 1)[1]
-    if sub == "":
-        if raw.kind == "added":
-            return R("major", "interventions.added", f"Intervention added: {_item_label_int(raw.new)}")
-        if raw.kind == "removed":
-            return R("major", "interventions.removed", f"Intervention removed: {_item_label_int(raw.old)}")
-        if raw.kind == "renamed":
-            o, n = raw.old, raw.new
-            return R("minor", "interventions.renamed",
-                     f"Intervention renamed: {o.get('type')}: {o.get('name')} -> {n.get('type')}: {n.get('name')}")
+def r_interventions(raw: RawChange, ctx: Ctx) -> Hit:
+    sub = raw.after("interventions[]")
+    if sub is None:
+        return Hit("interventions.wording", generic_summary(raw))
+    if sub == ():
+        if raw.kind is Kind.ADDED:
+            return Hit("interventions.added", f"Intervention added: {_intervention_label(raw.new)}")
+        if raw.kind is Kind.REMOVED:
+            return Hit("interventions.removed", f"Intervention removed: {_intervention_label(raw.old)}")
+        if raw.kind is Kind.RENAMED:
+            o = raw.old if isinstance(raw.old, dict) else {}
+            n = raw.new if isinstance(raw.new, dict) else {}
+            return Hit("interventions.renamed",
+                       f"Intervention renamed: {o.get('type')}: {o.get('name')} -> {n.get('type')}: {n.get('name')}")
     name = _item_key(raw, "name")
-    if sub.startswith(".armGroupLabels"):
-        verb = "now given in arm" if raw.kind == "added" else "no longer given in arm"
-        return R("major", "interventions.arm_assignment", f"Intervention {name} {verb} {trunc(_set_member(raw), 60)}")
-    if sub.startswith(".otherNames"):
-        return R("minor", "interventions.other_names", generic_summary(raw, f"Intervention {name} other name"))
-    if sub == ".description":
-        return _text_rule(raw, "interventions.dose_changed", "interventions.wording",
-                          f"Intervention {name} description")
-    return R("minor", "interventions.wording", generic_summary(raw, f"Intervention {name} {field_label(raw.pattern).lower()}"))
+    fld = sub[0] if sub else ""
+    if fld.startswith("armGroupLabels"):
+        verb = "now given in arm" if raw.kind is Kind.ADDED else "no longer given in arm"
+        return Hit("interventions.arm_assignment", f"Intervention {name} {verb} {trunc(_set_member(raw), 60)}")
+    if fld.startswith("otherNames"):
+        return Hit("interventions.other_names", generic_summary(raw, f"Intervention {name} other name"))
+    if fld == "description":
+        return _numbers_rule(raw, "interventions.dose_changed", "interventions.wording",
+                             f"Intervention {name} description")
+    return Hit("interventions.wording",
+               generic_summary(raw, f"Intervention {name} {field_label(raw.last).lower()}"))
 
 
 _LIST_WORD = {"primaryOutcomes": "primary", "secondaryOutcomes": "secondary", "otherOutcomes": "other"}
 
 
-def r_outcomes(raw: RawChange, ctx: Ctx) -> R:
-    parts = raw.pattern.split(".")
-    lst = parts[2].replace("[]", "") if len(parts) > 2 else ""
-    which = _LIST_WORD.get(lst)
+def r_outcomes(raw: RawChange, ctx: Ctx) -> Hit:
+    which = _LIST_WORD.get(raw.part(2))
     if which is None:
-        return R("admin", "outcome.bookkeeping", generic_summary(raw))
+        return Hit("outcome.bookkeeping", generic_summary(raw))
     Which = which.capitalize()
-    sub = raw.pattern.split(f"{lst}[]", 1)[1] if f"{lst}[]" in raw.pattern else ""
+    sub = raw.parts[3:]
     primary = which == "primary"
-    recon = ctx.results_first
     stage = ctx.stage
 
-    def lowered(r: R, sev: str) -> R:
-        if recon:
-            r.severity = sev
-            r.rule = "outcome.reconciliation"
-            r.context = "results_reconciliation"
-        return r
-
-    if raw.kind == "moved":
-        to = _LIST_WORD.get(raw.info.get("to_list"), "?")
+    if raw.kind is Kind.MOVED:
+        to = _LIST_WORD.get(raw.info.get("to_list", ""), "?")
         m = trunc(raw.old.get("measure") if isinstance(raw.old, dict) else raw.old)
         if primary:
-            return R("major", "outcome.primary.demoted", f"Primary outcome demoted to {to}: {m}")
+            return Hit("outcome.primary.demoted", f"Primary outcome demoted to {to}: {m}")
         if to == "primary":
-            return R("major", "outcome.primary.promoted", f"{Which} outcome promoted to primary: {m}")
-        return R("minor", "outcome.moved", f"{Which} outcome moved to {to}: {m}")
+            return Hit("outcome.primary.promoted", f"{Which} outcome promoted to primary: {m}")
+        return Hit("outcome.moved", f"{Which} outcome moved to {to}: {m}")
 
-    if sub == "":
-        item = raw.new if raw.kind == "added" else raw.old
+    if sub == ():
+        item = raw.new if raw.kind is Kind.ADDED else raw.old
         m = trunc(item.get("measure") if isinstance(item, dict) else item)
-        if raw.kind == "added":
+        if raw.kind is Kind.ADDED:
             if primary:
-                return R("critical", "outcome.primary.added", f"Primary outcome added: {m}")
+                return Hit("outcome.primary.added", f"Primary outcome added: {m}")
             if stage == "done":
-                return lowered(R("major", "outcome.secondary.added_after_completion",
-                                 f"{Which} outcome added after completion: {m}"), "minor")
-            return R("minor", "outcome.secondary.added", f"{Which} outcome added: {m}")
-        if raw.kind == "removed":
+                return Hit("outcome.secondary.added_after_completion", f"{Which} outcome added after completion: {m}")
+            return Hit("outcome.secondary.added", f"{Which} outcome added: {m}")
+        if raw.kind is Kind.REMOVED:
             if primary:
-                return R("critical", "outcome.primary.removed", f"Primary outcome removed: {m}")
+                return Hit("outcome.primary.removed", f"Primary outcome removed: {m}")
             if stage == "done":
-                return R("critical", "outcome.removed_after_completion", f"{Which} outcome removed after completion: {m}")
+                return Hit("outcome.removed_after_completion", f"{Which} outcome removed after completion: {m}")
             if stage == "pre":
-                return R("minor", "outcome.secondary.removed_pre_recruitment", f"{Which} outcome removed: {m}")
-            return lowered(R("major", "outcome.secondary.removed", f"{Which} outcome removed: {m}"), "minor")
-        if raw.kind == "renamed":
-            s = f"{Which} outcome measure: {trunc(raw.old, 60)} -> {trunc(raw.new, 60)}"
-            fmt = text_edit_kind(raw.old, raw.new)
-            if fmt:
-                return lowered(R("admin", f"text.{fmt}", s), "admin")
-            if same_measure(raw.old, raw.new):
-                return lowered(R("minor", "outcome.wording", s), "admin")
-            if primary:
-                return R("critical", "outcome.primary.redefined", s)
-            if stage == "pre":
-                return R("minor", "outcome.secondary.redefined_pre_recruitment", s)
-            return lowered(R("major", "outcome.secondary.redefined", s), "minor")
-    fld = sub.lstrip(".")
-    m = None
-    it = raw.item_new if isinstance(raw.item_new, dict) else raw.item_old
-    if isinstance(it, dict) and it.get("measure"):
-        m = trunc(it.get("measure"), 50)
-    label = f"{Which} outcome {field_label(raw.pattern).lower()}" + (f" ({m})" if m else "")
-    s = generic_summary(raw, label)
-    fmt = text_edit_kind(raw.old, raw.new)
-    if fmt:
-        return lowered(R("admin", f"text.{fmt}", s), "admin")
-    if fld == "timeFrame":
+                return Hit("outcome.secondary.removed_pre_recruitment", f"{Which} outcome removed: {m}")
+            return Hit("outcome.secondary.removed", f"{Which} outcome removed: {m}")
+        # renamed: the measure itself was edited
+        s = f"{Which} outcome measure: {trunc(raw.old, 60)} -> {trunc(raw.new, 60)}"
+        text = _text_edit(raw, s)
+        if text:
+            return text
+        if same_measure(raw.old, raw.new):
+            return Hit("outcome.wording", s)
         if primary:
-            if raw.kind == "added":
-                return lowered(R("major", "outcome.primary.timeframe_added", s), "minor")
-            if raw.kind == "changed" and same_measure(raw.old, raw.new):
-                return lowered(R("minor", "outcome.wording", s), "admin")
-            return lowered(R("critical", "outcome.primary.timeframe_changed", s), "minor")
-        if raw.kind == "changed" and same_measure(raw.old, raw.new):
-            return lowered(R("minor", "outcome.wording", s), "admin")
-        return lowered(R("minor", "outcome.timeframe_changed", s), "admin")
+            return Hit("outcome.primary.redefined", s)
+        if stage == "pre":
+            return Hit("outcome.secondary.redefined_pre_recruitment", s)
+        return Hit("outcome.secondary.redefined", s)
+    fld = sub[0]
+    it = _item(raw)
+    m = trunc(it.get("measure"), 50) if isinstance(it, dict) and it.get("measure") else None
+    label = f"{Which} outcome {field_label(raw.last).lower()}" + (f" ({m})" if m else "")
+    s = generic_summary(raw, label)
+    text = _text_edit(raw, s)
+    if text:
+        return text
+    if fld == "timeFrame":
+        if raw.kind is Kind.CHANGED and same_measure(raw.old, raw.new):
+            return Hit("outcome.wording", s)
+        if primary:
+            if raw.kind is Kind.ADDED:
+                return Hit("outcome.primary.timeframe_added", s)
+            return Hit("outcome.primary.timeframe_changed", s)
+        return Hit("outcome.timeframe_changed", s)
     if fld == "description":
-        return lowered(R("minor", "outcome.description", s), "admin")
-    return R("admin", "outcome.bookkeeping", s)
+        return Hit("outcome.description", s)
+    return Hit("outcome.bookkeeping", s)
 
 
-def r_eligibility(raw: RawChange, ctx: Ctx) -> R:
-    fld = raw.pattern.split(".")[2].replace("[]", "") if raw.pattern.count(".") >= 2 else ""
-    label = _LABELS.get(fld, field_label(raw.pattern))
+_POPULATION_FIELDS = {"sex", "minimumAge", "maximumAge", "healthyVolunteers", "stdAges", "genderBased"}
+
+
+def r_eligibility(raw: RawChange, ctx: Ctx) -> Hit:
+    fld = raw.part(2)
+    label = _LABELS.get(fld, field_label(raw.last))
     if fld == "eligibilityCriteria":
         s = f"Eligibility criteria changed ({trunc(raw.old, 40)} -> {trunc(raw.new, 40)})"
         if ctx.stage == "pre":
-            return R("minor", "eligibility.pre_recruitment", s)
+            return Hit("eligibility.pre_recruitment", s)
         if isinstance(raw.old, str) and isinstance(raw.new, str):
             n = words_changed(raw.old, raw.new)
             total = max(len(raw.old.split()), 1)
-            if numbers(raw.old) == numbers(raw.new) and n <= 10 and n / total <= 0.03:
-                return R("minor", "eligibility.wording", s + f" ({n} words)")
-        return R("major", "eligibility.population_shift", s)
-    if fld in ("sex", "minimumAge", "maximumAge", "healthyVolunteers", "stdAges", "genderBased"):
-        s = generic_summary(raw, label) if fld != "stdAges" else (
-            f"Age group {'added' if raw.kind == 'added' else 'removed'}: {_set_member(raw)}")
+            if (numbers(raw.old) == numbers(raw.new) and n <= THRESHOLDS.eligibility_wording_words
+                    and n / total <= THRESHOLDS.eligibility_wording_share):
+                return Hit("eligibility.wording", s + f" ({n} words)")
+        return Hit("eligibility.population_shift", s)
+    if fld in _POPULATION_FIELDS:
+        if fld == "stdAges" and raw.kind in (Kind.ADDED, Kind.REMOVED) and raw.parts[-1].endswith("[]"):
+            s = f"Age group {raw.kind}: {_set_member(raw)}"
+        else:
+            s = generic_summary(raw, label)
         if ctx.stage == "pre":
-            return R("minor", "eligibility.pre_recruitment", s)
-        return R("major", "eligibility.population_shift", s)
-    return R("minor", "eligibility.wording", generic_summary(raw, label))
+            return Hit("eligibility.pre_recruitment", s)
+        return Hit("eligibility.population_shift", s)
+    return Hit("eligibility.wording", generic_summary(raw, label))
 
 
-def r_design(raw: RawChange, ctx: Ctx) -> R:
-    p = raw.pattern
-    last = p.rsplit(".", 1)[-1]
+def r_design(raw: RawChange, ctx: Ctx) -> Hit:
+    last = raw.parts[-1]
     if last == "phases":
-        o = "/".join(raw.old) if isinstance(raw.old, list) else "(none)"
-        n = "/".join(raw.new) if isinstance(raw.new, list) else "(none)"
-        if raw.kind == "added":
-            return R("minor", "design.other", f"Phase given: {n}")
-        return R("major", "design.phase_changed", f"Phase: {o} -> {n}")
+        o = "/".join(map(str, raw.old)) if isinstance(raw.old, list) else "(none)"
+        n = "/".join(map(str, raw.new)) if isinstance(raw.new, list) else "(none)"
+        if raw.kind is Kind.ADDED:
+            return Hit("design.other", f"Phase given: {n}")
+        return Hit("design.phase_changed", f"Phase: {o} -> {n}")
     if last == "allocation":
-        if raw.kind == "added" and ctx.stage == "done":
-            return R("minor", "design.other", generic_summary(raw, "Allocation"))
-        return R("major", "design.allocation_changed", generic_summary(raw, "Allocation"))
+        if raw.kind is Kind.ADDED and ctx.stage == "done":
+            return Hit("design.other", generic_summary(raw, "Allocation"))
+        return Hit("design.allocation_changed", generic_summary(raw, "Allocation"))
     if last == "masking":
-        return R("major", "design.masking_changed", generic_summary(raw, "Masking"))
+        return Hit("design.masking_changed", generic_summary(raw, "Masking"))
     if last in ("interventionModel", "studyType", "observationalModel"):
-        if ctx.stage == "pre" or raw.kind == "added":
-            return R("minor", "design.model_changed_pre_recruitment", generic_summary(raw))
-        return R("major", "design.model_changed", generic_summary(raw))
+        if ctx.stage == "pre" or raw.kind is Kind.ADDED:
+            return Hit("design.model_changed_pre_recruitment", generic_summary(raw))
+        return Hit("design.model_changed", generic_summary(raw))
     if last == "whoMasked[]":
-        return R("minor", "design.other", f"Masked party {'added' if raw.kind == 'added' else 'removed'}: {_set_member(raw)}")
-    return R("minor", "design.other", generic_summary(raw))
+        return Hit("design.other", f"Masked party {raw.kind}: {_set_member(raw)}")
+    return Hit("design.other", generic_summary(raw))
 
 
-def _results_module_summary(raw: RawChange) -> str:
-    mod = raw.pattern.split(".")[1] if "." in raw.pattern else raw.pattern
-    return f"Results {mod} {raw.kind}"
-
-
-def r_results(raw: RawChange, ctx: Ctx) -> R:
-    p = raw.pattern
-    if p == "hasResults":
+def r_results(raw: RawChange, ctx: Ctx) -> Hit:
+    top = raw.part(0)
+    if top == "hasResults":
         if bool(raw.new) == bool(raw.old):
-            return R("admin", "results.bookkeeping", generic_summary(raw, "Has results"))
+            return Hit("results.bookkeeping", generic_summary(raw, "Has results"))
         if raw.new and not raw.old:
             d = ctx.results_post_date
-            return R("minor", "results.first_posted",
-                     f"Results first posted {d}" if d else "Results first posted", milestone=True)
-        return R("major", "results.withdrawn", f"Results withdrawn (hasResults {raw.old} -> {raw.new})")
-    if p.startswith("resultsSection"):
-        s = _results_module_summary(raw)
-        if raw.kind == "removed":
-            if ctx.stage == "done" or (ctx.from_status in ("COMPLETED", "TERMINATED")):
-                return R("critical", "results.removed_after_completion", s)
-            return R("major", "results.removed", s)
-        if raw.kind == "added":
-            return R("minor", "results.added", s)
-        if p == "resultsSection.adverseEventsModule":
+            return Hit("results.first_posted", f"Results first posted {d}" if d else "Results first posted")
+        return Hit("results.withdrawn", f"Results withdrawn (hasResults {raw.old} -> {raw.new})")
+    if top == "resultsSection":
+        s = f"Results {raw.part(1) or top} {raw.kind}"
+        if raw.kind is Kind.REMOVED:
+            if ctx.stage == "done":
+                return Hit("results.removed_after_completion", s)
+            return Hit("results.removed", s)
+        if raw.kind is Kind.ADDED:
+            return Hit("results.added", s)
+        if raw.part(1) == "adverseEventsModule":
             o = raw.old.get("seriousEvents") if isinstance(raw.old, dict) else None
             n = raw.new.get("seriousEvents") if isinstance(raw.new, dict) else None
             if isinstance(o, list) and len(o) > (len(n) if isinstance(n, list) else 0):
-                return R("major", "results.sae_removed",
-                         f"Serious adverse event rows removed from results: {len(o)} -> {len(n or [])}")
-        return R("minor", "results.updated", s.replace(" changed", " updated"))
-    fld = p.split(".")[-1]
+                return Hit("results.sae_removed",
+                           f"Serious adverse event rows removed from results: {len(o)} -> {len(n or [])}")
+        return Hit("results.updated", s.replace(" changed", " updated"))
+    fld = raw.last
     if fld == "resultsFirstPostDateStruct":
-        if raw.kind == "added":
+        if raw.kind is Kind.ADDED:
             d = raw.new.get("date") if isinstance(raw.new, dict) else raw.new
-            hr_flip = not ctx.old.get("hasResults") and ctx.new.get("hasResults")
-            if hr_flip:
-                return R("admin", "results.bookkeeping", f"Results first post date: {d}")
-            return R("minor", "results.first_posted", f"Results first posted {d}", milestone=True)
-        return R("admin", "results.bookkeeping", generic_summary(raw, "Results first post date"))
-    if fld.startswith("disp"):
-        if raw.kind == "added":
-            return R("minor", "results.certificate_of_delay",
-                     generic_summary(raw, "Certificate of delay " + field_label(p).lower()))
-        return R("admin", "results.bookkeeping", generic_summary(raw))
-    return R("admin", "results.bookkeeping", generic_summary(raw))
+            if ctx.has_results_flip:
+                # hasResults false -> true is the milestone; this date is its bookkeeping.
+                return Hit("results.bookkeeping", f"Results first post date: {d}")
+            return Hit("results.first_posted", f"Results first posted {d}")
+        return Hit("results.bookkeeping", generic_summary(raw, "Results first post date"))
+    if fld.startswith("disp") and raw.kind is Kind.ADDED:
+        return Hit("results.certificate_of_delay",
+                   generic_summary(raw, "Certificate of delay " + field_label(fld).lower()))
+    return Hit("results.bookkeeping", generic_summary(raw))
 
 
-def r_documents(raw: RawChange, ctx: Ctx) -> R:
-    it = raw.item_new if isinstance(raw.item_new, dict) else raw.item_old
-    name = (it or {}).get("label") or (it or {}).get("filename") if isinstance(it, dict) else None
-    if raw.pattern.endswith("largeDocs[]"):
-        if raw.kind == "added":
-            return R("minor", "documents.added", f"Document added: {name} ({raw.new.get('filename')})")
-        if raw.kind == "removed":
-            return R("minor", "documents.removed", f"Document removed: {name} ({raw.old.get('filename')})")
-    return R("minor", "documents.changed", generic_summary(raw, f"Document {name} {field_label(raw.pattern).lower()}"))
+def r_documents(raw: RawChange, ctx: Ctx) -> Hit:
+    it = _item(raw)
+    name = (it.get("label") or it.get("filename")) if isinstance(it, dict) else None
+    if raw.parts[-1] == "largeDocs[]":
+        if raw.kind is Kind.ADDED:
+            return Hit("documents.added", f"Document added: {name} ({_get(raw.new, 'filename')})")
+        if raw.kind is Kind.REMOVED:
+            return Hit("documents.removed", f"Document removed: {name} ({_get(raw.old, 'filename')})")
+    return Hit("documents.changed", generic_summary(raw, f"Document {name} {field_label(raw.last).lower()}"))
 
 
-def r_sponsor(raw: RawChange, ctx: Ctx) -> R:
-    if ".responsibleParty" in raw.pattern:
-        return R("admin", "sponsor.responsible_party", generic_summary(raw, "Responsible party " + field_label(raw.pattern).lower()))
-    if raw.pattern.endswith("collaborators[]"):
-        item = raw.new if raw.kind == "added" else raw.old
-        nm = item.get("name") if isinstance(item, dict) else item
-        if raw.kind == "renamed":
-            return R("minor", "sponsor.changed", f"Collaborator renamed: {raw.old} -> {raw.new}")
-        return R("minor", "sponsor.changed", f"Collaborator {raw.kind}: {nm}")
-    if ".leadSponsor" in raw.pattern:
-        return R("minor", "sponsor.changed", generic_summary(raw, "Lead sponsor " + field_label(raw.pattern).lower()))
-    return R("minor", "sponsor.changed", generic_summary(raw))
+def r_sponsor(raw: RawChange, ctx: Ctx) -> Hit:
+    fld = raw.part(2)
+    if fld == "responsibleParty":
+        return Hit("sponsor.responsible_party",
+                   generic_summary(raw, "Responsible party " + field_label(raw.last).lower()))
+    if raw.parts[-1] == "collaborators[]":
+        if raw.kind is Kind.RENAMED:
+            return Hit("sponsor.changed", f"Collaborator renamed: {raw.old} -> {raw.new}")
+        item = _set_member(raw)
+        name = item.get("name") if isinstance(item, dict) else item
+        return Hit("sponsor.changed", f"Collaborator {raw.kind}: {name}")
+    if fld == "leadSponsor":
+        return Hit("sponsor.changed", generic_summary(raw, "Lead sponsor " + field_label(raw.last).lower()))
+    return Hit("sponsor.changed", generic_summary(raw))
 
 
-def r_locations(raw: RawChange, ctx: Ctx) -> R:
-    if raw.pattern.endswith("locations[]"):
-        def site(it):
-            if not isinstance(it, dict):
-                return str(it)
-            return ", ".join(str(it.get(k)) for k in ("facility", "city", "country") if it.get(k))
-        if raw.kind == "added":
-            return R("minor", "locations.site_added", f"Site added: {trunc(site(raw.new))}")
-        if raw.kind == "removed":
-            return R("minor", "locations.site_removed", f"Site removed: {trunc(site(raw.old))}")
-        if raw.kind == "renamed":
-            return R("admin", "locations.site_details",
-                     f"Site renamed: {trunc(site(raw.item_old), 60)} -> {trunc(site(raw.item_new), 60)}")
-    it = raw.item_new if isinstance(raw.item_new, dict) else raw.item_old
-    fac = it.get("facility") if isinstance(it, dict) else "?"
-    if ".contacts" in raw.pattern:
-        return R("admin", "locations.site_details", f"Site {trunc(fac, 60)}: contact {raw.kind}")
-    return R("admin", "locations.site_details", generic_summary(raw, f"Site {trunc(fac, 60)} {field_label(raw.pattern).lower()}"))
+def _site(it: Any) -> str:
+    if not isinstance(it, dict):
+        return str(it)
+    return ", ".join(str(it.get(k)) for k in ("facility", "city", "country") if it.get(k))
 
 
-def r_contacts(raw: RawChange, ctx: Ctx) -> R:
-    lst = raw.pattern.split(".")[2].replace("[]", "")
+def r_locations(raw: RawChange, ctx: Ctx) -> Hit:
+    if raw.parts[-1] == "locations[]":
+        if raw.kind is Kind.ADDED:
+            return Hit("locations.site_added", f"Site added: {trunc(_site(raw.new))}")
+        if raw.kind is Kind.REMOVED:
+            return Hit("locations.site_removed", f"Site removed: {trunc(_site(raw.old))}")
+        if raw.kind is Kind.RENAMED:
+            return Hit("locations.site_details",
+                       f"Site renamed: {trunc(_site(raw.item_old), 60)} -> {trunc(_site(raw.item_new), 60)}")
+    it = _item(raw)
+    facility = it.get("facility") if isinstance(it, dict) else "?"
+    if "contacts[]" in raw.parts:
+        return Hit("locations.site_details", f"Site {trunc(facility, 60)}: contact {raw.kind}")
+    return Hit("locations.site_details",
+               generic_summary(raw, f"Site {trunc(facility, 60)} {field_label(raw.last).lower()}"))
+
+
+def r_contacts(raw: RawChange, ctx: Ctx) -> Hit:
+    lst = raw.part(2)
     word = {"centralContacts": "Central contact", "overallOfficials": "Overall official"}.get(lst, field_label(lst))
-    item = raw.new if raw.kind == "added" else raw.old
-    nm = item.get("name") if isinstance(item, dict) else None
-    if raw.pattern.endswith("[]") and raw.kind in ("added", "removed"):
-        return R("admin", "contacts.churn", f"{word} {raw.kind}: {nm}")
-    return R("admin", "contacts.churn", generic_summary(raw, word + " " + field_label(raw.pattern).lower()))
+    if raw.parts[-1].endswith("[]") and raw.kind in (Kind.ADDED, Kind.REMOVED):
+        item = _set_member(raw)
+        name = item.get("name") if isinstance(item, dict) else None
+        return Hit("contacts.churn", f"{word} {raw.kind}: {name}")
+    return Hit("contacts.churn", generic_summary(raw, word + " " + field_label(raw.last).lower()))
 
 
-def r_references(raw: RawChange, ctx: Ctx, category: str) -> R:
-    it = raw.item_new if isinstance(raw.item_new, dict) else raw.item_old
-    cit = trunc(it.get("citation") if isinstance(it, dict) else raw.new or raw.old, 80)
-    pm = f"PMID {it.get('pmid')}: " if isinstance(it, dict) and it.get("pmid") else ""
-    if raw.pattern.endswith("references[]") and raw.kind in ("added", "removed"):
-        s = f"Reference {raw.kind}: {pm}{cit}"
+def r_references(raw: RawChange, category: Category) -> Hit:
+    it = _item(raw)
+    citation = trunc(it.get("citation") if isinstance(it, dict) else raw.new or raw.old, 80)
+    pmid = f"PMID {it.get('pmid')}: " if isinstance(it, dict) and it.get("pmid") else ""
+    if raw.parts[-1] == "references[]" and raw.kind in (Kind.ADDED, Kind.REMOVED):
+        s = f"Reference {raw.kind}: {pmid}{citation}"
     else:
-        s = generic_summary(raw, f"Reference {field_label(raw.pattern).lower()}")
-    if category == "admin":
-        return R("admin", "references.derived", s)
-    return R("minor", "references.changed", s)
+        s = generic_summary(raw, f"Reference {field_label(raw.last).lower()}")
+    return Hit("references.derived" if category is Category.ADMIN else "references.changed", s)
 
 
-def r_conditions(raw: RawChange, ctx: Ctx) -> R:
-    lst = raw.pattern.split(".")[2].replace("[]", "")
-    if raw.pattern.endswith("[]"):
-        s = f"{field_label(lst)[:-1] if lst.endswith('s') else field_label(lst)} {raw.kind}: {trunc(_set_member(raw))}"
+def r_conditions(raw: RawChange, ctx: Ctx) -> Hit:
+    lst = raw.part(2)
+    if raw.parts[-1].endswith("[]"):
+        noun = field_label(lst)
+        s = f"{noun[:-1] if lst.endswith('s') else noun} {raw.kind}: {trunc(_set_member(raw))}"
     else:
         s = generic_summary(raw)
-    if lst == "keywords":
-        return R("admin", "conditions.keywords", s)
-    return R("minor", "conditions.changed", s)
+    return Hit("conditions.keywords" if lst == "keywords" else "conditions.changed", s)
 
 
-def r_identification(raw: RawChange, ctx: Ctx) -> R:
-    fld = raw.pattern.split(".")[2]
+def r_identification(raw: RawChange, ctx: Ctx) -> Hit:
+    fld = raw.part(2)
     if fld in ("briefTitle", "officialTitle", "acronym"):
-        return R("minor", "identification.title", generic_summary(raw, _LABELS.get(fld)))
-    return R("admin", "identification.ids", generic_summary(raw))
+        return Hit("identification.title", generic_summary(raw, _LABELS.get(fld)))
+    return Hit("identification.ids", generic_summary(raw))
 
 
-def r_simple(rule: str, severity: str = "minor") -> Callable[[RawChange, Ctx], R]:
-    def f(raw: RawChange, ctx: Ctx) -> R:
-        return R(severity, rule, generic_summary(raw))
-    return f
+def r_oversight(raw: RawChange, ctx: Ctx) -> Hit:
+    return Hit("oversight.changed", generic_summary(raw))
 
 
-def r_admin(raw: RawChange, ctx: Ctx) -> R:
-    if raw.pattern.startswith("derivedSection"):
-        return R("admin", "admin.derived", f"Derived data {raw.pattern.split('.')[-1]} {raw.kind}")
-    if raw.pattern.startswith("annotationSection"):
-        return R("admin", "admin.bookkeeping", f"Annotation section {raw.kind}")
-    return R("admin", "admin.bookkeeping", generic_summary(raw))
+def r_description(raw: RawChange, ctx: Ctx) -> Hit:
+    return Hit("description.changed", generic_summary(raw))
 
 
-HANDLERS: dict[str, Callable[[RawChange, Ctx], R]] = {
-    "status": r_status,
-    "dates": r_dates,
-    "enrollment": r_enrollment,
-    "arms": r_arms,
-    "interventions": r_interventions,
-    "outcomes": r_outcomes,
-    "eligibility": r_eligibility,
-    "design": r_design,
-    "results": r_results,
-    "documents": r_documents,
-    "sponsor": r_sponsor,
-    "oversight": r_simple("oversight.changed"),
-    "conditions": r_conditions,
-    "description": r_simple("description.changed"),
-    "identification": r_identification,
-    "contacts": r_contacts,
-    "locations": r_locations,
-    "ipd": r_simple("ipd.changed"),
-    "admin": r_admin,
+def r_ipd(raw: RawChange, ctx: Ctx) -> Hit:
+    return Hit("ipd.changed", generic_summary(raw))
+
+
+def r_admin(raw: RawChange, ctx: Ctx) -> Hit:
+    top = raw.part(0)
+    if top == "derivedSection":
+        return Hit("admin.derived", f"Derived data {raw.last} {raw.kind}")
+    if top == "annotationSection":
+        return Hit("admin.bookkeeping", f"Annotation section {raw.kind}")
+    return Hit("admin.bookkeeping", generic_summary(raw))
+
+
+def _references_elsewhere(raw: RawChange, ctx: Ctx) -> Hit:
+    return r_references(raw, Category.REFERENCES)
+
+
+HANDLERS: dict[Category, Callable[[RawChange, Ctx], Hit]] = {
+    Category.STATUS: r_status,
+    Category.DATES: r_dates,
+    Category.ENROLLMENT: r_enrollment,
+    Category.ARMS: r_arms,
+    Category.INTERVENTIONS: r_interventions,
+    Category.OUTCOMES: r_outcomes,
+    Category.ELIGIBILITY: r_eligibility,
+    Category.DESIGN: r_design,
+    Category.RESULTS: r_results,
+    Category.DOCUMENTS: r_documents,
+    Category.SPONSOR: r_sponsor,
+    Category.OVERSIGHT: r_oversight,
+    Category.CONDITIONS: r_conditions,
+    Category.DESCRIPTION: r_description,
+    Category.IDENTIFICATION: r_identification,
+    Category.CONTACTS: r_contacts,
+    Category.LOCATIONS: r_locations,
+    Category.REFERENCES: _references_elsewhere,
+    Category.IPD: r_ipd,
+    Category.ADMIN: r_admin,
 }
 
-# categories whose str->str edits that are whitespace/formatting-only become admin here;
-# outcomes handle it themselves (to tag results reconciliation)
-_TEXT_GENERIC_SKIP = {"outcomes", "dates", "enrollment"}
-
-
-def classify_one(raw: RawChange, ctx: Ctx) -> Change:
-    cat = category_of(raw.pattern, raw)
-    r: R | None = None
-    if cat == "references" or (cat == "admin" and raw.pattern.startswith("protocolSection.referencesModule")):
-        r = r_references(raw, ctx, cat)
-    elif raw.kind == "changed" and cat not in _TEXT_GENERIC_SKIP:
-        fmt = text_edit_kind(raw.old, raw.new)
-        if fmt:
-            s = f"{field_label(raw.pattern)}: {fmt}-only edit"
-            r = R("admin", f"text.{fmt}", s)
-    if r is None:
-        r = HANDLERS[cat](raw, ctx)
-    return Change(category=cat, severity=r.severity, kind=raw.kind, path=raw.path,
-                  old=raw.old, new=raw.new, summary=r.summary, rule=r.rule,
-                  milestone=r.milestone, context=r.context, delta_days=r.delta_days,
-                  delta_months=r.delta_months)
-
-
-def classify(raws: list[RawChange], old: dict, new: dict) -> list[Change]:
-    ctx = Ctx(old, new)
-    return [classify_one(r, ctx) for r in raws]
+# Categories whose rules judge formatting-only text edits themselves: outcomes (so a
+# reconciliation edit is tagged), and dates/enrollment (their values are structs).
+_OWN_TEXT_EDITS = {Category.OUTCOMES, Category.DATES, Category.ENROLLMENT}

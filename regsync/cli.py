@@ -13,7 +13,7 @@ import orjson
 
 from regsync import DEFAULT_NCT_ID, __version__, render
 from regsync.client import DEFAULT_API_URL, ApiClient, ClientConfig
-from regsync.diff import SEVERITIES
+from regsync.model import Category, Change, Severity, StoredChange
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
 from regsync.lock import WriteLock
@@ -440,7 +440,7 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         regsync diff NCT07240987              # latest against the previous version
         regsync diff NCT07240987 --from 1 --to 3 --json
     """
-    from regsync.diff import diff_records
+    from regsync.classify import diff_records
 
     nct_id = normalize_nct_id(nct_id)
     store = open_store(obj)
@@ -461,9 +461,11 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         raise UsageError(f"--from {from_v} is after --to {to_v}")
     changes = store.stored_changes(nct_id, from_v, to_v) if from_v != to_v else []
     if changes is None:
-        changes = [c.to_dict() for c in diff_records(store.record(nct_id, from_v), store.record(nct_id, to_v))]
+        changes = diff_records(store.record(nct_id, from_v), store.record(nct_id, to_v))
+    changes = [Change.from_dict(c) if isinstance(c, dict) else c for c in changes]
     if as_json:
-        click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v, "changes": changes}))
+        click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v,
+                           "changes": [c.to_dict() for c in changes]}))
     else:
         click.echo(render.diff_text(nct_id, from_v, to_v, changes, show_admin=show_admin))
 
@@ -482,7 +484,7 @@ def _parse_since(value: str | None) -> str | None:
 @click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
 @click.option("--category", "categories", multiple=True, metavar="CATEGORY",
               help="Only these categories (repeatable): status, dates, outcomes, ...")
-@click.option("--severity", type=click.Choice(SEVERITIES), default="minor", show_default=True,
+@click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
               help="This severity or higher; `admin` includes registry bookkeeping.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many changes.")
 @json_option
@@ -496,21 +498,26 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
         regsync changes --since 2026-01-01 --severity major
         regsync changes --category outcomes --json
     """
-    from regsync.diff import CATEGORIES
-
+    known = [c.value for c in Category]
     for category in categories:
-        if category not in CATEGORIES:
-            raise UsageError(f"unknown category {category!r}; one of: {', '.join(CATEGORIES)}")
+        if category not in known:
+            raise UsageError(f"unknown category {category!r}; one of: {', '.join(known)}")
     ids = nct_ids_argument(nct_ids)
-    wanted = list(SEVERITIES[: SEVERITIES.index(severity) + 1])
+    wanted = [s.value for s in Severity.at_or_above(severity)]
     rows = open_store(obj).query_changes(
         since=_parse_since(since), nct_ids=ids or None, categories=list(categories) or None,
         severities=wanted, limit=limit,
     )
+    rows = [_stored_change(r) if isinstance(r, dict) else r for r in rows]
     if as_json:
-        click.echo(_dumps(rows))
+        click.echo(_dumps([r.to_dict() for r in rows]))
     else:
         click.echo(render.changes_text(rows))
+
+
+def _stored_change(row: dict) -> StoredChange:
+    # Until the store hands out StoredChange itself.
+    return StoredChange(row["nct_id"], row["from_version"], row["to_version"], row["detected_at"], Change.from_dict(row))
 
 
 @cli.command()
@@ -519,7 +526,7 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
 @handle_errors
 def reclassify(obj, wait):
     """Recompute every stored change from the stored snapshots (after the rules changed)."""
-    from regsync.diff import diff_records
+    from regsync.classify import diff_records
 
     with writing(obj, wait) as store:
         run_id = store.begin_run("reclassify")

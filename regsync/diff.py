@@ -1,9 +1,9 @@
 """Keyed structural diff of two ClinicalTrials.gov API v2 study records.
 
-``diff_records(old, new)`` walks both records together and yields *raw* changes
-(where and what), then hands them to :mod:`regsync.classify`, which decides the
-category, severity, rule, summary and milestone flag of each one.  Pure functions:
-no I/O, no database, no CLI.
+``raw_diff(old, new)`` walks both records together and returns *raw* changes (where and
+what, with the path already split into parts); :func:`regsync.classify.diff_records` hands
+them to the rules, which decide the category, severity, rule, summary and milestone flag of
+each one.  Pure functions: no I/O, no database, no CLI.
 
 Why a hand-written keyed matcher rather than deepdiff
 -----------------------------------------------------
@@ -70,95 +70,67 @@ the rename and not separate changes.
 """
 from __future__ import annotations
 
-import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-SEVERITIES = ("critical", "major", "minor", "admin")  # most severe first
-CATEGORIES = (
-    "status", "dates", "enrollment", "arms", "interventions", "outcomes", "eligibility",
-    "design", "results", "documents", "sponsor", "oversight", "conditions", "description",
-    "identification", "contacts", "locations", "references", "ipd", "admin",
-)
-KINDS = ("added", "removed", "changed", "renamed", "moved")
+from regsync.model import Kind
+from regsync.rules import THRESHOLDS
+from regsync.text import containment, norm_text, token_similarity
 
-_SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-_CAT_RANK = {c: i for i, c in enumerate(CATEGORIES)}
 
-MISSING = object()
+class _Missing:
+    """A field absent from one side (distinct from a field whose value is null)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
 
 
 @dataclass(frozen=True)
-class Change:
-    category: str
-    severity: str
-    kind: str
-    path: str
-    old: Any
-    new: Any
-    summary: str
-    rule: str
-    milestone: bool = False
-    context: str | None = None
-    delta_days: int | None = None
-    delta_months: int | None = None
-
-    def to_dict(self) -> dict:
-        d = {
-            "category": self.category,
-            "severity": self.severity,
-            "kind": self.kind,
-            "path": self.path,
-            "old": self.old,
-            "new": self.new,
-            "summary": self.summary,
-            "rule": self.rule,
-            "milestone": self.milestone,
-        }
-        for k in ("context", "delta_days", "delta_months"):
-            v = getattr(self, k)
-            if v is not None:
-                d[k] = v
-        return d
-
-
-def severity_at_least(severity: str, minimum: str) -> bool:
-    """True when ``severity`` is ``minimum`` or more severe (critical > major > minor > admin)."""
-    if severity not in _SEV_RANK:
-        raise ValueError(f"unknown severity {severity!r}")
-    if minimum not in _SEV_RANK:
-        raise ValueError(f"unknown severity {minimum!r}")
-    return _SEV_RANK[severity] <= _SEV_RANK[minimum]
-
-
-def sort_key(c: Change):
-    return (_SEV_RANK.get(c.severity, 99), _CAT_RANK.get(c.category, 99), c.path, c.kind)
-
-
-# --------------------------------------------------------------------------- raw changes
-
-
-@dataclass
 class RawChange:
     """A structural difference, before classification.
 
-    ``pattern`` is the path with item selectors reduced to ``[]`` (e.g.
-    ``protocolSection.armsInterventionsModule.armGroups[].description``): classify
-    dispatches on it.  ``item_old`` / ``item_new`` carry the enclosing keyed item
-    (for summaries), ``info`` anything else the rules need (e.g. list names of a move).
+    ``parts`` is the path with item selectors reduced to ``[]``, split on dots (e.g.
+    ``("protocolSection", "armsInterventionsModule", "armGroups[]", "description")``): the
+    rules dispatch on it without re-parsing strings. ``item_old`` / ``item_new`` carry the
+    enclosing keyed item (for summaries), ``info`` anything else the rules need (the list
+    names of a move).
     """
 
     path: str
-    pattern: str
-    kind: str
+    parts: tuple[str, ...]
+    kind: Kind
     old: Any
     new: Any
     item_old: Any = None
     item_new: Any = None
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pattern(self) -> str:
+        return ".".join(self.parts)
+
+    def part(self, index: int) -> str:
+        """The ``index``-th name of the path without its ``[]``; "" when the path is shorter."""
+        return self.parts[index].removesuffix("[]") if len(self.parts) > index else ""
+
+    @property
+    def last(self) -> str:
+        return self.parts[-1].removesuffix("[]")
+
+    def after(self, segment: str) -> tuple[str, ...] | None:
+        """The names below ``segment`` (e.g. ``armGroups[]``): () for the item itself, None when
+        the path does not go through it."""
+        try:
+            return self.parts[self.parts.index(segment) + 1 :]
+        except ValueError:
+            return None
 
 
 # --------------------------------------------------------------------------- key specs
@@ -245,46 +217,6 @@ def _selector(key: tuple[tuple[str, Any], ...], occ: int) -> str:
     if occ > 1:
         s += f"#{occ}"
     return f"[{s}]"
-
-
-_WORD = re.compile(r"[a-z0-9]+|[<>=%\u2264\u2265]")
-_STOP = {
-    "of", "with", "in", "on", "the", "a", "an", "and", "for", "to", "at", "by", "using",
-    "as", "from", "per", "or", "who", "is", "are", "be", "at", "least", "any",
-}
-
-
-def norm_text(s: Any) -> str:
-    """Lower-case alphanumeric tokens joined by spaces (case/punctuation/space-insensitive)."""
-    if not isinstance(s, str):
-        return "" if s is None else str(s)
-    return " ".join(_WORD.findall(_unmarkup(s).lower()))
-
-
-def _unmarkup(s: str) -> str:
-    import html
-
-    s = re.sub(r"</?[a-zA-Z][^<>]*>", " ", s)
-    return html.unescape(s)
-
-
-def token_similarity(a: Any, b: Any, ignore: frozenset = frozenset()) -> float:
-    ta = set(norm_text(a).split()) - _STOP - ignore
-    tb = set(norm_text(b).split()) - _STOP - ignore
-    if not ta and not tb:
-        return 1.0
-    if not ta or not tb:
-        return 0.0
-    return len(ta & tb) / len(ta | tb)
-
-
-def containment(a: Any, b: Any) -> float:
-    """Share of the smaller token set found in the larger one (0 if either has < 3 tokens)."""
-    ta = set(norm_text(a).split()) - _STOP
-    tb = set(norm_text(b).split()) - _STOP
-    if len(ta) < 3 or len(tb) < 3:
-        return 0.0
-    return len(ta & tb) / min(len(ta), len(tb))
 
 
 def _partial_key_equal(okey, nkey) -> bool:
@@ -376,7 +308,8 @@ def _pair_renames(m: _Match, spec, fuzzy: bool) -> list:
 
     Same item = identical content apart from the key, or the same key up to case,
     punctuation and spacing; for fuzzy lists (outcome measures, arm labels) also a key
-    text similarity >= 0.5 (token Jaccard, best pairs first).
+    text similarity of at least ``THRESHOLDS.rename_similarity`` (token Jaccard, or the
+    containment cut-off; best pairs first).
     Returns (old_item, new_item, old_sel, new_sel) and removes them from m.
     """
     if not m.removed or not m.added:
@@ -398,8 +331,12 @@ def _pair_renames(m: _Match, spec, fuzzy: bool) -> list:
             elif ocont == ncont and ocont not in (b"{}",):
                 score = 2.0
             elif fuzzy:
-                sim = max(token_similarity(okn, nkn), 0.9 * containment(okn, nkn) if containment(okn, nkn) >= 0.8 else 0.0)
-                if sim < 0.5:
+                contained = containment(okn, nkn)
+                sim = max(
+                    token_similarity(okn, nkn),
+                    0.9 * contained if contained >= THRESHOLDS.rename_containment else 0.0,
+                )
+                if sim < THRESHOLDS.rename_similarity:
                     continue
                 score = 1.0 + sim * 0.99
             else:
@@ -426,7 +363,8 @@ class _Differ:
         self.out: list[RawChange] = []
 
     def emit(self, path, pattern, kind, old, new, item_old=None, item_new=None, **info):
-        self.out.append(RawChange(path, pattern, kind, None if old is MISSING else old,
+        self.out.append(RawChange(path, tuple(pattern.split(".")), Kind(kind),
+                                  None if old is MISSING else old,
                                   None if new is MISSING else new, item_old, item_new, info))
 
     # generic value walk -------------------------------------------------------------
@@ -524,10 +462,6 @@ class _Differ:
             self.emit(path + sel, ip, "added", None, ni, None, ni)
 
     def _set_list(self, ol, nl, path, pattern, item_old, item_new):
-        if pattern == "protocolSection.designModule.phases":
-            return
-        from collections import Counter
-
         oc, nc = Counter(map(_hashable, ol)), Counter(map(_hashable, nl))
         if oc == nc:
             return  # reorder only
@@ -641,7 +575,7 @@ class _Differ:
                 continue
             self.walk(om.get(k, MISSING), nm.get(k, MISSING), f"{_OM}.{k}", f"{_OM}.{k}", 3)
 
-    # phases: one unit, compared as a set ----------------------------------------------
+    # the record: protocolSection has its own walk (arms, outcomes and phases) -------
     def record(self, old: dict, new: dict):
         keys = list(old.keys()) + [k for k in new.keys() if k not in old]
         for k in keys:
@@ -721,19 +655,3 @@ def raw_diff(old: dict, new: dict) -> list[RawChange]:
     d = _Differ()
     d.record(old or {}, new or {})
     return d.out
-
-
-def diff_records(old: dict, new: dict) -> list[Change]:
-    """Classified changes from ``old`` to ``new``, most severe first, then category, path."""
-    from regsync.classify import classify
-
-    if old == new:
-        return []
-    raws = raw_diff(old, new)
-    changes = classify(raws, old or {}, new or {})
-    changes.sort(key=sort_key)
-    return changes
-
-
-def text_similarity(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a.split(), b.split(), autojunk=False).ratio()

@@ -3,72 +3,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import click
 
-from regsync.diff import SEVERITIES as SEVERITY_ORDER
+from regsync.model import Change, Severity, StoredChange, summarize
 from regsync.store import TIME_FORMAT
-from regsync.textdiff import render_text_diff
+from regsync.text import word_diff
 
-SEVERITY_COLOUR = {"critical": "red", "major": "yellow", "minor": "cyan", "admin": "bright_black"}
+SEVERITY_COLOUR = {
+    Severity.CRITICAL: "red", Severity.MAJOR: "yellow", Severity.MINOR: "cyan", Severity.ADMIN: "bright_black",
+}
 
-
-def _get(change, key, default=None):
-    if isinstance(change, dict):
-        return change.get(key, default)
-    return getattr(change, key, default)
-
-
-def severity_rank(severity: str) -> int:
-    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
+# A text longer than this (or spanning lines) is shown as a word diff under its change.
+LONG_TEXT = 80
 
 
-def milestone_label(change) -> str:
-    new = _get(change, "new")
-    path = _get(change, "path", "")
-    if isinstance(new, str) and len(new) <= 40 and path.endswith("overallStatus"):
-        return new
-    summary = _get(change, "summary", "")
-    if path.endswith("DateStruct") and isinstance(new, dict) and new.get("type") == "ACTUAL":
-        return summary.split(":")[0].lower() + " ACTUAL"  # "start date ACTUAL"
-    if _get(change, "category") == "results":
-        return "results posted"
-    return summary if len(summary) <= 60 else summary[:57] + "..."
-
-
-def change_headline(changes: Iterable) -> str:
+def change_headline(changes: list[Change]) -> str:
     """`status (milestone: RECRUITING), dates` for a changed study; admin-only is said so."""
-    changes = list(changes)
-    if not changes:
-        return "reordered only (no content change)"
-    shown = [c for c in changes if _get(c, "severity") != "admin" or _get(c, "milestone")]
-    if not shown:
-        return "no protocol change"
-    shown.sort(key=lambda c: severity_rank(_get(c, "severity")))
-    parts: dict[str, list[str]] = {}
-    for change in shown:
-        labels = parts.setdefault(_get(change, "category"), [])
-        if _get(change, "milestone"):
-            labels.append(milestone_label(change))
-    return ", ".join(
-        f"{category} (milestone: {', '.join(labels)})" if labels else category
-        for category, labels in parts.items()
-    )
+    return summarize(changes).headline()
 
 
-def sync_line(outcome) -> str:
+def sync_line(outcome: Any) -> str:
     who = outcome.nct_id
     if outcome.is_alias:
         who = f"{outcome.requested_id} -> {outcome.nct_id} (alias)"
     if outcome.status == "new":
         return f"{who} new (v{outcome.version})"
     if outcome.status == "changed":
-        return (
-            f"{who} changed v{outcome.previous_version} -> v{outcome.version}: "
-            f"{change_headline(outcome.changes)}"
-        )
+        return f"{who} changed v{outcome.previous_version} -> v{outcome.version}: {change_headline(outcome.changes)}"
     if outcome.status == "unchanged":
         return f"{who} unchanged (v{outcome.version})"
     if outcome.status == "removed":
@@ -76,7 +40,7 @@ def sync_line(outcome) -> str:
     return error_line(outcome)
 
 
-def error_line(outcome) -> str:
+def error_line(outcome: Any) -> str:
     message = outcome.error or "failed"
     if outcome.nct_id and outcome.nct_id != "-" and not message.startswith(outcome.nct_id):
         message = f"{outcome.nct_id}: {message}"
@@ -108,62 +72,56 @@ def history_text(nct_id: str, rows: list[dict]) -> str:
     )
 
 
-def _badge(severity: str) -> str:
-    return click.style(f"{severity:<8}", fg=SEVERITY_COLOUR.get(severity), bold=severity == "critical")
+def _badge(severity: Severity) -> str:
+    return click.style(f"{severity:<8}", fg=SEVERITY_COLOUR.get(severity), bold=severity is Severity.CRITICAL)
 
 
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def diff_text(nct_id: str, from_v: int, to_v: int, changes: list, *, show_admin: bool = False) -> str:
-    head = click.style(f"{nct_id} v{from_v} -> v{to_v}", bold=True)
-    admin = [c for c in changes if _get(c, "severity") == "admin" and not _get(c, "milestone")]
-    shown = changes if show_admin else [c for c in changes if c not in admin]
-    lines = [head]
+def diff_text(nct_id: str, from_v: int, to_v: int, changes: list[Change], *, show_admin: bool = False) -> str:
+    """Changes grouped by category, most severe first; bookkeeping counted unless shown."""
+    lines = [click.style(f"{nct_id} v{from_v} -> v{to_v}", bold=True)]
     if not changes:
         lines.append("no changes (the versions differ only in order or in registry-computed fields)")
         return "\n".join(lines)
-    if not shown:
+    summary = summarize(changes)
+    shown = sorted(changes, key=Change.sort_key) if show_admin else list(summary.flagged)
+    if not summary.flagged:
         lines.append("no protocol change")
-    groups: dict[str, list] = {}
-    for change in sorted(shown, key=lambda c: severity_rank(_get(c, "severity"))):
-        groups.setdefault(_get(change, "category"), []).append(change)
+    groups: dict[str, list[Change]] = {}
+    for change in sorted(shown, key=lambda c: c.severity.rank):
+        groups.setdefault(change.category, []).append(change)
     for category, items in groups.items():
-        lines.append("")
-        lines.append(click.style(category, bold=True))
+        lines += ["", click.style(category, bold=True)]
         for change in items:
-            tag = "  [milestone]" if _get(change, "milestone") else ""
-            ctx = f"  ({_get(change, 'context')})" if _get(change, "context") else ""
-            lines.append(f"  {_badge(_get(change, 'severity'))} {_get(change, 'summary')}{tag}{ctx}")
-            old, new = _get(change, "old"), _get(change, "new")
-            if isinstance(old, str) and isinstance(new, str) and (len(old) > 80 or len(new) > 80 or "\n" in old + new):
-                lines.append(_indent(text_diff(old, new), "           "))
-    if admin and not show_admin:
-        lines.append("")
-        lines.append(
-            click.style(
-                f"+ {len(admin)} registry bookkeeping change{'s' * (len(admin) != 1)} (admin; --all shows them)",
-                fg="bright_black",
-            )
-        )
+            tag = "  [milestone]" if change.milestone else ""
+            ctx = f"  ({change.context})" if change.context else ""
+            lines.append(f"  {_badge(change.severity)} {change.summary}{tag}{ctx}")
+            old, new = change.old, change.new
+            if isinstance(old, str) and isinstance(new, str) and (
+                len(old) > LONG_TEXT or len(new) > LONG_TEXT or "\n" in old + new
+            ):
+                lines.append(_indent(word_diff(old, new), "           "))
+    if summary.admin_count and not show_admin:
+        n = summary.admin_count
+        lines += ["", click.style(
+            f"+ {n} registry bookkeeping change{'s' * (n != 1)} (admin; --all shows them)", fg="bright_black"
+        )]
     return "\n".join(lines)
 
 
-def text_diff(old: str, new: str) -> str:
-    return render_text_diff(old, new)
-
-
-def changes_text(rows: list[dict]) -> str:
+def changes_text(rows: list[StoredChange]) -> str:
     if not rows:
         return "no flagged changes"
     lines = []
     for r in rows:
-        when = (r.get("detected_at") or "")[:10]
-        tag = " [milestone]" if r.get("milestone") else ""
+        c = r.change
+        tag = " [milestone]" if c.milestone else ""
         lines.append(
-            f"{when}  {r['nct_id']} v{r['from_version']}->v{r['to_version']}  "
-            f"{_badge(r['severity'])} {r['category']:<13} {r['summary']}{tag}"
+            f"{r.detected_at[:10]}  {r.nct_id} v{r.from_version}->v{r.to_version}  "
+            f"{_badge(c.severity)} {c.category:<13} {c.summary}{tag}"
         )
     return "\n".join(lines)
 

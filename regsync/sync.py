@@ -22,7 +22,7 @@ from regsync.client import (
     record_aliases,
     record_nct_id,
 )
-from regsync.diff import SEVERITIES
+from regsync.model import Severity, summarize
 from regsync.errors import ApiUnavailable, FetchError, RegsyncError, StudyNotFound
 from regsync.store import SaveResult, Store, content_hash
 
@@ -82,12 +82,8 @@ class StudyOutcome:
             "error": self.error,
         }
         if self.status == "changed":
-            severities = [c.severity for c in self.flagged]
-            out["categories"] = self.categories()
-            out["milestones"] = [c.summary for c in self.milestones()]
-            out["max_severity"] = _max_severity(severities)
-            out["protocol_change"] = bool(self.flagged)
-            out["changes"] = [c.to_dict() for c in self.flagged]
+            # One summary feeds both this JSON and the text headline, so they agree.
+            out.update(summarize(self.changes).to_dict())
         return out
 
 
@@ -417,11 +413,10 @@ def _since(data_timestamp: str) -> str | None:
 
 
 def _max_severity(severities: Iterable[str]) -> str | None:
-    present = set(severities)
-    return next((s for s in SEVERITIES if s in present), None)
+    return Severity.max(severities)
 
 
 def _default_diff():
-    from regsync.diff import diff_records
+    from regsync.classify import diff_records
 
     return diff_records

@@ -6,10 +6,9 @@ import random
 import pytest
 
 from diffhelpers import AI, CL, OM, SM, load, one, only, pair, ps
-from regsync.diff import (
-    CATEGORIES, KINDS, SEVERITIES, Change, diff_records, severity_at_least,
-)
-from regsync.textdiff import render_text_diff
+from regsync.classify import diff_records
+from regsync.model import Category, Change, Kind, Severity, summarize
+from regsync.text import word_diff
 
 ALL = ["NCT07240987", "NCT00763412", "NCT00973089", "NCT02513394", "NCT06131398", "NCT06171568"]
 
@@ -21,9 +20,10 @@ def test_identical_records_have_no_changes(nct):
 
 
 def test_vocabularies():
-    assert SEVERITIES == ("critical", "major", "minor", "admin")
-    assert KINDS == ("added", "removed", "changed", "renamed", "moved")
-    assert CATEGORIES[0] == "status" and CATEGORIES[-1] == "admin" and len(CATEGORIES) == 20
+    assert [s.value for s in Severity] == ["critical", "major", "minor", "admin"]
+    assert [k.value for k in Kind] == ["added", "removed", "changed", "renamed", "moved"]
+    categories = list(Category)
+    assert categories[0] == "status" and categories[-1] == "admin" and len(categories) == 20
 
 
 # --------------------------------------------------------------------------- keyed lists
@@ -193,22 +193,52 @@ def test_sorted_most_severe_first_then_category_then_path():
 
 
 def test_to_dict_omits_empty_optionals():
-    c = Change("status", "minor", "changed", "p", "A", "B", "s", "r")
+    c = Change(Category.STATUS, Severity.MINOR, Kind.CHANGED, "p", "A", "B", "s", "r")
     assert c.to_dict() == {"category": "status", "severity": "minor", "kind": "changed", "path": "p",
                            "old": "A", "new": "B", "summary": "s", "rule": "r", "milestone": False}
-    c2 = Change("dates", "minor", "changed", "p", 1, 2, "s", "r", True, "results_reconciliation", 3, None)
+    c2 = Change(Category.DATES, Severity.MINOR, Kind.CHANGED, "p", 1, 2, "s", "r", True,
+                "results_reconciliation", 3, None)
     d = c2.to_dict()
     assert d["context"] == "results_reconciliation" and d["delta_days"] == 3
     assert "delta_months" not in d and d["milestone"] is True
+    assert Change.from_dict(d) == c2 and Change.from_dict(c.to_dict()) == c
 
 
-def test_severity_at_least():
-    assert severity_at_least("critical", "major")
-    assert severity_at_least("major", "major")
-    assert not severity_at_least("minor", "major")
-    assert severity_at_least("admin", "admin")
+def test_severity_is_an_ordered_type():
+    assert Severity.CRITICAL.at_least("major")
+    assert Severity.MAJOR.at_least(Severity.MAJOR)
+    assert not Severity.MINOR.at_least("major")
+    assert Severity.ADMIN.at_least("admin")
+    assert [s.rank for s in Severity] == [0, 1, 2, 3]
+    assert Severity.max(["minor", "critical", "admin"]) is Severity.CRITICAL
+    assert Severity.max([]) is None
+    assert Severity.at_or_above("minor") == [Severity.CRITICAL, Severity.MAJOR, Severity.MINOR]
+    assert Severity.MAJOR == "major"
     with pytest.raises(ValueError):
-        severity_at_least("high", "major")
+        Severity.MINOR.at_least("high")
+
+
+def test_summary_is_one_source_for_headline_and_json():
+    old, new = pair("NCT07240987")
+    sm = ps(new, "statusModule")
+    sm["overallStatus"] = "RECRUITING"                                  # minor milestone only
+    sm["lastUpdatePostDateStruct"] = {"date": "2026-02-01", "type": "ACTUAL"}  # admin
+    summary = summarize(diff_records(old, new))
+    assert summary.headline() == "status (milestone: RECRUITING)"
+    assert summary.to_dict()["categories"] == ["status"]
+    assert summary.to_dict()["milestones"] == ["RECRUITING"]
+    assert summary.max_severity is Severity.MINOR and summary.protocol_change
+    assert summary.admin_count == 1 and len(summary.to_dict()["changes"]) == 1
+
+
+def test_admin_only_summary_is_no_protocol_change():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule")["lastUpdatePostDateStruct"] = {"date": "2026-02-01", "type": "ACTUAL"}
+    summary = summarize(diff_records(old, new))
+    assert summary.headline() == "no protocol change"
+    assert summary.to_dict() == {"categories": [], "milestones": [], "max_severity": None,
+                                 "protocol_change": False, "changes": []}
+    assert summarize([]).headline() == "reordered only (no content change)"
 
 
 def test_full_strings_kept_in_old_new_but_summary_truncated():
@@ -222,13 +252,13 @@ def test_full_strings_kept_in_old_new_but_summary_truncated():
 # --------------------------------------------------------------------------- text diff
 
 def test_render_text_diff_word_level():
-    assert render_text_diff("Age 18 to 65 years", "Age 21 to 65 years") == "Age [-18-] {+21+} to 65 years"
-    assert render_text_diff("same", "same") == "same"
-    assert render_text_diff("a  b", "a b") == "a b"
+    assert word_diff("Age 18 to 65 years", "Age 21 to 65 years") == "Age [-18-] {+21+} to 65 years"
+    assert word_diff("same", "same") == "same"
+    assert word_diff("a  b", "a b") == "a b"
 
 
 def test_render_text_diff_elides_long_unchanged_text():
     words = " ".join(f"w{i}" for i in range(200))
-    out = render_text_diff(words + " end", words + " stop")
+    out = word_diff(words + " end", words + " stop")
     assert out.endswith("[-end-] {+stop+}")
     assert "…" in out and len(out) < 200

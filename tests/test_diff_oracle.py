@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diffhelpers import load
-from regsync.diff import diff_records
+from regsync.classify import diff_records
 
 RECORDS = {n: load(n) for n in ["NCT07240987", "NCT00763412", "NCT00973089", "NCT06131398", "NCT06171568"]}
 

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diffhelpers import load
-from regsync.diff import CATEGORIES, KINDS, SEVERITIES, diff_records
+from regsync.classify import diff_records
+from regsync.model import Category, Kind, Severity
 
 SMALL = ["NCT07240987", "NCT00763412", "NCT00973089", "NCT06131398", "NCT06171568"]
 RECORDS = {n: load(n) for n in SMALL + ["NCT02513394"]}
@@ -108,10 +109,10 @@ def test_classification_is_deterministic_and_well_formed(nct, edits, rnd):
         return [(c.category, c.severity, c.kind, c.path, c.rule, c.milestone, c.context) for c in ch]
     assert shape(diff_records(reorder(a, rnd), b)) == shape(first)
     for c in first:
-        assert c.severity in SEVERITIES and c.category in CATEGORIES and c.kind in KINDS
+        assert isinstance(c.severity, Severity) and isinstance(c.category, Category) and isinstance(c.kind, Kind)
         assert c.rule and c.summary and "\n" not in c.summary
         json.dumps(c.to_dict())
-    ranks = [(SEVERITIES.index(c.severity), CATEGORIES.index(c.category), c.path) for c in first]
+    ranks = [(c.severity.rank, c.category.rank, c.path) for c in first]
     assert ranks == sorted(ranks)
 
 

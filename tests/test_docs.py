@@ -71,3 +71,24 @@ def test_exit_codes_in_readme_match_the_errors():
 
     for cls in (errors.UsageError, errors.LockBusy, errors.StoreError, errors.FetchError):
         assert f"| {cls.exit_code} |" in README
+
+
+def test_readme_rule_table_is_the_rule_table():
+    """The README's rules are generated from regsync/rules.py: a misspelt, missing or stale
+    rule, severity or threshold fails here (regenerate with `python -m regsync.rules`)."""
+    from regsync import rules
+
+    block = re.search(r"<!-- rules:begin -->\n(.*?)\n<!-- rules:end -->", README, re.S)
+    assert block, "README lacks the <!-- rules:begin --> ... <!-- rules:end --> block"
+    assert block.group(1) == rules.markdown()
+    for rule_id in rules.RULES:
+        assert f"| `{rule_id}` |" in block.group(1)
+
+
+def test_python_example_in_readme_runs(tmp_path, monkeypatch):
+    """The README's "Use from Python" example is real code: run it against a local database."""
+    example = re.search(r"## Use from Python\n.*?```python\n(.*?)\n```", README, re.S)
+    if example is None:
+        pytest.skip("README has no Use from Python section yet")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example.group(1), "README.md", "exec"), {})
