@@ -38,7 +38,7 @@ STOPPED = frozenset({OS.TERMINATED, OS.SUSPENDED, OS.WITHDRAWN})
 ENDED = frozenset({OS.COMPLETED, OS.TERMINATED, OS.WITHDRAWN})
 OPEN = frozenset({OS.RECRUITING, OS.NOT_YET_RECRUITING, OS.ENROLLING_BY_INVITATION, OS.ACTIVE_NOT_RECRUITING})
 # The forward path of a trial; ENROLLING_BY_INVITATION ranks with RECRUITING.
-_PROGRESS_RANK = {
+_PROGRESS_RANK: dict[str, int] = {
     OS.NOT_YET_RECRUITING: 0, OS.RECRUITING: 1, OS.ENROLLING_BY_INVITATION: 1,
     OS.ACTIVE_NOT_RECRUITING: 2, OS.COMPLETED: 3,
 }
@@ -516,21 +516,21 @@ def r_outcomes(raw: RawChange, ctx: Ctx) -> Hit:
 
     if sub == ():
         item = raw.new if raw.kind is Kind.ADDED else raw.old
-        m = trunc(item.get("measure") if isinstance(item, dict) else item)
+        measure = trunc(item.get("measure") if isinstance(item, dict) else item)
         if raw.kind is Kind.ADDED:
             if primary:
-                return Hit("outcome.primary.added", f"Primary outcome added: {m}")
+                return Hit("outcome.primary.added", f"Primary outcome added: {measure}")
             if stage == "done":
-                return Hit("outcome.secondary.added_after_completion", f"{Which} outcome added after completion: {m}")
-            return Hit("outcome.secondary.added", f"{Which} outcome added: {m}")
+                return Hit("outcome.secondary.added_after_completion", f"{Which} outcome added after completion: {measure}")
+            return Hit("outcome.secondary.added", f"{Which} outcome added: {measure}")
         if raw.kind is Kind.REMOVED:
             if primary:
-                return Hit("outcome.primary.removed", f"Primary outcome removed: {m}")
+                return Hit("outcome.primary.removed", f"Primary outcome removed: {measure}")
             if stage == "done":
-                return Hit("outcome.removed_after_completion", f"{Which} outcome removed after completion: {m}")
+                return Hit("outcome.removed_after_completion", f"{Which} outcome removed after completion: {measure}")
             if stage == "pre":
-                return Hit("outcome.secondary.removed_pre_recruitment", f"{Which} outcome removed: {m}")
-            return Hit("outcome.secondary.removed", f"{Which} outcome removed: {m}")
+                return Hit("outcome.secondary.removed_pre_recruitment", f"{Which} outcome removed: {measure}")
+            return Hit("outcome.secondary.removed", f"{Which} outcome removed: {measure}")
         # renamed: the measure itself was edited
         s = f"{Which} outcome measure: {trunc(raw.old, 60)} -> {trunc(raw.new, 60)}"
         text = _text_edit(raw, s)
@@ -545,8 +545,8 @@ def r_outcomes(raw: RawChange, ctx: Ctx) -> Hit:
         return Hit("outcome.secondary.redefined", s)
     fld = sub[0]
     it = _item(raw)
-    m = trunc(it.get("measure"), 50) if isinstance(it, dict) and it.get("measure") else None
-    label = f"{Which} outcome {field_label(raw.last).lower()}" + (f" ({m})" if m else "")
+    shown = trunc(it.get("measure"), 50) if isinstance(it, dict) and it.get("measure") else None
+    label = f"{Which} outcome {field_label(raw.last).lower()}" + (f" ({shown})" if shown else "")
     s = generic_summary(raw, label)
     text = _text_edit(raw, s)
     if text:
