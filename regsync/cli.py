@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
+import sqlite3
 import sys
 from datetime import date
 
 import click
 import orjson
 
-from regsync import DEFAULT_NCT_ID, __version__, render
+from regsync import __version__, render
 from regsync.client import DEFAULT_API_URL, ApiClient, ClientConfig
 from regsync.model import Category, Change, Severity, StoredChange
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
-from regsync.lock import WriteLock
 from regsync.store import Store
 
+# What `regsync sync` syncs when no IDs are given and nothing is watched.
+DEFAULT_NCT_ID = "NCT07240987"
 
 
 class Context:
@@ -33,23 +34,6 @@ def _dumps(value) -> str:
 
 def _line(value) -> str:
     return orjson.dumps(value).decode()
-
-
-def handle_errors(fn):
-    """Library errors become one line on stderr and the documented exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except RegsyncError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 def nct_ids_argument(values: tuple[str, ...]) -> list[str]:
@@ -85,7 +69,23 @@ def _setup_logging(verbose: int, log_file: str | None) -> None:
 
 
 class RegsyncGroup(click.Group):
-    """Click's usage errors as one line (`error: ...`, exit 2), like every other error."""
+    """Every error as one line on stderr (`error: ...`) with its documented exit code, for
+    every command: click's usage errors (2) here in ``main``, the library's in ``invoke``."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RegsyncError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except sqlite3.Error as exc:
+            # Raised after the database was opened (disk I/O error, database locked past the
+            # busy timeout, a page found malformed): a store error like any other.
+            click.echo(f"error: database {getattr(ctx.obj, 'db_path', '')} cannot be used: {exc}", err=True)
+            sys.exit(StoreError.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:
@@ -132,8 +132,9 @@ def cli(ctx, db_path, api_url, verbose, log_file):
     ctx.obj = Context(db_path, api_url)
 
 
-def open_store(obj: Context, *, create: bool = False) -> Store:
-    return Store.open(obj.db_path, create=create)
+def open_store(obj: Context) -> Store:
+    """The database, for a read command (no lock, no migration)."""
+    return Store.open_read(obj.db_path)
 
 
 def wait_option(fn):
@@ -145,39 +146,6 @@ def wait_option(fn):
 
 def json_option(fn):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
-
-
-class writing:
-    """Hold the write lock, then open (and migrate) the database for writing."""
-
-    def __init__(self, obj: Context, wait: float):
-        self.obj = obj
-        self.wait = wait
-        self.lock: WriteLock | None = None
-        self.store: Store | None = None
-
-    def __enter__(self) -> Store:
-        parent = os.path.dirname(os.path.abspath(self.obj.db_path))
-        if not os.path.isdir(parent):
-            raise StoreError(f"database directory does not exist: {parent}")
-        if os.path.exists(self.obj.db_path):
-            Store.check_file(self.obj.db_path)
-        self.lock = WriteLock(self.obj.db_path)
-        self.lock.acquire(self.wait)
-        try:
-            self.store = open_store(self.obj, create=True)
-        except BaseException:
-            self.lock.release()
-            raise
-        return self.store
-
-    def __exit__(self, *exc) -> None:
-        try:
-            if self.store:
-                self.store.close()
-        finally:
-            if self.lock:
-                self.lock.release()
 
 
 # -- sync ----------------------------------------------------------------------------------
@@ -201,7 +169,6 @@ class writing:
 @click.option("--recheck", type=click.FloatRange(0, 1), default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
               help="Share of the watchlist re-verified on each incremental run [env: REGSYNC_RECHECK].")
 @click.pass_obj
-@handle_errors
 def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck):
     """Fetch studies and store every version whose content changed.
 
@@ -216,22 +183,26 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
         regsync sync NCT07240987 NCT00763412 --json
         regsync --db /var/lib/regsync/trials.db sync --quiet   # for cron
     """
-    from regsync.sync import Syncer
+    from regsync.client import ApiClient, ClientConfig
+    from regsync.model import RunOutcome
+    from regsync.sync import run_sync
 
     ids = nct_ids_argument(nct_ids)
     config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay)
     client = ApiClient(config)
-    with writing(obj, wait) as store:
+    with Store.open_write(obj.db_path, wait=wait) as store:
         progress = _progress_bar(quiet or as_json)
-        syncer = Syncer(store, client, progress=progress.update if progress else None, recheck_share=recheck)
         try:
-            for outcome in syncer.run(ids or None, force=force, full=full):
-                _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress)
+            report = run_sync(
+                store, client, ids, force=force, full=full, default_ids=[DEFAULT_NCT_ID],
+                recheck_share=recheck,
+                on_outcome=lambda outcome: _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress),
+                on_progress=progress.update if progress else None,
+            )
         finally:
             if progress:
                 progress.close()
-        report = syncer.report
-    if report.nothing_to_do and not quiet:
+    if report.outcome is RunOutcome.NOTHING_TO_DO and not quiet:
         if as_json:
             click.echo(_line({"status": "nothing-to-do", "data_timestamp": report.data_timestamp}))
         else:
@@ -323,7 +294,6 @@ def _watch_targets(nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> tuple[
               help="An Essie expression; every sync tracks all studies it matches.")
 @wait_option
 @click.pass_obj
-@handle_errors
 def watch_add(obj, nct_ids, queries, wait):
     """Watch studies by NCT ID, or everything an Essie query matches.
 
@@ -333,7 +303,7 @@ def watch_add(obj, nct_ids, queries, wait):
         regsync watch add --query 'AREA[Condition]"chronic kidney disease" AND AREA[InterventionName]mesenchymal'
     """
     ids, exprs = _watch_targets(nct_ids, queries)
-    with writing(obj, wait) as store:
+    with Store.open_write(obj.db_path, wait=wait) as store:
         added = store.watch_add(ids)
         for nct_id in ids:
             click.echo(f"{nct_id} {'added' if nct_id in added else 'already watched'}")
@@ -347,11 +317,10 @@ def watch_add(obj, nct_ids, queries, wait):
 @click.option("--query", "queries", multiple=True, metavar="EXPR", help="Stop following a query watch.")
 @wait_option
 @click.pass_obj
-@handle_errors
 def watch_remove(obj, nct_ids, queries, wait):
     """Stop watching studies (their stored versions are kept)."""
     ids, exprs = _watch_targets(nct_ids, queries)
-    with writing(obj, wait) as store:
+    with Store.open_write(obj.db_path, wait=wait) as store:
         removed = store.watch_remove(ids)
         for nct_id in ids:
             click.echo(f"{nct_id} {'removed' if nct_id in removed else 'was not watched'}")
@@ -363,7 +332,6 @@ def watch_remove(obj, nct_ids, queries, wait):
 @watch.command("list")
 @json_option
 @click.pass_obj
-@handle_errors
 def watch_list(obj, as_json):
     """List watched studies and query watches."""
     store = open_store(obj)
@@ -392,7 +360,6 @@ def watch_list(obj, as_json):
 @click.argument("nct_id")
 @json_option
 @click.pass_obj
-@handle_errors
 def history(obj, nct_id, as_json):
     """One row per stored version of a study.
 
@@ -412,7 +379,6 @@ def history(obj, nct_id, as_json):
 @click.argument("nct_id")
 @click.option("--version", "version", type=int, help="Version number (default: the latest).")
 @click.pass_obj
-@handle_errors
 def show(obj, nct_id, version):
     """Print a stored record as JSON, as the API returned it.
 
@@ -431,7 +397,6 @@ def show(obj, nct_id, version):
 @click.option("--all", "show_admin", is_flag=True, help="Also show registry bookkeeping (admin) changes.")
 @json_option
 @click.pass_obj
-@handle_errors
 def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     """What changed between two stored versions, grouped by category, most severe first.
 
@@ -489,7 +454,6 @@ def _parse_since(value: str | None) -> str | None:
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many changes.")
 @json_option
 @click.pass_obj
-@handle_errors
 def changes(obj, since, nct_ids, categories, severity, limit, as_json):
     """Flagged changes across all tracked studies, newest first.
 
@@ -523,12 +487,11 @@ def _stored_change(row: dict) -> StoredChange:
 @cli.command()
 @wait_option
 @click.pass_obj
-@handle_errors
 def reclassify(obj, wait):
     """Recompute every stored change from the stored snapshots (after the rules changed)."""
     from regsync.classify import diff_records
 
-    with writing(obj, wait) as store:
+    with Store.open_write(obj.db_path, wait=wait) as store:
         run_id = store.begin_run("reclassify")
         try:
             pairs, found = store.reclassify(diff_records)
@@ -543,7 +506,6 @@ def reclassify(obj, wait):
 @click.option("--runs", "limit", type=click.IntRange(min=1), default=10, show_default=True, help="How many recent runs.")
 @json_option
 @click.pass_obj
-@handle_errors
 def status(obj, limit, as_json):
     """Recent runs, what is stored, and how big the database is."""
     store = open_store(obj)

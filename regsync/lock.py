@@ -2,7 +2,7 @@
 
 flock() is released by the kernel when the holder dies, however it dies (SIGKILL included),
 so a killed sync never leaves a stale lock behind. Readers never take it: WAL lets them read
-while a sync writes.
+while a sync writes. ``regsync.store.Store.open_write`` takes it; nothing else needs to.
 """
 
 from __future__ import annotations
@@ -11,17 +11,34 @@ import fcntl
 import os
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 from regsync.errors import LockBusy, StoreError
 
 
 class WriteLock:
-    def __init__(self, db_path: str, *, clock: Callable[[], float] = time.monotonic):
+    """``<db>.lock``, held with flock(). ``clock`` and ``sleep`` are injectable so a test can
+    wait out ``--wait`` without waiting for real."""
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.path = os.fspath(db_path) + ".lock"
         self._fd: int | None = None
         self._clock = clock
+        self._sleep = sleep
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def acquire(self, wait: float = 0.0, poll: float = 0.1) -> None:
+        """Take the lock, retrying every ``poll`` seconds for up to ``wait`` seconds; LockBusy
+        (exit 3) naming the holder's pid when it stays taken."""
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -40,7 +57,8 @@ class WriteLock:
                         f"another regsync{holder} is writing to {self.path[:-5]}{waited}; "
                         "try again later or pass --wait SECONDS"
                     ) from None
-                time.sleep(poll)
+                self._sleep(poll)
+        # The holder's pid, for the message a second writer prints.
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -57,7 +75,12 @@ class WriteLock:
         self.acquire()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.release()
 
 

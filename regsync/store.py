@@ -1,7 +1,17 @@
 """SQLite storage: studies, their versions, classified changes, the run ledger, the watchlist.
 
+The store owns the whole write protocol (``Store.open_write``): checks first (the directory
+exists, the path is not a directory, the file is SQLite, it can be written), nothing created
+next to the file before they pass; then the writer lock (``<db>.lock``); then the schema
+migrations. ``Store.open_read`` takes no lock and never migrates: a database whose schema is
+older than this regsync is refused with a StoreError asking for a writing command, which
+upgrades it under the lock.
+
 The schema lives in ``db/migrations/*.sql`` and is applied with sqlite-utils ``Migrations``;
 each file is one migration, applied once, in name order, inside a transaction.
+
+``save_page`` is the one place that decides whether a study is new, changed or unchanged;
+a page of studies is one transaction, so a killed run loses at most the page in flight.
 """
 
 from __future__ import annotations
@@ -9,21 +19,38 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
 from regsync.errors import StoreError, UnknownStudy, UnknownVersion
+from regsync.lock import WriteLock
+from regsync.model import Change, RunOutcome, StoredChange, StudyStatus
+
+if TYPE_CHECKING:  # sqlite-utils is imported by writers only: read commands start faster
+    import sqlite_utils
+    from sqlite_utils.migrations import Migrations
 
 MIGRATION_SET = "regsync"
-
+MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' MIGRATIONS_TABLE
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # UTC, as stored in every *_at column
+
+# A new database gets 16 KiB pages: a record is about 15 KB of JSON, which on the default
+# 4 KiB pages is a chain of four overflow pages (measured: a fifth less time writing a
+# first sync). An existing database keeps the page size it was made with.
+NEW_DATABASE_PAGE_SIZE = 16384
+
+# ``IN (...)`` lists are cut to this many parameters (SQLite's limit is 32766 here, 999 in
+# old builds).
+_IN_CHUNK = 500
 
 
 def utcnow() -> str:
@@ -42,14 +69,14 @@ def utcnow() -> str:
 HASH_EXCLUDED_TOP_LEVEL = frozenset({"derivedSection"})
 
 
-def content_hash(record: dict) -> str:
+def content_hash(record: Mapping[str, Any]) -> str:
     """sha256 of the record's canonical JSON (sorted keys), minus registry-computed parts."""
     kept = {k: v for k, v in record.items() if k not in HASH_EXCLUDED_TOP_LEVEL}
     return hashlib.sha256(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _get(record: dict, *keys: str):
-    node = record
+def _get(record: Mapping[str, Any], *keys: str) -> Any:
+    node: Any = record
     for key in keys:
         if not isinstance(node, dict):
             return None
@@ -57,14 +84,14 @@ def _get(record: dict, *keys: str):
     return node
 
 
-def summary_fields(record: dict) -> dict:
-    return {
-        "brief_title": _get(record, "protocolSection", "identificationModule", "briefTitle"),
-        "overall_status": _get(record, "protocolSection", "statusModule", "overallStatus"),
-        "last_update_post_date": _get(
-            record, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date"
-        ),
-    }
+def _summary_fields(record: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """(brief title, overall status, last update post date): the columns kept beside a record."""
+    status = _get(record, "protocolSection", "statusModule")
+    return (
+        _get(record, "protocolSection", "identificationModule", "briefTitle"),
+        _get(status, "overallStatus") if status is not None else None,
+        _get(status, "lastUpdatePostDateStruct", "date") if status is not None else None,
+    )
 
 
 # -- migrations ------------------------------------------------------------------------------
@@ -86,17 +113,21 @@ def _split_sql(script: str) -> list[str]:
             if buf.strip():
                 statements.append(buf.strip())
             buf = ""
-    if buf.strip() and not all(l.strip().startswith("--") or not l.strip() for l in buf.splitlines()):
+    if buf.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buf.splitlines()
+    ):
         statements.append(buf.strip())
     return statements
 
 
 def build_migrations(directory: Path | None = None) -> Migrations:
+    from sqlite_utils.migrations import Migrations
+
     migrations = Migrations(MIGRATION_SET)
     for path in sorted((directory or migrations_dir()).glob("*.sql")):
         statements = _split_sql(path.read_text())
 
-        def apply(db: sqlite_utils.Database, statements=statements) -> None:
+        def apply(db: sqlite_utils.Database, statements: list[str] = statements) -> None:
             # executescript() would COMMIT: run statement by statement inside the transaction
             # that Migrations opens, so a failed migration leaves nothing half-applied.
             for statement in statements:
@@ -106,100 +137,206 @@ def build_migrations(directory: Path | None = None) -> Migrations:
     return migrations
 
 
-# -- the store -------------------------------------------------------------------------------
+# -- values ------------------------------------------------------------------------------------
+
+
+class Fetched(Protocol):
+    """A record as fetched from the registry (``regsync.client.FetchedStudy`` is one)."""
+
+    @property
+    def nct_id(self) -> str: ...  # canonical, from the record itself
+
+    @property
+    def requested_id(self) -> str: ...  # the ID asked for (an alias when it differs)
+
+    @property
+    def record(self) -> dict[str, Any]: ...
+
+    @property
+    def source(self) -> str: ...  # the URL that answered
+
+
+@dataclass(frozen=True)
+class _Given:
+    nct_id: str
+    requested_id: str
+    record: dict[str, Any]
+    source: str
 
 
 @dataclass(frozen=True)
 class SaveResult:
+    """What ``save_page`` did with one study."""
+
     nct_id: str
-    status: str  # new | changed | unchanged
+    requested_id: str
+    status: StudyStatus  # new | changed | unchanged
     version: int
     previous_version: int | None = None
-    changes: list = field(default_factory=list)  # regsync.diff.Change for changed studies
+    changes: list[Change] = field(default_factory=list)  # for changed studies
 
 
-DiffFn = Callable[[dict, dict], list]
+DiffFn = Callable[[dict[str, Any], dict[str, Any]], list[Change]]
+
+
+def classify_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """The default ``diff`` of ``save_page``: ``regsync.classify.diff_records``, imported on
+    first use so that read commands never load the classifier."""
+    from regsync.classify import diff_records
+
+    return diff_records(old, new)
+
+
+# -- the store -------------------------------------------------------------------------------
 
 
 class Store:
-    def __init__(self, db: sqlite_utils.Database, path: str):
-        self.db = db
+    """A regsync database. Open it with ``Store.open_read`` or ``Store.open_write`` (also a
+    context manager: ``with Store.open_write(path) as store: ...``)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str, *, lock: WriteLock | None = None):
+        self.conn = conn
         self.path = path
+        self._lock = lock
+        self._db: sqlite_utils.Database | None = None
+
+    @property
+    def writable(self) -> bool:
+        return self._lock is not None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The same connection as a ``sqlite_utils.Database``, for ad-hoc use."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn, execute_plugins=False)
+        return self._db
 
     # opening ----------------------------------------------------------------------------
 
-    @staticmethod
-    def check_file(path: str) -> None:
-        """Refuse a file that is not SQLite before anything (a lock, a journal) is made for it."""
-        _check_sqlite_header(path)
-
     @classmethod
-    def open(cls, path: str | os.PathLike, *, create: bool = False) -> Store:
-        """Open (and migrate) the database; ``create`` for commands that write.
+    def open_read(cls, path: str | os.PathLike[str]) -> Store:
+        """Open for reading: no lock (WAL lets readers read while a sync writes), no
+        migration, and the connection cannot write (``PRAGMA query_only``).
 
-        Bad local state is a StoreError with one line, and the file is left untouched:
-        a missing directory, a missing database for a read command, a read-only database
-        for a write command, a file that is not SQLite, a schema newer than this regsync.
+        StoreError, the file untouched: a missing directory or database, a directory, a file
+        that is not SQLite or not regsync's, a schema newer than this regsync, or an older one
+        (a writing command, e.g. ``regsync sync``, upgrades it).
         """
         path = os.fspath(path)
-        parent = os.path.dirname(os.path.abspath(path))
-        exists = os.path.exists(path)
-        if not os.path.isdir(parent):
-            raise StoreError(f"database directory does not exist: {parent}")
-        if not exists and not create:
-            raise StoreError(f"no database at {path} (run `regsync sync` first, or pass --db)")
-        if exists and os.path.isdir(path):
-            raise StoreError(f"{path} is a directory, not a database")
-        if create:
-            if exists and not os.access(path, os.W_OK):
-                raise StoreError(f"database {path} is read-only")
-            if not os.access(parent, os.W_OK):
-                raise StoreError(f"cannot write in {parent} (read-only directory)")
-        if exists:
-            _check_sqlite_header(path)
+        _check_path(path, write=False)
+        conn = _connect(path)
         try:
-            conn = sqlite3.connect(path, timeout=30)
-            db = sqlite_utils.Database(conn, execute_plugins=False)
-            store = cls(db, path)
-            store._prepare(writable=create)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot use database {path}: {exc}") from None
+            _check_schema(conn, path, write=False)
+            conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    @classmethod
+    def open_write(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        wait: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Store:
+        """Open for writing, creating the database if it does not exist.
+
+        In this order: the checks of ``open_read`` plus that the file and its directory can be
+        written, before anything (a lock, a journal) is created beside the file; then the
+        writer lock, waiting up to ``wait`` seconds (LockBusy, exit 3); then the migrations.
+        ``close()`` releases the lock.
+        """
+        path = os.fspath(path)
+        _check_path(path, write=True)
+        lock = WriteLock(path, clock=clock, sleep=sleep)
+        lock.acquire(wait)
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = _connect(path)
+            new = _check_schema(conn, path, write=True)
+            if new:
+                conn.execute(f"PRAGMA page_size = {NEW_DATABASE_PAGE_SIZE}")
+            # WAL: readers (history, diff, changes) are never blocked by a nightly sync.
+            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: a killed process never corrupts or loses a committed
+            # transaction; only an OS crash or power loss may drop the last commits.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            store = cls(conn, path, lock=lock)
+            migrations = build_migrations()
+            if migrations.pending(store.db):
+                migrations.apply(store.db)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot use database {path}: {exc}") from None
+            raise
         return store
 
-    def _prepare(self, *, writable: bool) -> None:
-        migrations = build_migrations()
-        known = {m.name for m in migrations._migrations}
-        applied = {m.name for m in migrations.applied(self.db)}
-        unknown = sorted(applied - known)
-        if unknown:
-            raise StoreError(
-                f"database {self.path} was written by a newer regsync (schema {unknown[-1]}); "
-                "upgrade regsync to use it"
-            )
-        if not applied and (not writable or self.db.table_names()):
-            # Never add regsync's tables to another application's database.
-            raise StoreError(f"{self.path} is not a regsync database; refusing to touch it")
-        if writable:
-            # WAL: readers (history, diff, changes) are never blocked by a nightly sync.
-            self.db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a killed process never corrupts or loses a committed transaction;
-        # only an OS crash or power loss may drop the last commits (never corrupts either).
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        if migrations.pending(self.db):
-            migrations.apply(self.db)
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, write: bool = False, wait: float = 0.0, create: bool | None = None
+    ) -> Store:
+        """``open_write`` when ``write`` (``create`` is its former spelling), else ``open_read``."""
+        if write or create:
+            return cls.open_write(path, wait=wait)
+        return cls.open_read(path)
 
     def close(self) -> None:
-        self.db.close()
+        """Close the database, then release the writer lock (if held)."""
+        try:
+            self.conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing; nested calls join the outer transaction."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
 
     # watchlist ----------------------------------------------------------------------------
 
     def watch_add(self, nct_ids: Iterable[str], query_id: int | None = None) -> list[str]:
         now = utcnow()
         added = []
-        with self.db.atomic():
+        with self.transaction():
             for nct_id in nct_ids:
-                cur = self.db.execute(
+                cur = self.conn.execute(
                     "INSERT OR IGNORE INTO watchlist (nct_id, added_at, query_id) VALUES (?, ?, ?)",
                     [nct_id, now, query_id],
                 )
@@ -209,15 +346,15 @@ class Store:
 
     def watch_remove(self, nct_ids: Iterable[str]) -> list[str]:
         removed = []
-        with self.db.atomic():
+        with self.transaction():
             for nct_id in nct_ids:
-                if self.db.execute("DELETE FROM watchlist WHERE nct_id = ?", [nct_id]).rowcount:
+                if self.conn.execute("DELETE FROM watchlist WHERE nct_id = ?", [nct_id]).rowcount:
                     removed.append(nct_id)
         return removed
 
-    def watchlist(self) -> list[dict]:
+    def watchlist(self) -> list[dict[str, Any]]:
         return list(
-            self.db.query(
+            self._rows(
                 """SELECT w.nct_id, w.added_at, q.expr AS query, s.current_version,
                           s.overall_status, s.brief_title, s.last_checked
                    FROM watchlist w
@@ -228,246 +365,281 @@ class Store:
         )
 
     def watch_ids(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT nct_id FROM watchlist ORDER BY nct_id")]
+        return [r[0] for r in self.conn.execute("SELECT nct_id FROM watchlist ORDER BY nct_id")]
 
-    def unsynced_watches(self, since: str) -> bool:
-        """Watched studies never stored, or query watches added since ``since``: work to do
-        even when the registry's data has not moved."""
-        return bool(
-            self.db.execute(
-                "SELECT 1 FROM watchlist w LEFT JOIN studies s ON s.nct_id = w.nct_id "
-                "WHERE s.nct_id IS NULL LIMIT 1"
-            ).fetchone()
-            or self.db.execute(
-                "SELECT 1 FROM watch_queries WHERE added_at >= ? LIMIT 1", [since]
-            ).fetchone()
-        )
-
-    def replace_watch_id(self, old: str, new: str) -> None:
-        """An alias was followed: watch the canonical ID from now on."""
-        with self.db.atomic():
-            self.db.execute(
-                "INSERT OR IGNORE INTO watchlist (nct_id, added_at, query_id) "
-                "SELECT ?, added_at, query_id FROM watchlist WHERE nct_id = ?",
-                [new, old],
-            )
-            self.db.execute("DELETE FROM watchlist WHERE nct_id = ?", [old])
+    def checked_order(self) -> list[str]:
+        """Every stored study, least recently verified by the registry first."""
+        return [
+            r[0] for r in self.conn.execute("SELECT nct_id FROM studies ORDER BY last_checked, nct_id")
+        ]
 
     # query watches ------------------------------------------------------------------------
 
     def query_add(self, expr: str) -> tuple[int, bool]:
-        with self.db.atomic():
-            row = self.db.execute("SELECT id FROM watch_queries WHERE expr = ?", [expr]).fetchone()
+        """(id, whether it is new)."""
+        with self.transaction():
+            row = self.conn.execute("SELECT id FROM watch_queries WHERE expr = ?", [expr]).fetchone()
             if row:
-                return row[0], False
-            cur = self.db.execute(
+                return int(row[0]), False
+            cur = self.conn.execute(
                 "INSERT INTO watch_queries (expr, added_at) VALUES (?, ?)", [expr, utcnow()]
             )
+            assert cur.lastrowid is not None
             return cur.lastrowid, True
 
     def query_remove(self, expr: str) -> bool:
-        with self.db.atomic():
-            row = self.db.execute("SELECT id FROM watch_queries WHERE expr = ?", [expr]).fetchone()
+        with self.transaction():
+            row = self.conn.execute("SELECT id FROM watch_queries WHERE expr = ?", [expr]).fetchone()
             if not row:
                 return False
             # Studies the query brought in stay watched (and stored); they just lose the link.
-            self.db.execute("UPDATE watchlist SET query_id = NULL WHERE query_id = ?", [row[0]])
-            self.db.execute("DELETE FROM watch_queries WHERE id = ?", [row[0]])
+            self.conn.execute("UPDATE watchlist SET query_id = NULL WHERE query_id = ?", [row[0]])
+            self.conn.execute("DELETE FROM watch_queries WHERE id = ?", [row[0]])
             return True
 
-    def queries(self) -> list[dict]:
-        return list(self.db.query("SELECT id, expr, added_at FROM watch_queries ORDER BY id"))
+    def queries(self) -> list[dict[str, Any]]:
+        return list(self._rows("SELECT id, expr, added_at FROM watch_queries ORDER BY id"))
 
     # runs -----------------------------------------------------------------------------------
 
     def begin_run(self, command: str, mode: str | None = None) -> int:
-        """Start a run. Call with the write lock held: any run still marked 'running' then
-        belongs to a process that died (killed, power loss), so it is recorded as interrupted."""
+        """Start a run. The write lock is held: any run still marked 'running' belongs to a
+        process that died (killed, power loss), so it is recorded as interrupted."""
         now = utcnow()
-        with self.db.atomic():
-            self.db.execute(
-                "UPDATE runs SET outcome = 'interrupted', ended_at = COALESCE(ended_at, ?) "
-                "WHERE outcome = 'running'",
-                [now],
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE runs SET outcome = ?, ended_at = COALESCE(ended_at, ?) WHERE outcome = ?",
+                [RunOutcome.INTERRUPTED, now, RunOutcome.RUNNING],
             )
-            cur = self.db.execute(
-                "INSERT INTO runs (command, pid, started_at, outcome, mode) VALUES (?, ?, ?, 'running', ?)",
-                [command, os.getpid(), now, mode],
+            cur = self.conn.execute(
+                "INSERT INTO runs (command, pid, started_at, outcome, mode) VALUES (?, ?, ?, ?, ?)",
+                [command, os.getpid(), now, RunOutcome.RUNNING, mode],
             )
+        assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def finish_run(self, run_id: int, outcome: str, **fields) -> None:
-        allowed = {
-            "mode", "complete", "data_timestamp", "studies_checked", "new_studies", "changed",
-            "unchanged", "errors", "requests",
-        }
-        extra = {k: v for k, v in fields.items() if k in allowed}
-        sets = ", ".join(f"{k} = ?" for k in extra)
-        with self.db.atomic():
-            self.db.execute(
-                f"UPDATE runs SET outcome = ?, ended_at = ?{', ' + sets if sets else ''} WHERE id = ?",
-                [outcome, utcnow(), *extra.values(), run_id],
+    def finish_run(
+        self,
+        run_id: int,
+        outcome: RunOutcome | str,
+        *,
+        mode: str | None = None,
+        complete: bool = False,
+        data_timestamp: str | None = None,
+        counts: Mapping[str, int] | None = None,
+        requests: int = 0,
+    ) -> None:
+        """Record how a run ended. ``counts`` by study status (new, changed, unchanged,
+        removed, error); ``complete``: every watched study was checked, so the next run may
+        go incremental from this one's data timestamp."""
+        c = dict(counts or {})
+        checked = sum(c.get(s, 0) for s in ("new", "changed", "unchanged", "removed"))
+        with self.transaction():
+            self.conn.execute(
+                """UPDATE runs SET outcome = ?, ended_at = ?, mode = COALESCE(?, mode),
+                       complete = ?, data_timestamp = ?, studies_checked = ?, new_studies = ?,
+                       changed = ?, unchanged = ?, errors = ?, requests = ?
+                   WHERE id = ?""",
+                [
+                    RunOutcome(outcome), utcnow(), mode, int(complete), data_timestamp, checked,
+                    c.get("new", 0), c.get("changed", 0), c.get("unchanged", 0), c.get("error", 0),
+                    requests, run_id,
+                ],
             )
 
     def record_error(self, run_id: int, nct_id: str | None, message: str) -> None:
-        with self.db.atomic():
-            self.db.execute(
+        with self.transaction():
+            self.conn.execute(
                 "INSERT INTO run_errors (run_id, nct_id, error) VALUES (?, ?, ?)",
                 [run_id, nct_id, message],
             )
 
-    def last_complete_run(self) -> dict | None:
+    def last_complete_run(self) -> dict[str, Any] | None:
         rows = list(
-            self.db.query(
-                "SELECT * FROM runs WHERE complete = 1 AND outcome IN ('ok', 'nothing-to-do') "
-                "ORDER BY id DESC LIMIT 1"
+            self._rows(
+                "SELECT * FROM runs WHERE complete = 1 AND outcome IN (?, ?) ORDER BY id DESC LIMIT 1",
+                [RunOutcome.OK, RunOutcome.NOTHING_TO_DO],
             )
         )
         return rows[0] if rows else None
 
-    def runs(self, limit: int = 10) -> list[dict]:
-        runs = list(self.db.query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit]))
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        runs = list(self._rows("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit]))
         for run in runs:
             run["error_messages"] = [
                 dict(r)
-                for r in self.db.query(
+                for r in self._rows(
                     "SELECT nct_id, error FROM run_errors WHERE run_id = ? ORDER BY rowid", [run["id"]]
                 )
             ]
         return runs
 
-    def record_event(self, nct_id: str, kind: str, detail: str | None = None, run_id: int | None = None) -> None:
-        with self.db.atomic():
-            self.db.execute(
-                "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, ?, ?, ?, ?)",
-                [nct_id, kind, detail, utcnow(), run_id],
-            )
-
     # studies and versions ---------------------------------------------------------------
 
     def current_version(self, nct_id: str) -> int | None:
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT current_version FROM studies WHERE nct_id = ?", [nct_id]
         ).fetchone()
-        return row[0] if row else None
-
-    def current_states(self, nct_ids: list[str]) -> dict[str, tuple[str, int]]:
-        """(content hash, current version) per stored study: one query per 500 IDs, so a
-        page of unchanged studies costs no query per study."""
-        found: dict[str, tuple[str, int]] = {}
-        for start in range(0, len(nct_ids), 500):
-            chunk = nct_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for nct_id, digest, version in self.db.execute(
-                f"SELECT nct_id, content_hash, current_version FROM studies WHERE nct_id IN ({marks})",
-                chunk,
-            ):
-                found[nct_id] = (digest, version)
-        return found
-
-    def mark_checked(self, nct_ids: list[str], when: str | None = None) -> None:
-        """The registry confirmed these studies unchanged: one transaction for the batch."""
-        if not nct_ids:
-            return
-        when = when or utcnow()
-        with self.db.atomic():
-            self.db.conn.executemany(
-                "UPDATE studies SET last_checked = ?, removed_at = NULL WHERE nct_id = ?",
-                [(when, n) for n in nct_ids],
-            )
+        return int(row[0]) if row else None
 
     def save(
         self,
-        record: dict,
+        record: dict[str, Any],
         *,
         nct_id: str,
         source: str,
         requested_id: str | None = None,
         data_timestamp: str | None = None,
         run_id: int | None = None,
-        diff: DiffFn | None = None,
-        known_hash: str | None = None,
+        diff: DiffFn = classify_changes,
     ) -> SaveResult:
-        """Store ``record`` as a new version if its content changed; one transaction."""
-        digest = known_hash or content_hash(record)
+        """Store one record (see ``save_page``)."""
+        given = _Given(nct_id, requested_id or nct_id, record, source)
+        return self.save_page([given], data_timestamp=data_timestamp, run_id=run_id, diff=diff)[0]
+
+    def save_page(
+        self,
+        studies: Sequence[Fetched],
+        *,
+        data_timestamp: str | None = None,
+        run_id: int | None = None,
+        diff: DiffFn = classify_changes,
+    ) -> list[SaveResult]:
+        """Store a page of fetched records in one transaction; one result per record, in order.
+
+        A record whose content hash equals its study's current one is unchanged: only
+        ``last_checked`` moves. Any other record becomes the study's next version (v1 for a
+        new study) with the changes ``diff`` classifies against the previous one. A record
+        fetched through an alias also records the alias (once) and moves the watchlist to the
+        canonical ID. All of it commits together or not at all.
+        """
+        if not studies:
+            return []
         now = utcnow()
-        info = summary_fields(record)
-        with self.db.atomic():
-            row = self.db.execute(
-                "SELECT current_version, content_hash FROM studies WHERE nct_id = ?", [nct_id]
-            ).fetchone()
-            if row and row[1] == digest:
-                self.db.execute(
-                    "UPDATE studies SET last_checked = ?, removed_at = NULL WHERE nct_id = ?",
-                    [now, nct_id],
-                )
-                return SaveResult(nct_id, "unchanged", row[0])
-            version = (row[0] + 1) if row else 1
-            if row:
-                self.db.execute(
-                    """UPDATE studies SET brief_title = ?, overall_status = ?,
-                           last_update_post_date = ?, current_version = ?, content_hash = ?,
-                           last_checked = ?, last_changed = ?, removed_at = NULL
-                       WHERE nct_id = ?""",
-                    [info["brief_title"], info["overall_status"], info["last_update_post_date"],
-                     version, digest, now, now, nct_id],
-                )
-            else:
-                self.db.execute(
-                    """INSERT INTO studies (nct_id, brief_title, overall_status,
-                           last_update_post_date, current_version, content_hash,
-                           first_seen, last_checked, last_changed)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    [nct_id, info["brief_title"], info["overall_status"],
-                     info["last_update_post_date"], version, digest, now, now, now],
-                )
-            self.db.execute(
+        digests = [content_hash(s.record) for s in studies]
+        results: list[SaveResult] = []
+        checked: list[tuple[str, str]] = []
+        study_rows: list[tuple[Any, ...]] = []
+        version_rows: list[tuple[Any, ...]] = []
+        change_rows: list[tuple[Any, ...]] = []
+        with self.transaction():
+            known = self._current_states([s.nct_id for s in studies])
+            saved_here: dict[str, dict[str, Any]] = {}  # records of this page, by study
+            for fetched, digest in zip(studies, digests):
+                nct_id = fetched.nct_id
+                state = known.get(nct_id)
+                if state is not None and state[0] == digest:
+                    checked.append((now, nct_id))
+                    results.append(SaveResult(nct_id, fetched.requested_id, StudyStatus.UNCHANGED, state[1]))
+                else:
+                    previous = state[1] if state else None
+                    version = previous + 1 if previous else 1
+                    changes: list[Change] = []
+                    if previous is not None:
+                        before = saved_here.get(nct_id) or self.record(nct_id, previous)
+                        changes = diff(before, fetched.record)
+                        change_rows.extend(_change_row(nct_id, previous, version, c, now) for c in changes)
+                    title, status, posted = _summary_fields(fetched.record)
+                    study_rows.append((nct_id, title, status, posted, version, digest, now, now, now))
+                    version_rows.append((
+                        nct_id, version, now, digest, data_timestamp, fetched.source,
+                        fetched.requested_id if fetched.requested_id != nct_id else None, run_id,
+                        status, posted, orjson.dumps(fetched.record),
+                    ))
+                    known[nct_id] = (digest, version)
+                    saved_here[nct_id] = fetched.record
+                    results.append(SaveResult(
+                        nct_id, fetched.requested_id,
+                        StudyStatus.CHANGED if previous else StudyStatus.NEW,
+                        version, previous, changes,
+                    ))
+                if fetched.requested_id != nct_id:
+                    self._follow_alias(fetched.requested_id, nct_id, run_id, now)
+            conn = self.conn
+            # Parents first: versions refer to studies, changes to versions.
+            conn.executemany(
+                """INSERT INTO studies (nct_id, brief_title, overall_status, last_update_post_date,
+                       current_version, content_hash, first_seen, last_checked, last_changed)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (nct_id) DO UPDATE SET
+                       brief_title = excluded.brief_title, overall_status = excluded.overall_status,
+                       last_update_post_date = excluded.last_update_post_date,
+                       current_version = excluded.current_version, content_hash = excluded.content_hash,
+                       last_checked = excluded.last_checked, last_changed = excluded.last_changed,
+                       removed_at = NULL""",
+                study_rows,
+            )
+            # The record goes in as the bytes orjson made and becomes TEXT in SQLite (the
+            # CAST): no decoding to a Python str and re-encoding to UTF-8 on the way.
+            conn.executemany(
                 """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
                        source, requested_id, run_id, overall_status, last_update_post_date, record)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [
-                    nct_id, version, now, digest, data_timestamp, source,
-                    requested_id if requested_id != nct_id else None, run_id,
-                    info["overall_status"], info["last_update_post_date"],
-                    orjson.dumps(record).decode(),
-                ],
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))""",
+                version_rows,
             )
-            changes: list = []
-            if row and diff is not None:
-                previous = self.record(nct_id, row[0])
-                changes = diff(previous, record)
-                self._insert_changes(nct_id, row[0], version, changes, now)
-        return SaveResult(nct_id, "changed" if row else "new", version, row[0] if row else None, changes)
+            conn.executemany(_INSERT_CHANGE, change_rows)
+            conn.executemany(
+                "UPDATE studies SET last_checked = ?, removed_at = NULL WHERE nct_id = ?", checked
+            )
+        return results
 
-    def _insert_changes(self, nct_id: str, from_v: int, to_v: int, changes: list, when: str) -> None:
-        self.db.conn.executemany(
-            """INSERT INTO changes (nct_id, from_version, to_version, category, severity, kind,
-                   path, old, new, summary, rule, milestone, context, delta_days, delta_months,
-                   detected_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [
-                (
-                    nct_id, from_v, to_v, c.category, c.severity, c.kind, c.path,
-                    _json(c.old), _json(c.new), c.summary, c.rule, int(bool(c.milestone)),
-                    c.context, c.delta_days, c.delta_months, when,
-                )
-                for c in changes
-            ],
+    def _current_states(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """(content hash, current version) per stored study, one query per _IN_CHUNK IDs."""
+        found: dict[str, tuple[str, int]] = {}
+        unique = list(dict.fromkeys(nct_ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for nct_id, digest, version in self.conn.execute(
+                f"SELECT nct_id, content_hash, current_version FROM studies WHERE nct_id IN ({marks})",
+                chunk,
+            ):
+                found[nct_id] = (digest, version)
+        return found
+
+    def _follow_alias(self, alias: str, canonical: str, run_id: int | None, now: str) -> None:
+        """An old, merged number answered for ``canonical``: say so once, watch the canonical ID."""
+        detail = f"{alias} is an alias of {canonical}"
+        if not self.conn.execute(
+            "SELECT 1 FROM events WHERE nct_id = ? AND kind = 'alias' AND detail = ?", [canonical, detail]
+        ).fetchone():
+            self.conn.execute(
+                "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'alias', ?, ?, ?)",
+                [canonical, detail, now, run_id],
+            )
+        self.conn.execute(
+            "INSERT OR IGNORE INTO watchlist (nct_id, added_at, query_id) "
+            "SELECT ?, added_at, query_id FROM watchlist WHERE nct_id = ?",
+            [canonical, alias],
         )
+        self.conn.execute("DELETE FROM watchlist WHERE nct_id = ?", [alias])
 
-    def study(self, nct_id: str) -> dict:
-        rows = list(self.db.query("SELECT * FROM studies WHERE nct_id = ?", [nct_id]))
+    def mark_removed(self, nct_id: str, run_id: int | None) -> bool:
+        """The registry no longer returns this study: keep its data, record the event once."""
+        now = utcnow()
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE studies SET removed_at = ? WHERE nct_id = ? AND removed_at IS NULL",
+                [now, nct_id],
+            )
+            if not cur.rowcount:
+                return False
+            self.conn.execute(
+                "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'removed', ?, ?, ?)",
+                [nct_id, "the registry no longer returns this study", now, run_id],
+            )
+        return True
+
+    def study(self, nct_id: str) -> dict[str, Any]:
+        rows = list(self._rows("SELECT * FROM studies WHERE nct_id = ?", [nct_id]))
         if not rows:
             raise UnknownStudy(nct_id)
         return rows[0]
 
-    def studies(self) -> Iterator[dict]:
-        yield from self.db.query("SELECT * FROM studies ORDER BY nct_id")
-
-    def history(self, nct_id: str) -> list[dict]:
+    def history(self, nct_id: str) -> list[dict[str, Any]]:
         self.study(nct_id)
         return list(
-            self.db.query(
+            self._rows(
                 """SELECT version, fetched_at, content_hash, last_update_post_date, overall_status,
                           data_timestamp, source, requested_id
                    FROM versions WHERE nct_id = ? ORDER BY version""",
@@ -475,113 +647,104 @@ class Store:
             )
         )
 
-    def record(self, nct_id: str, version: int | None = None) -> dict:
+    def record(self, nct_id: str, version: int | None = None) -> dict[str, Any]:
+        """A stored record as the API returned it (default: the current version)."""
         if version is None:
-            version = self.study(nct_id)["current_version"]
-        row = self.db.execute(
+            version = int(self.study(nct_id)["current_version"])
+        row = self.conn.execute(
             "SELECT record FROM versions WHERE nct_id = ? AND version = ?", [nct_id, version]
         ).fetchone()
         if row is None:
             last = self.study(nct_id)["current_version"]
             raise UnknownVersion(f"{nct_id} has no version {version} (versions 1-{last} are stored)")
-        return orjson.loads(row[0])
-
-    def least_recently_checked(self, nct_ids: set[str], limit: int) -> list[str]:
-        if limit <= 0:
-            return []
-        picked = []
-        for (nct_id,) in self.db.execute("SELECT nct_id FROM studies ORDER BY last_checked, nct_id"):
-            if nct_id in nct_ids:
-                picked.append(nct_id)
-                if len(picked) >= limit:
-                    break
-        return picked
+        record: dict[str, Any] = orjson.loads(row[0])
+        return record
 
     # changes ----------------------------------------------------------------------------
 
-    def stored_changes(self, nct_id: str, from_v: int, to_v: int) -> list[dict] | None:
+    def stored_changes(self, nct_id: str, from_v: int, to_v: int) -> list[Change] | None:
         """Classified changes stored for exactly this pair, or None if never computed."""
         rows = list(
-            self.db.query(
+            self._rows(
                 "SELECT * FROM changes WHERE nct_id = ? AND from_version = ? AND to_version = ? ORDER BY id",
                 [nct_id, from_v, to_v],
             )
         )
-        return [_change_row(r) for r in rows] if rows else None
+        return [_read_change(r) for r in rows] if rows else None
 
     def query_changes(
         self,
         *,
         since: str | None = None,
-        nct_ids: list[str] | None = None,
-        categories: list[str] | None = None,
-        severities: list[str] | None = None,
+        nct_ids: Sequence[str] | None = None,
+        categories: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> list[dict]:
-        where, params = [], []
+    ) -> list[StoredChange]:
+        """Stored changes, newest first, filtered by detection date, study, category and
+        severity (each list: any of)."""
+        where: list[str] = []
+        params: list[Any] = []
         if since:
             where.append("detected_at >= ?")
             params.append(since)
-        if nct_ids:
-            where.append(f"nct_id IN ({','.join('?' * len(nct_ids))})")
-            params.extend(nct_ids)
-        if categories:
-            where.append(f"category IN ({','.join('?' * len(categories))})")
-            params.extend(categories)
-        if severities:
-            where.append(f"severity IN ({','.join('?' * len(severities))})")
-            params.extend(severities)
+        for column, values in (("nct_id", nct_ids), ("category", categories), ("severity", severities)):
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                params.extend(str(v) for v in values)
         sql = "SELECT * FROM changes"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY detected_at DESC, nct_id, to_version DESC, id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [_change_row(r) for r in self.db.query(sql, params)]
+        return [
+            StoredChange(r["nct_id"], r["from_version"], r["to_version"], r["detected_at"], _read_change(r))
+            for r in self._rows(sql, params)
+        ]
 
-    def reclassify(self, diff: DiffFn, progress: Callable[[str], None] | None = None) -> tuple[int, int]:
-        """Recompute stored changes for every pair of successive versions; one transaction a study."""
-        pairs = changes = 0
-        ids = [r[0] for r in self.db.execute("SELECT nct_id FROM studies ORDER BY nct_id")]
-        for nct_id in ids:
-            versions = [
-                r[0]
-                for r in self.db.execute(
-                    "SELECT version FROM versions WHERE nct_id = ? ORDER BY version", [nct_id]
-                )
-            ]
-            with self.db.atomic():
+    def reclassify(
+        self, diff: DiffFn = classify_changes, progress: Callable[[str], None] | None = None
+    ) -> tuple[int, int]:
+        """Recompute stored changes for every pair of successive versions, keeping detection
+        dates; one transaction a study. Returns (version pairs, changes)."""
+        pairs = found = 0
+        for nct_id in [r[0] for r in self.conn.execute("SELECT nct_id FROM studies ORDER BY nct_id")]:
+            with self.transaction():
                 detected = {
                     (r[0], r[1]): r[2]
-                    for r in self.db.execute(
+                    for r in self.conn.execute(
                         "SELECT from_version, to_version, MIN(detected_at) FROM changes "
                         "WHERE nct_id = ? GROUP BY from_version, to_version",
                         [nct_id],
                     )
                 }
-                self.db.execute("DELETE FROM changes WHERE nct_id = ?", [nct_id])
-                previous = None
-                for version in versions:
-                    record = self.record(nct_id, version)
+                self.conn.execute("DELETE FROM changes WHERE nct_id = ?", [nct_id])
+                previous: tuple[int, dict[str, Any]] | None = None
+                rows: list[tuple[Any, ...]] = []
+                for version, fetched_at, text in self.conn.execute(
+                    "SELECT version, fetched_at, record FROM versions WHERE nct_id = ? ORDER BY version",
+                    [nct_id],
+                ).fetchall():
+                    record = orjson.loads(text)
                     if previous is not None:
-                        found = diff(previous[1], record)
-                        fetched = self.db.execute(
-                            "SELECT fetched_at FROM versions WHERE nct_id = ? AND version = ?",
-                            [nct_id, version],
-                        ).fetchone()[0]
-                        when = detected.get((previous[0], version), fetched)
-                        self._insert_changes(nct_id, previous[0], version, found, when)
+                        when = detected.get((previous[0], version), fetched_at)
+                        changes = diff(previous[1], record)
+                        rows.extend(_change_row(nct_id, previous[0], version, c, when) for c in changes)
                         pairs += 1
-                        changes += len(found)
+                        found += len(changes)
                     previous = (version, record)
+                self.conn.executemany(_INSERT_CHANGE, rows)
             if progress:
                 progress(nct_id)
-        return pairs, changes
+        return pairs, found
 
     # status -----------------------------------------------------------------------------
 
-    def counts(self) -> dict:
-        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+    def counts(self) -> dict[str, int]:
+        def one(sql: str) -> int:
+            return int(self.conn.execute(sql).fetchone()[0])
+
         return {
             "studies": one("SELECT COUNT(*) FROM studies"),
             "watched": one("SELECT COUNT(*) FROM watchlist"),
@@ -592,36 +755,56 @@ class Store:
             "removed": one("SELECT COUNT(*) FROM studies WHERE removed_at IS NOT NULL"),
         }
 
-    def mark_removed(self, nct_id: str, run_id: int | None) -> bool:
-        """The registry no longer returns this study: keep its data, record the event once."""
-        with self.db.atomic():
-            cur = self.db.execute(
-                "UPDATE studies SET removed_at = ? WHERE nct_id = ? AND removed_at IS NULL",
-                [utcnow(), nct_id],
-            )
-            if cur.rowcount:
-                self.db.execute(
-                    "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'removed', ?, ?, ?)",
-                    [nct_id, "the registry no longer returns this study", utcnow(), run_id],
-                )
-                return True
-        return False
+
+# -- rows ------------------------------------------------------------------------------------
+
+_INSERT_CHANGE = """INSERT INTO changes (nct_id, from_version, to_version, category, severity,
+        kind, path, old, new, summary, rule, milestone, context, delta_days, delta_months,
+        detected_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
-def _json(value) -> str | None:
+def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _change_row(row: dict) -> dict:
-    out = dict(row)
-    out.pop("id", None)
+def _change_row(nct_id: str, from_v: int, to_v: int, c: Change, when: str) -> tuple[Any, ...]:
+    return (
+        nct_id, from_v, to_v, str(c.category), str(c.severity), str(c.kind), c.path,
+        _json(c.old), _json(c.new), c.summary, c.rule, int(bool(c.milestone)), c.context,
+        c.delta_days, c.delta_months, when,
+    )
+
+
+def _read_change(row: Mapping[str, Any]) -> Change:
+    data = dict(row)
     for key in ("old", "new"):
-        out[key] = orjson.loads(out[key]) if out[key] is not None else None
-    out["milestone"] = bool(out["milestone"])
-    for key in ("context", "delta_days", "delta_months"):
-        if out.get(key) is None:
-            out.pop(key, None)
-    return out
+        data[key] = orjson.loads(data[key]) if data[key] is not None else None
+    return Change.from_dict(data)
+
+
+# -- opening ------------------------------------------------------------------------------------
+
+
+def _check_path(path: str, *, write: bool) -> None:
+    """Everything that can be told before a file is opened, so that a bad state leaves the
+    file untouched and nothing (a lock, a journal) created beside it."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise StoreError(f"database directory does not exist: {parent}")
+    exists = os.path.exists(path)
+    if not exists and not write:
+        raise StoreError(f"no database at {path} (run `regsync sync` first, or pass --db)")
+    if exists and os.path.isdir(path):
+        raise StoreError(f"{path} is a directory, not a database")
+    if exists:
+        _check_sqlite_header(path)
+    if write:
+        if exists and not os.access(path, os.W_OK):
+            raise StoreError(f"database {path} is read-only")
+        # The lock file, the -wal and the -shm are made beside the database.
+        if not os.access(parent, os.W_OK):
+            raise StoreError(f"cannot write in {parent} (read-only directory)")
 
 
 def _check_sqlite_header(path: str) -> None:
@@ -632,3 +815,49 @@ def _check_sqlite_header(path: str) -> None:
         raise StoreError(f"cannot read database {path}: {exc.strerror}") from None
     if header and header != b"SQLite format 3\x00":
         raise StoreError(f"{path} is not a SQLite database; refusing to touch it")
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    try:
+        # isolation_level=None: transactions are explicit (Database.atomic), never implicit.
+        return sqlite3.connect(path, timeout=30, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot use database {path}: {exc}") from None
+
+
+def _check_schema(conn: sqlite3.Connection, path: str, *, write: bool) -> bool:
+    """Refuse a schema this regsync cannot use; True for a database with nothing in it yet
+    (only a writer may go on with one: it creates the schema)."""
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        applied: list[str] = []
+        if MIGRATIONS_TABLE in tables:
+            applied = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ? ORDER BY rowid",
+                    [MIGRATION_SET],
+                )
+            ]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot use database {path}: {exc}") from None
+    known = [p.stem for p in sorted(migrations_dir().glob("*.sql"))]
+    unknown = sorted(set(applied) - set(known))
+    if unknown:
+        raise StoreError(
+            f"database {path} was written by a newer regsync (schema {unknown[-1]}); "
+            "upgrade regsync to use it"
+        )
+    if not applied:
+        if write and not tables:
+            return True
+        # Never add regsync's tables to another application's database.
+        raise StoreError(f"{path} is not a regsync database; refusing to touch it")
+    pending = [name for name in known if name not in applied]
+    if pending and not write:
+        raise StoreError(
+            f"database {path} was written by an older regsync (schema {applied[-1]}, "
+            f"this regsync needs {known[-1]}); run a writing command such as `regsync sync` "
+            "to upgrade it"
+        )
+    return False

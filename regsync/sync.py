@@ -1,30 +1,27 @@
-"""One sync run: decide what to ask the registry, fetch it, store what changed.
+"""One sync run: plan what to ask the registry (a pure function), then execute the plan.
 
-The run is a generator of per-study outcomes so the CLI can print each line as it happens;
-the library never prints. Every study is written in its own transaction, so a run killed at
-any moment leaves every stored version whole, and the ledger says the run was interrupted.
+``plan_sync`` decides from what is known before any study is fetched: the request (explicit
+IDs or not, ``--force``, ``--full``), what the store holds (watchlist, query watches, stored
+studies, the last complete run) and the registry's ``dataTimestamp``. ``run_sync`` executes
+it: it asks the client for the records, has the store save them a page per transaction, tells
+an observer about each study as soon as it is stored, and returns the run's report. The
+library never prints.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
 
-from regsync import DEFAULT_NCT_ID
-from regsync.client import (
-    ApiClient,
-    FetchedStudy,
-    gc_paused,
-    id_batches,
-    record_aliases,
-    record_nct_id,
-)
-from regsync.model import Severity, summarize
+from regsync.client import ApiClient, FetchedStudy, record_nct_id
 from regsync.errors import ApiUnavailable, FetchError, RegsyncError, StudyNotFound
-from regsync.store import SaveResult, Store, content_hash
+from regsync.model import Change, ChangeSummary, RunOutcome, StudyStatus, summarize
+from regsync.store import DiffFn, SaveResult, Store, classify_changes
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +31,7 @@ DEFAULT_RECHECK_SHARE = 0.02
 
 LIGHT_FIELDS = "NCTId,LastUpdatePostDate"
 
-# Below this many watched studies, fetching them all (one filter.ids request) is cheaper than
+# Up to this many watched studies, fetching them all (one filter.ids request) is cheaper than
 # asking the registry what changed first.
 INCREMENTAL_MIN_STUDIES = 20
 
@@ -43,364 +40,151 @@ INCREMENTAL_MIN_STUDIES = 20
 OUTAGE_AFTER = 3
 
 
-@dataclass
-class StudyOutcome:
-    nct_id: str
-    status: str  # new | changed | unchanged | removed | error
-    version: int | None = None
-    previous_version: int | None = None
-    requested_id: str | None = None
-    error: str | None = None
-    changes: list = field(default_factory=list)
+# -- the plan ------------------------------------------------------------------------------
+
+
+class SyncMode(StrEnum):
+    IDS = "ids"  # the IDs given, whatever the watchlist says
+    FULL = "full"  # every watched study
+    INCREMENTAL = "incremental"  # what the registry says changed, never-stored ones, a re-check
+    NOTHING_TO_DO = "nothing-to-do"  # the registry's data has not moved: nothing is fetched
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What was asked for. ``default_ids`` are synced as if watched when neither IDs nor any
+    watch (study or query) is given: the CLI passes its default study."""
+
+    ids: tuple[str, ...] = ()
+    force: bool = False
+    full: bool = False  # implies force
+    default_ids: tuple[str, ...] = ()
+    recheck_share: float = DEFAULT_RECHECK_SHARE
 
     @property
-    def is_alias(self) -> bool:
-        return bool(self.requested_id) and self.requested_id != self.nct_id
-
-    @property
-    def flagged(self) -> list:
-        """Changes a person should see: everything but registry bookkeeping."""
-        return [c for c in self.changes if c.severity != "admin"]
-
-    def categories(self) -> list[str]:
-        seen: list[str] = []
-        for change in self.flagged:
-            if not change.milestone and change.category not in seen:
-                seen.append(change.category)
-        return seen
-
-    def milestones(self) -> list:
-        return [c for c in self.changes if c.milestone]
-
-    def to_dict(self) -> dict:
-        out = {
-            "nct_id": self.nct_id,
-            "requested_id": self.requested_id or self.nct_id,
-            "status": self.status,
-            "version": self.version,
-            "previous_version": self.previous_version,
-            "error": self.error,
-        }
-        if self.status == "changed":
-            # One summary feeds both this JSON and the text headline, so they agree.
-            out.update(summarize(self.changes).to_dict())
-        return out
+    def mode(self) -> SyncMode:
+        """The mode asked for; the plan may still turn it into full or nothing-to-do."""
+        if self.ids:
+            return SyncMode.IDS
+        return SyncMode.FULL if self.full else SyncMode.INCREMENTAL
 
 
-@dataclass
-class RunReport:
-    run_id: int | None = None
-    mode: str = "ids"
-    data_timestamp: str | None = None
-    nothing_to_do: bool = False
-    counts: dict[str, int] = field(
-        default_factory=lambda: {"new": 0, "changed": 0, "unchanged": 0, "removed": 0, "error": 0}
-    )
-    requests: int = 0
-    outcome: str = "running"
+@dataclass(frozen=True)
+class LastRun:
+    """The last complete run: its start and the registry data it saw."""
 
-    @property
-    def failed(self) -> bool:
-        return self.counts["error"] > 0
+    started_at: str
+    data_timestamp: str | None
 
 
-Progress = Callable[[int, int | None], None]  # (studies done so far, total if known)
+@dataclass(frozen=True)
+class WatchQuery:
+    id: int
+    expr: str
+    added_at: str
 
 
-class Syncer:
-    def __init__(
-        self,
-        store: Store,
-        client: ApiClient,
-        *,
-        diff: Callable[[dict, dict], list] | None = None,
-        progress: Progress | None = None,
-        recheck_share: float = DEFAULT_RECHECK_SHARE,
-    ):
-        self.store = store
-        self.client = client
-        self.diff = diff if diff is not None else _default_diff()
-        self.progress = progress
-        self.recheck_share = recheck_share
-        self.report = RunReport()
-        self._done = 0
-        self._total: int | None = None
-        self._outage = 0
+@dataclass(frozen=True)
+class SyncState:
+    """What the store holds, read once before planning."""
 
-    # -- the run ------------------------------------------------------------------------
+    watched: tuple[str, ...] = ()
+    checked_order: tuple[str, ...] = ()  # every stored study, least recently verified first
+    queries: tuple[WatchQuery, ...] = ()
+    last_run: LastRun | None = None
 
-    def run(
-        self, nct_ids: list[str] | None = None, *, force: bool = False, full: bool = False
-    ) -> Iterator[StudyOutcome]:
-        """Sync the given IDs, else the watchlist (and query watches), else the default study."""
-        report = self.report
-        explicit = bool(nct_ids)
-        report.mode = "ids" if explicit else ("full" if full else "incremental")
-        report.run_id = self.store.begin_run("sync", report.mode)
-        try:
-            yield from self._run(nct_ids or [], explicit=explicit, force=force or full, full=full)
-        except RegsyncError as exc:
-            # The run as a whole could not go on (the registry would not say what changed):
-            # recorded as failed, with the cause, and the CLI reports it as one line.
-            self.store.record_error(report.run_id, None, str(exc))
-            report.counts["error"] += 1
-            self._finish("failed")
-            raise
-        except BaseException:
-            # KeyboardInterrupt, or a failure nobody expected: the ledger says so, the
-            # stored versions stay as they were (each study is its own transaction).
-            self._finish("interrupted")
-            raise
-        outcome = "nothing-to-do" if report.nothing_to_do else ("partial" if report.failed else "ok")
-        self._finish(outcome)
-
-    def _finish(self, outcome: str) -> None:
-        report = self.report
-        report.outcome = outcome
-        report.requests = self.client.stats.requests
-        c = report.counts
-        self.store.finish_run(
-            report.run_id,
-            outcome,
-            mode=report.mode,
-            complete=int(outcome in ("ok", "nothing-to-do") and report.mode != "ids"),
-            data_timestamp=report.data_timestamp,
-            studies_checked=c["new"] + c["changed"] + c["unchanged"] + c["removed"],
-            new_studies=c["new"],
-            changed=c["changed"],
-            unchanged=c["unchanged"],
-            errors=c["error"],
-            requests=report.requests,
+    @classmethod
+    def read(cls, store: Store) -> SyncState:
+        last = store.last_complete_run()
+        return cls(
+            watched=tuple(store.watch_ids()),
+            checked_order=tuple(store.checked_order()),
+            queries=tuple(WatchQuery(q["id"], q["expr"], q["added_at"]) for q in store.queries()),
+            last_run=LastRun(last["started_at"], last["data_timestamp"]) if last else None,
         )
 
-    def _run(self, nct_ids: list[str], *, explicit: bool, force: bool, full: bool) -> Iterator[StudyOutcome]:
-        report = self.report
-        last = self.store.last_complete_run()
-        report.data_timestamp = self._data_timestamp()
-        if explicit:
-            targets = list(dict.fromkeys(nct_ids))
-            if len(targets) == 1:
-                yield from self._fetch_one(targets[0])
-            else:
-                yield from self._fetch_batches(targets, total=len(targets))
-            return
 
-        # The registry's data is refreshed about once a day: if its dataTimestamp has not
-        # moved since the last complete run, nothing can have changed.
-        if (
-            not force
-            and last is not None
-            and report.data_timestamp is not None
-            and last["data_timestamp"] == report.data_timestamp
-            and not self.store.unsynced_watches(since=last["started_at"])
-        ):
-            report.nothing_to_do = True
-            return
+@dataclass(frozen=True)
+class Plan:
+    """What a run asks the registry, in order: the query watches (studies that newly match
+    join the watchlist and are fetched), then, for an incremental run, which studies were
+    updated on or after ``since``; then the records of ``fetch_list(...)``."""
 
-        yield from self._expand_queries()
-        watched = self.store.watch_ids() or ([] if self.store.queries() else [DEFAULT_NCT_ID])
-        if not watched:
-            return
-        stored = set(self.store.current_states(watched))
-        since = _since(last["data_timestamp"]) if (last and last["data_timestamp"] and not full) else None
-        if since is None or len(watched) <= INCREMENTAL_MIN_STUDIES:
-            report.mode = "full"
-            fetch = watched
-        else:
-            fetch = self._incremental_targets(watched, stored, since)
-        if len(watched) == 1 and fetch:
-            yield from self._fetch_one(fetch[0])
-        else:
-            yield from self._fetch_batches(fetch, total=len(fetch))
+    mode: SyncMode
+    ids: tuple[str, ...] = ()  # ids: these; full: every watched study
+    queries: tuple[WatchQuery, ...] = ()
+    since: str | None = None  # incremental: ask what changed on or after this date
+    watched: frozenset[str] = frozenset()  # incremental: the updated ones among these count
+    unstored: tuple[str, ...] = ()  # incremental: watched, never stored: always fetched
+    recheck_order: tuple[str, ...] = ()  # incremental: stored and watched, least recently verified first
+    recheck: int = 0  # incremental: how many of recheck_order are re-verified
 
-    def _data_timestamp(self) -> str | None:
-        try:
-            return self.client.get_version().get("dataTimestamp")
-        except FetchError as exc:
-            # Not fatal: without it the run just cannot skip work or go incremental next time.
-            log.warning("could not read the API's dataTimestamp: %s", exc)
-            return None
-
-    def _expand_queries(self) -> Iterator[StudyOutcome]:
-        """Studies that newly match a query watch join the watchlist (and sync as new)."""
-        watched = set(self.store.watch_ids())
-        for query in self.store.queries():
-            # Only IDs are asked for: query.* answers may carry <mark> highlighting in text
-            # fields, so records themselves are always fetched by ID.
-            found: list[str] = []
-            try:
-                for page in self.client.iter_pages({"query.term": query["expr"], "fields": "NCTId"}):
-                    for study in page.studies:
-                        nct_id = record_nct_id(study)
-                        if nct_id and nct_id not in watched:
-                            found.append(nct_id)
-                            watched.add(nct_id)
-            except FetchError as exc:
-                yield self._error(None, f"query watch {query['expr']!r}: {exc}")
-                continue
-            if found:
-                self.store.watch_add(found, query_id=query["id"])
-                log.info("query %r matched %d new studies", query["expr"], len(found))
-
-    def _incremental_targets(self, watched: list[str], stored: set[str], since: str) -> list[str]:
-        """Ask the registry which studies changed since ``since`` (light fields), intersect
-        with the watchlist locally, add never-stored studies and a rolling re-check."""
-        watched_set = set(watched)
-        changed: set[str] = set()
-        for page in self.client.iter_pages(
-            {"filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{since},MAX]", "fields": LIGHT_FIELDS}
-        ):
-            for study in page.studies:
-                nct_id = record_nct_id(study)
-                if nct_id in watched_set:
-                    changed.add(nct_id)
-        fetch = changed | (watched_set - stored)
-        share = math.ceil(len(watched) * self.recheck_share) if self.recheck_share > 0 else 0
-        fetch.update(self.store.least_recently_checked(watched_set - fetch, share))
-        log.info(
-            "incremental since %s: %d changed, %d new, %d re-checked, of %d watched",
-            since, len(changed), len(watched_set - stored), len(fetch) - len(changed) - len(watched_set - stored), len(watched),
-        )
+    def fetch_list(self, *, updated: Iterable[str] = (), newcomers: Iterable[str] = ()) -> list[str]:
+        """The studies to fetch, given what the registry said was ``updated`` since
+        ``since`` (incremental) and the ``newcomers`` the query watches brought in."""
+        new = [n for n in newcomers]
+        if self.mode is SyncMode.NOTHING_TO_DO:
+            return []
+        if self.mode is SyncMode.IDS:
+            return list(self.ids)
+        if self.mode is SyncMode.FULL:
+            return sorted(set(self.ids) | set(new))
+        fetch = {n for n in updated if n in self.watched} | set(self.unstored) | set(new)
+        picked = 0
+        for nct_id in self.recheck_order:
+            if picked >= self.recheck:
+                break
+            if nct_id not in fetch:
+                fetch.add(nct_id)
+                picked += 1
         return sorted(fetch)
 
-    # -- fetching -----------------------------------------------------------------------
 
-    def _fetch_one(self, nct_id: str) -> Iterator[StudyOutcome]:
-        if self._outage >= OUTAGE_AFTER:
-            yield self._error(nct_id, f"not attempted: the registry is unavailable ({self._outage} failures in a row)")
-            return
-        try:
-            fetched = self.client.get_study(nct_id)
-        except StudyNotFound as exc:
-            self._outage = 0
-            yield self._not_found(nct_id, exc)
-            return
-        except ApiUnavailable as exc:
-            self._outage += 1
-            yield self._error(nct_id, str(exc))
-            return
-        except FetchError as exc:
-            self._outage = 0
-            yield self._error(nct_id, str(exc))
-            return
-        self._outage = 0
-        yield self._save(fetched)
+def plan_sync(request: SyncRequest, state: SyncState, data_timestamp: str | None) -> Plan:
+    """Decide what to ask the registry. Pure: no HTTP, no database.
 
-    def _fetch_batches(self, nct_ids: list[str], *, total: int) -> Iterator[StudyOutcome]:
-        """``filter.ids`` batches, streamed one page at a time; what a batch answer lacks
-        (an alias, a 404) or what a failed batch left is fetched one by one."""
-        self._total = total
-        batches = list(id_batches(nct_ids, self.client.base))
-        for index, batch in enumerate(batches):
-            seen: set[str] = set()
-            try:
-                pages = self.client.iter_pages({"filter.ids": ",".join(batch)})
-                ahead = batches[index + 1] if index + 1 < len(batches) else None
-                while True:
-                    # A page (~a million objects) is parsed, saved and freed with the cyclic
-                    # collector paused, so no collection ever traverses it: measured as a
-                    # third of an unchanged re-sync. Cycles made meanwhile, if any, are
-                    # collected when it resumes, between pages.
-                    with gc_paused():
-                        page = next(pages, None)
-                        if page is None:
-                            break
-                        if ahead is not None:
-                            # The next batch downloads while this page is stored: one
-                            # request in flight, at most one page ahead.
-                            self.client.prefetch_pages({"filter.ids": ",".join(ahead)})
-                            ahead = None
-                        yield from self._save_page(batch, page.studies, seen)
-                        page = None
-            except ApiUnavailable as exc:
-                self._outage += 1
-                log.warning("batch of %d failed (%s); fetching the rest one by one", len(batch), exc)
-            except FetchError as exc:
-                log.warning("batch of %d failed (%s); fetching the rest one by one", len(batch), exc)
-            for nct_id in batch:
-                if nct_id not in seen:
-                    yield from self._fetch_one(nct_id)
-
-    def _save_page(self, batch: list[str], studies: list[dict], seen: set[str]) -> Iterator[StudyOutcome]:
-        self._outage = 0
-        wanted = set(batch)
-        prepared = []
-        for record in studies:
-            nct_id = record_nct_id(record)
-            if nct_id is None:
-                continue
-            if nct_id in wanted:
-                requested = nct_id
-            else:
-                # filter.ids also matches aliases: the record lists which old number it merged.
-                requested = next((a for a in record_aliases(record) if a in wanted), None)
-                if requested is None:
-                    log.warning("batch answer contained %s, which was not asked for; ignored", nct_id)
-                    continue
-            seen.add(requested)
-            prepared.append((nct_id, requested, record, content_hash(record)))
-        known = self.store.current_states([p[0] for p in prepared])
-        unchanged = {p[0] for p in prepared if known.get(p[0], ("",))[0] == p[3]}
-        self.store.mark_checked(list(unchanged))
-        for nct_id, requested, record, digest in prepared:
-            if nct_id in unchanged:
-                outcome = StudyOutcome(nct_id, "unchanged", known[nct_id][1], requested_id=requested)
-                self._count(outcome)
-                yield outcome
-                continue
-            fetched = FetchedStudy(nct_id, requested, record, f"{self.client.base}/studies?filter.ids")
-            yield self._save(fetched, digest)
-
-    # -- outcomes -----------------------------------------------------------------------
-
-    def _save(self, fetched: FetchedStudy, digest: str | None = None) -> StudyOutcome:
-        result: SaveResult = self.store.save(
-            fetched.record,
-            nct_id=fetched.nct_id,
-            source=fetched.source,
-            requested_id=fetched.requested_id,
-            data_timestamp=self.report.data_timestamp,
-            run_id=self.report.run_id,
-            diff=self.diff,
-            known_hash=digest,
-        )
-        if fetched.is_alias:
-            self.store.record_event(
-                fetched.nct_id, "alias", f"{fetched.requested_id} is an alias of {fetched.nct_id}",
-                self.report.run_id,
-            )
-            self.store.replace_watch_id(fetched.requested_id, fetched.nct_id)
-        outcome = StudyOutcome(
-            fetched.nct_id, result.status, result.version, result.previous_version,
-            requested_id=fetched.requested_id, changes=result.changes,
-        )
-        self._count(outcome)
-        return outcome
-
-    def _not_found(self, nct_id: str, exc: Exception) -> StudyOutcome:
-        """A 404 for a study we hold is a removal (an event, data kept); otherwise an error."""
-        version = self.store.current_version(nct_id)
-        if version is not None:
-            self.store.mark_removed(nct_id, self.report.run_id)
-            outcome = StudyOutcome(
-                nct_id, "removed", version,
-                error="no longer returned by the registry (HTTP 404); stored versions kept",
-            )
-            self._count(outcome)
-            return outcome
-        return self._error(nct_id, str(exc))
-
-    def _error(self, nct_id: str | None, message: str) -> StudyOutcome:
-        self.store.record_error(self.report.run_id, nct_id, message)
-        outcome = StudyOutcome(nct_id or "-", "error", self.store.current_version(nct_id) if nct_id else None, error=message)
-        self._count(outcome)
-        return outcome
-
-    def _count(self, outcome: StudyOutcome) -> None:
-        self.report.counts[outcome.status] += 1
-        self._done += 1
-        if self.progress:
-            self.progress(self._done, self._total)
+    - IDs given: those (normalised and deduplicated by the caller), nothing else.
+    - Otherwise the watchlist, else ``default_ids`` when there is no watch at all.
+    - Nothing to do (one request, the /version already made) when not forced, the last
+      complete run saw the same ``dataTimestamp``, no watched study waits to be stored for
+      the first time and no query watch was added since that run.
+    - Incremental when there are more than INCREMENTAL_MIN_STUDIES watched studies, a last
+      complete run with a usable data date and no ``--full``: ask what was updated since
+      that date minus one day, plus never-stored studies and a rolling re-check of the
+      ``recheck_share`` least recently verified. Otherwise full: every watched study.
+    """
+    if request.ids:
+        return Plan(SyncMode.IDS, ids=tuple(dict.fromkeys(request.ids)))
+    watched = state.watched
+    if not watched and not state.queries:
+        watched = tuple(request.default_ids)
+    stored = set(state.checked_order)
+    unstored = tuple(n for n in watched if n not in stored)
+    last = state.last_run
+    force = request.force or request.full
+    if (
+        not force
+        and last is not None
+        and data_timestamp is not None
+        and last.data_timestamp == data_timestamp
+        and not unstored
+        and not any(q.added_at >= last.started_at for q in state.queries)
+    ):
+        return Plan(SyncMode.NOTHING_TO_DO)
+    since = _since(last.data_timestamp) if last and last.data_timestamp and not request.full else None
+    if since is None or len(watched) <= INCREMENTAL_MIN_STUDIES:
+        return Plan(SyncMode.FULL, ids=tuple(watched), queries=state.queries)
+    watched_set = frozenset(watched)
+    share = request.recheck_share
+    return Plan(
+        SyncMode.INCREMENTAL,
+        queries=state.queries,
+        since=since,
+        watched=watched_set,
+        unstored=unstored,
+        recheck_order=tuple(n for n in state.checked_order if n in watched_set),
+        recheck=math.ceil(len(watched) * share) if share > 0 else 0,
+    )
 
 
 def _since(data_timestamp: str) -> str | None:
@@ -412,11 +196,288 @@ def _since(data_timestamp: str) -> str | None:
     return (day - timedelta(days=1)).isoformat()
 
 
-def _max_severity(severities: Iterable[str]) -> str | None:
-    return Severity.max(severities)
+# -- outcomes and the report ----------------------------------------------------------------
 
 
-def _default_diff():
-    from regsync.classify import diff_records
+@dataclass(frozen=True)
+class StudyOutcome:
+    """What a run did with one study, told to ``on_outcome`` once it is stored."""
 
-    return diff_records
+    nct_id: str  # canonical; "-" for a failure that concerns no study (a query watch)
+    status: StudyStatus
+    version: int | None = None
+    previous_version: int | None = None
+    requested_id: str | None = None
+    error: str | None = None
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def is_alias(self) -> bool:
+        return bool(self.requested_id) and self.requested_id != self.nct_id
+
+    @property
+    def summary(self) -> ChangeSummary:
+        return summarize(self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """One ``--json`` line of ``regsync sync``."""
+        out: dict[str, Any] = {
+            "nct_id": self.nct_id,
+            "requested_id": self.requested_id or self.nct_id,
+            "status": self.status.value,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "error": self.error,
+        }
+        if self.status is StudyStatus.CHANGED:
+            out.update(self.summary.to_dict())
+        return out
+
+    @classmethod
+    def saved(cls, result: SaveResult) -> StudyOutcome:
+        return cls(
+            result.nct_id, result.status, result.version, result.previous_version,
+            requested_id=result.requested_id, changes=result.changes,
+        )
+
+
+def _no_counts() -> dict[str, int]:
+    return {s.value: 0 for s in StudyStatus}
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """How a run went; returned by ``run_sync`` and recorded in the ledger."""
+
+    run_id: int
+    mode: SyncMode
+    outcome: RunOutcome
+    data_timestamp: str | None = None
+    counts: Mapping[str, int] = field(default_factory=_no_counts)  # by StudyStatus
+    requests: int = 0
+
+    @property
+    def failed(self) -> bool:
+        """A study or the run failed: exit 1."""
+        return self.counts.get(StudyStatus.ERROR, 0) > 0 or self.outcome is RunOutcome.FAILED
+
+
+OnOutcome = Callable[[StudyOutcome], None]
+OnProgress = Callable[[int, int | None], None]  # (studies done so far, total if known)
+
+
+# -- execution ----------------------------------------------------------------------------------
+
+
+def run_sync(
+    store: Store,
+    client: ApiClient,
+    ids: Sequence[str] = (),
+    *,
+    force: bool = False,
+    full: bool = False,
+    default_ids: Sequence[str] = (),
+    recheck_share: float = DEFAULT_RECHECK_SHARE,
+    diff: DiffFn = classify_changes,
+    on_outcome: OnOutcome | None = None,
+    on_progress: OnProgress | None = None,
+) -> RunReport:
+    """Sync ``ids`` (normalised NCT IDs), else the watchlist and query watches, else
+    ``default_ids``; return the report. ``store`` must be open for writing.
+
+    ``on_outcome`` hears about each study once it is stored (a page commits before its
+    studies are told), ``on_progress`` how many studies are done out of how many. A failure
+    of the run as a whole (the registry would not say what changed) is recorded as failed
+    and raised; an interruption (Ctrl-C, any unexpected error) is recorded as interrupted
+    and raised. Either way, what was stored stays stored.
+    """
+    request = SyncRequest(
+        ids=tuple(ids), force=force, full=full, default_ids=tuple(default_ids),
+        recheck_share=recheck_share,
+    )
+    return _Run(store, client, diff, on_outcome, on_progress).execute(request)
+
+
+class _Run:
+    """The state of one execution: counts, the outage streak, progress."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: ApiClient,
+        diff: DiffFn,
+        on_outcome: OnOutcome | None,
+        on_progress: OnProgress | None,
+    ):
+        self.store = store
+        self.client = client
+        self.diff = diff
+        self.on_outcome = on_outcome
+        self.on_progress = on_progress
+        self.counts = _no_counts()
+        self.run_id = 0
+        self.data_timestamp: str | None = None
+        self.done = 0
+        self.total: int | None = None
+        self.outage = 0
+        self.requests_before = client.requests
+
+    def execute(self, request: SyncRequest) -> RunReport:
+        mode = request.mode
+        self.run_id = self.store.begin_run("sync", mode.value)
+        try:
+            self.data_timestamp = self._data_timestamp()
+            state = SyncState() if request.ids else SyncState.read(self.store)
+            plan = plan_sync(request, state, self.data_timestamp)
+            if plan.mode is SyncMode.NOTHING_TO_DO:
+                return self._finish(RunOutcome.NOTHING_TO_DO, mode)
+            mode = plan.mode
+            newcomers = self._expand_queries(plan.queries)
+            updated = self._updated_since(plan.since, plan.watched) if plan.since else set()
+            self._fetch(plan.fetch_list(updated=updated, newcomers=newcomers))
+        except RegsyncError as exc:
+            # The run as a whole could not go on (the registry would not say what changed):
+            # recorded as failed, with the cause; the CLI reports it as one line.
+            self.store.record_error(self.run_id, None, str(exc))
+            self.counts[StudyStatus.ERROR] += 1
+            self._finish(RunOutcome.FAILED, mode)
+            raise
+        except BaseException:
+            # Ctrl-C, or a failure nobody expected: the ledger says so; every stored page
+            # stays whole (a page is one transaction).
+            self._finish(RunOutcome.INTERRUPTED, mode)
+            raise
+        failed = self.counts[StudyStatus.ERROR] > 0
+        return self._finish(RunOutcome.PARTIAL if failed else RunOutcome.OK, mode)
+
+    def _finish(self, outcome: RunOutcome, mode: SyncMode) -> RunReport:
+        requests = self.client.requests - self.requests_before
+        complete = outcome in (RunOutcome.OK, RunOutcome.NOTHING_TO_DO) and mode is not SyncMode.IDS
+        self.store.finish_run(
+            self.run_id, outcome, mode=mode.value, complete=complete,
+            data_timestamp=self.data_timestamp, counts=self.counts, requests=requests,
+        )
+        return RunReport(self.run_id, mode, outcome, self.data_timestamp, dict(self.counts), requests)
+
+    # -- asking what to fetch ---------------------------------------------------------------
+
+    def _data_timestamp(self) -> str | None:
+        try:
+            value = self.client.get_version().get("dataTimestamp")
+        except FetchError as exc:
+            # Not fatal: without it the run just cannot skip work or go incremental next time.
+            log.warning("could not read the API's dataTimestamp: %s", exc)
+            return None
+        return str(value) if value is not None else None
+
+    def _expand_queries(self, queries: Sequence[Any]) -> list[str]:
+        """Studies that newly match a query watch join the watchlist (and are fetched)."""
+        if not queries:
+            return []
+        watched = set(self.store.watch_ids())
+        newcomers: list[str] = []
+        for query in queries:
+            # Only IDs are asked for: query.* answers may carry <mark> highlighting in text
+            # fields, so records themselves are always fetched by ID.
+            found: list[str] = []
+            try:
+                for page in self.client.iter_pages({"query.term": query.expr, "fields": "NCTId"}):
+                    for study in page.studies:
+                        nct_id = record_nct_id(study)
+                        if nct_id and nct_id not in watched:
+                            found.append(nct_id)
+                            watched.add(nct_id)
+            except FetchError as exc:
+                self._error(None, f"query watch {query.expr!r}: {exc}")
+                continue
+            if found:
+                self.store.watch_add(found, query_id=query.id)
+                newcomers += found
+                log.info("query %r matched %d new studies", query.expr, len(found))
+        return newcomers
+
+    def _updated_since(self, since: str, watched: frozenset[str]) -> set[str]:
+        """Which watched studies the registry says were updated on or after ``since`` (light
+        fields only; the watchlist itself is never sent). A failure here fails the run."""
+        updated: set[str] = set()
+        for page in self.client.iter_pages(
+            {"filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{since},MAX]", "fields": LIGHT_FIELDS}
+        ):
+            for study in page.studies:
+                nct_id = record_nct_id(study)
+                if nct_id in watched:
+                    updated.add(nct_id)
+        log.info("incremental since %s: %d of %d watched studies updated", since, len(updated), len(watched))
+        return updated
+
+    # -- fetching and storing ------------------------------------------------------------------
+
+    def _fetch(self, nct_ids: list[str]) -> None:
+        self.total = len(nct_ids)
+        if len(nct_ids) == 1:
+            # One study: GET /studies/{id} says 404 or alias directly.
+            self._fetch_one(nct_ids[0])
+            return
+        for page in self.client.iter_study_batches(nct_ids):
+            if page.error is not None:
+                if isinstance(page.error, ApiUnavailable):
+                    self.outage += 1
+                log.warning("batch of %d failed (%s); fetching the rest one by one", len(page.batch), page.error)
+            elif page.studies:
+                self.outage = 0
+                self._store_page(page.studies)
+            for nct_id in page.missing:
+                self._fetch_one(nct_id)
+
+    def _fetch_one(self, nct_id: str) -> None:
+        if self.outage >= OUTAGE_AFTER:
+            self._error(nct_id, f"not attempted: the registry is unavailable ({self.outage} failures in a row)")
+            return
+        try:
+            fetched = self.client.get_study(nct_id)
+        except StudyNotFound as exc:
+            self.outage = 0
+            self._not_found(nct_id, exc)
+            return
+        except ApiUnavailable as exc:
+            self.outage += 1
+            self._error(nct_id, str(exc))
+            return
+        except FetchError as exc:
+            self.outage = 0
+            self._error(nct_id, str(exc))
+            return
+        self.outage = 0
+        self._store_page([fetched])
+
+    def _store_page(self, studies: Sequence[FetchedStudy]) -> None:
+        results = self.store.save_page(
+            studies, data_timestamp=self.data_timestamp, run_id=self.run_id, diff=self.diff
+        )
+        for result in results:
+            self._tell(StudyOutcome.saved(result))
+
+    def _not_found(self, nct_id: str, exc: StudyNotFound) -> None:
+        """A 404 for a study we hold is a removal (an event, data kept); otherwise an error."""
+        version = self.store.current_version(nct_id)
+        if version is None:
+            self._error(nct_id, str(exc))
+            return
+        self.store.mark_removed(nct_id, self.run_id)
+        self._tell(StudyOutcome(
+            nct_id, StudyStatus.REMOVED, version,
+            error="no longer returned by the registry (HTTP 404); stored versions kept",
+        ))
+
+    def _error(self, nct_id: str | None, message: str) -> None:
+        self.store.record_error(self.run_id, nct_id, message)
+        version = self.store.current_version(nct_id) if nct_id else None
+        self._tell(StudyOutcome(nct_id or "-", StudyStatus.ERROR, version, error=message))
+
+    def _tell(self, outcome: StudyOutcome) -> None:
+        self.counts[outcome.status] += 1
+        self.done += 1
+        if self.on_outcome:
+            self.on_outcome(outcome)
+        if self.on_progress:
+            self.on_progress(self.done, self.total)

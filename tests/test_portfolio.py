@@ -14,13 +14,13 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from conftest import load
 from regsync import cli as cli_module
 from regsync.cli import cli
 from regsync.client import MAX_PAGE_SIZE, MAX_URL_LENGTH, ApiClient, ClientConfig, id_batches
-from regsync.fakeapi import FakeRegistry, mutate, serve, synthesize
 from regsync.store import Store
-from regsync.sync import LIGHT_FIELDS, Syncer
+from regsync.sync import LIGHT_FIELDS, RunReport, StudyOutcome, run_sync
+from support.fakeapi import FakeRegistry, mutate, serve, synthesize
+from support.records import load
 
 TS0 = "2026-09-04T09:00:06"
 TS1 = "2026-09-05T09:00:06"
@@ -56,9 +56,8 @@ def populate(registry: FakeRegistry, n: int) -> list[str]:
 
 
 def watch(db_path, ids: list[str]) -> None:
-    store = Store.open(db_path, create=True)
-    store.watch_add(ids)
-    store.close()
+    with Store.open_write(db_path) as store:
+        store.watch_add(ids)
 
 
 def lines(text: str) -> list[str]:
@@ -77,13 +76,15 @@ def date_queries(registry: FakeRegistry):
     return [r for r in list_requests(registry) if "filter.advanced" in r.query]
 
 
-def syncer(db_path, server, **kwargs) -> tuple[Syncer, Store, list[str]]:
-    """A library Syncer whose client records the exact URL of every request it sends."""
-    store = Store.open(db_path, create=True)
+def library_sync(db_path, server, **kwargs) -> tuple[RunReport, list[StudyOutcome], list[str]]:
+    """``run_sync`` from Python, with a client that records the exact URL of every request."""
     client = ApiClient(ClientConfig(api_url=server.url, delay=0))
     urls: list[str] = []
     client.session.hooks["response"].append(lambda r, *a, **k: urls.append(r.request.url))
-    return Syncer(store, client, **kwargs), store, urls
+    outcomes: list[StudyOutcome] = []
+    with Store.open_write(db_path) as store:
+        report = run_sync(store, client, on_outcome=outcomes.append, **kwargs)
+    return report, outcomes, urls
 
 
 def study_row(db_path, nct_id: str):
@@ -113,8 +114,7 @@ def version_count(db_path) -> int:
 def test_watchlist_is_fetched_in_filter_ids_batches_under_the_url_limit(registry, server, db_path):
     ids = populate(registry, 1500)
     watch(db_path, ids)
-    sync, store, urls = syncer(db_path, server)
-    outcomes = list(sync.run())
+    report, outcomes, urls = library_sync(db_path, server)
     assert [o.status for o in outcomes] == ["new"] * 1500
     assert sorted(o.nct_id for o in outcomes) == ids
 
@@ -130,9 +130,16 @@ def test_watchlist_is_fetched_in_filter_ids_batches_under_the_url_limit(registry
     assert len(studies_urls) == len(batches)
     assert all(len(u) < MAX_URL_LENGTH for u in studies_urls)
     assert max(len(u) for u in studies_urls) > MAX_URL_LENGTH * 0.8  # batches are filled up
-    assert sync.report.counts["new"] == 1500 and sync.report.requests == len(registry.requests)
+    assert report.counts["new"] == 1500 and report.requests == len(registry.requests)
+    assert (report.mode, report.outcome) == ("full", "ok")
     assert version_count(db_path) == 1500
-    store.close()
+    # Each version names the URL that answered for it: the batch that asked for it.
+    with sqlite3.connect(db_path) as conn:
+        sources = dict(conn.execute("SELECT nct_id, source FROM versions"))
+    assert set(sources.values()) == set(studies_urls)
+    for url in studies_urls:
+        asked = url.split("filter.ids=")[1].split("&")[0].split(",")
+        assert {sources[i] for i in asked} == {url}
 
 
 def test_id_batches_respect_any_limit_and_keep_order():
@@ -386,13 +393,10 @@ def test_pages_are_processed_as_they_arrive(registry, server, db_path):
     ids = populate(registry, 1800)
     watch(db_path, ids)
     seen: list[tuple[int, int | None, int]] = []
-    sync, store, _ = syncer(
+    library_sync(
         db_path, server,
-        progress=lambda done, total: seen.append((done, total, len(list_requests(registry)))),
+        on_progress=lambda done, total: seen.append((done, total, len(list_requests(registry)))),
     )
-    for _ in sync.run():
-        pass
-    store.close()
     assert [d for d, _, _ in seen] == list(range(1, 1801))
     assert {t for _, t, _ in seen} == {1800}
     batches = list(id_batches(ids, server.url))

@@ -10,7 +10,8 @@ import requests
 import responses
 from responses import matchers
 
-from conftest import API, DATA_TS, edit, load, mock_study, mock_version, study_url
+from support.mocks import API, DATA_TS, mock_study, mock_version, study_url
+from support.records import edit, load
 
 DEFAULT = "NCT07240987"
 
