@@ -52,6 +52,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The fake API is test infrastructure (tests/support/fakeapi) and does not ship with regsync.
+sys.path.insert(0, str(ROOT / "tests"))
 
 from regsync.client import MAX_PAGE_SIZE, id_batches, _encode  # noqa: E402
 from regsync.sync import DEFAULT_RECHECK_SHARE  # noqa: E402
@@ -66,7 +68,7 @@ CHANGED_SHARE = 0.01
 
 
 def _server_main(n: int, conn) -> None:
-    from regsync.fakeapi import FakeRegistry, mutate, serve, synthesize
+    from support.fakeapi import FakeRegistry, mutate, serve, synthesize
 
     registry = FakeRegistry(data_timestamp=DATA_TS_0)
     for record in synthesize(n):

@@ -1,35 +1,32 @@
-"""Shared fixtures: real registry records, tmp_path databases, mocked HTTP, the CLI runner."""
+"""Shared fixtures: tmp_path databases, mocked HTTP, the in-process CLI, the fake API.
+
+Helpers shared by several test files live in tests/support (importable as ``support``);
+no test imports another test module or this file.
+"""
 
 from __future__ import annotations
 
-import copy
-import json
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 import responses
-from click.testing import CliRunner
 
 from regsync import client as client_module
-from regsync.cli import cli
-
-FIXTURES = Path(__file__).parent / "fixtures"
-API = "https://registry.test/api/v2"
-DATA_TS = "2026-09-04T09:00:06"
-
-_cache: dict[str, dict] = {}
-
-
-def load(name: str) -> dict:
-    """A fresh deep copy of a real record from tests/fixtures (e.g. 'NCT07240987')."""
-    if name not in _cache:
-        _cache[name] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return copy.deepcopy(_cache[name])
+from support.cli import Cli
+from support.fakeapi import FakeRegistry, FakeServer, load_fixtures, serve
+from support.records import DATA_TS
 
 
 @pytest.fixture(autouse=True)
-def _no_real_waiting(monkeypatch):
-    """Back-off and pacing sleeps are recorded, not slept; tests never wait for real."""
+def _no_real_waiting(monkeypatch) -> list[float]:
+    """Back-off and pacing sleeps are recorded, not slept; tests never wait for real.
+
+    The CLI builds its ApiClient itself, so an in-process CLI test cannot hand it
+    ``ApiClient(sleep=...)``; until it can, the client's module-level sleep is replaced.
+    Tests that build an ApiClient or a WriteLock pass ``sleep=``/``clock=`` instead.
+    """
     slept: list[float] = []
     monkeypatch.setattr(client_module, "_sleep", slept.append)
     monkeypatch.setenv("REGSYNC_DELAY", "0")
@@ -39,7 +36,8 @@ def _no_real_waiting(monkeypatch):
 
 
 @pytest.fixture
-def slept(_no_real_waiting):
+def slept(_no_real_waiting) -> list[float]:
+    """The seconds an in-process sync would have slept (back-off, Retry-After), in order."""
     return _no_real_waiting
 
 
@@ -49,46 +47,37 @@ def db_path(tmp_path) -> Path:
 
 
 @pytest.fixture
-def api():
+def api() -> Iterator[responses.RequestsMock]:
     """Every HTTP exchange is mocked; an unexpected request fails the test."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
 
 
-def study_url(nct_id: str) -> str:
-    return f"{API}/studies/{nct_id}"
-
-
-def mock_version(api, ts: str = DATA_TS, **kwargs) -> None:
-    api.get(f"{API}/version", json={"apiVersion": "2.0.5", "dataTimestamp": ts}, **kwargs)
-
-
-def mock_study(api, record: dict, **kwargs) -> None:
-    nct_id = record["protocolSection"]["identificationModule"]["nctId"]
-    api.get(study_url(nct_id), json=record, **kwargs)
-
-
-class Cli:
-    def __init__(self, db_path: Path):
-        self.db_path = db_path
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, api_url: str = API, input: str | None = None):
-        return self.runner.invoke(
-            cli, ["--db", str(self.db_path), "--api-url", api_url, *args], input=input,
-            catch_exceptions=False, prog_name="regsync",
-        )
-
-
 @pytest.fixture
 def run(db_path) -> Cli:
+    """The CLI in-process on ``db_path``: ``run("sync", api_url=server.url)``."""
     return Cli(db_path)
 
 
-def edit(record: dict, post_date: str = "2026-02-01", **status) -> dict:
-    """A next version of a record: status module fields changed and a new post date."""
-    new = copy.deepcopy(record)
-    sm = new["protocolSection"]["statusModule"]
-    sm.update(status)
-    sm["lastUpdatePostDateStruct"] = {"date": post_date, "type": "ACTUAL"}
-    return new
+FakeApi = Callable[..., tuple[FakeRegistry, FakeServer]]
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeApi]:
+    """Start a fake API: ``fake_api(records=None)`` -> (registry, server), serving every
+    fixture record unless given others; each is stopped (its holds released) after the test."""
+    with contextlib.ExitStack() as stack:
+
+        def start(records: Iterable[dict] | None = None) -> tuple[FakeRegistry, FakeServer]:
+            registry = FakeRegistry(data_timestamp=DATA_TS)
+            for record in load_fixtures() if records is None else records:
+                registry.add(record)
+            return registry, stack.enter_context(serve(registry))
+
+        yield start
+
+
+@pytest.fixture
+def fake(fake_api) -> tuple[FakeRegistry, FakeServer]:
+    """The fake API serving every fixture record: (registry, server)."""
+    return fake_api()

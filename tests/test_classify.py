@@ -1,8 +1,8 @@
 """Category / severity / rule / summary per category, each from a real fixture + scripted edit."""
 from __future__ import annotations
 
-from diffhelpers import AI, CL, OM, SM, one, only, pair, ps
 from regsync.classify import diff_records
+from support.diffhelpers import AI, CL, OM, SM, one, only, pair, ps
 
 
 def check(c, category, severity, kind, rule, path=None, summary=None, milestone=False, **extra):

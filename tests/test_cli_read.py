@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
+from responses import matchers
 
-from conftest import edit, load, mock_study, mock_version
+from support.mocks import API, mock_study, mock_version
+from support.records import edit, load
 
 DEFAULT = "NCT07240987"
 
@@ -155,9 +156,6 @@ def test_watch_add_list_remove(run, db_path):
 
 
 def test_watchlist_drives_a_plain_sync(api, run):
-    from responses import matchers
-    from conftest import API
-
     run("watch", "add", "NCT00763412", "NCT06171568")
     mock_version(api)
     api.get(f"{API}/studies", json={"studies": [load("NCT00763412"), load("NCT06171568")]},

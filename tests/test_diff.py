@@ -5,10 +5,10 @@ import random
 
 import pytest
 
-from diffhelpers import AI, CL, OM, SM, load, one, only, pair, ps
 from regsync.classify import diff_records
 from regsync.model import Category, Change, Kind, Severity, summarize
 from regsync.text import word_diff
+from support.diffhelpers import AI, CL, OM, SM, load, one, only, pair, ps
 
 ALL = ["NCT07240987", "NCT00763412", "NCT00973089", "NCT02513394", "NCT06131398", "NCT06171568"]
 

@@ -14,8 +14,8 @@ from deepdiff import DeepDiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diffhelpers import load
 from regsync.classify import diff_records
+from support.records import load
 
 RECORDS = {n: load(n) for n in ["NCT07240987", "NCT00763412", "NCT00973089", "NCT06131398", "NCT06171568"]}
 

@@ -7,9 +7,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diffhelpers import load
 from regsync.classify import diff_records
 from regsync.model import Category, Kind, Severity
+from support.records import load
 
 SMALL = ["NCT07240987", "NCT00763412", "NCT00973089", "NCT06131398", "NCT06171568"]
 RECORDS = {n: load(n) for n in SMALL + ["NCT02513394"]}

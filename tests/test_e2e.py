@@ -1,102 +1,27 @@
 """End to end through a real socket: the installed `regsync` console script, run as a
-subprocess, against the local fake API (regsync.fakeapi) on 127.0.0.1.
+subprocess, against the local fake API (tests/support/fakeapi) on 127.0.0.1.
 
 The real transport (requests over TCP), the entry point, stdout/stderr and the exit codes
-are exercised here, not mocks. The helpers at the top (`regsync_argv`, `run_regsync`,
-`fake_api`) are shared by the other subprocess test files (test_faults, test_lock, ...).
+are exercised here, not mocks. The subprocess helpers live in support.procs and the `fake`
+fixture in conftest; the other subprocess test files (test_faults, test_lock, ...) share them.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-import pytest
-
-from conftest import edit, load
-from regsync.fakeapi import FakeRegistry, FakeServer, load_fixtures, serve
-
-DEFAULT = "NCT07240987"
-DATA_TS = "2026-09-04T09:00:06"
-SUMMARY = "{n} {studies}: {new} new, {changed} changed, {unchanged} unchanged, {failed} failed ({mode}, {requests} requests)"
-
-
-def regsync_argv() -> list[str]:
-    """The installed console script: beside the interpreter running the tests, else on PATH."""
-    beside = Path(sys.executable).parent / "regsync"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return [str(beside)]
-    found = shutil.which("regsync")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "regsync"]
-
-
-def regsync_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGSYNC_")}
-    env["REGSYNC_DELAY"] = "0"
-    env.update(extra)
-    return env
-
-
-def run_regsync(db: Path, url: str | None, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
-    argv = [*regsync_argv(), "--db", str(db)]
-    if url is not None:
-        argv += ["--api-url", url]
-    return subprocess.run(
-        [*argv, *args], capture_output=True, text=True, env=regsync_env(**env), timeout=timeout
-    )
-
-
-def popen_regsync(db: Path, url: str | None, *args: str, **env: str) -> subprocess.Popen:
-    argv = [*regsync_argv(), "--db", str(db)]
-    if url is not None:
-        argv += ["--api-url", url]
-    return subprocess.Popen(
-        [*argv, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=regsync_env(**env)
-    )
-
-
-@contextmanager
-def fake_api(records: list[dict] | None = None) -> Iterator[tuple[FakeRegistry, FakeServer]]:
-    registry = FakeRegistry(data_timestamp=DATA_TS)
-    for record in load_fixtures() if records is None else records:
-        registry.add(record)
-    with serve(registry) as server:
-        yield registry, server
-
-
-@pytest.fixture
-def fake():
-    with fake_api() as pair:
-        yield pair
-
-
-def summary(n, new=0, changed=0, unchanged=0, failed=0, mode="ids", requests=0) -> str:
-    return SUMMARY.format(n=n, studies="study" if n == 1 else "studies", new=new, changed=changed, unchanged=unchanged, failed=failed, mode=mode,
-                          requests=requests)
-
-
-def db_versions(db: Path, nct_id: str = DEFAULT) -> list[int]:
-    with sqlite3.connect(db) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT version FROM versions WHERE nct_id = ? ORDER BY version", [nct_id])]
-
-
-# -- the tests ----------------------------------------------------------------------------
+from support.procs import HANG_GUARD, regsync_argv, regsync_env, run_regsync
+from support.records import DATA_TS, edit, load
+from support.results import DEFAULT, db_versions, summary
 
 
 def test_the_console_script_is_the_installed_one():
     argv = regsync_argv()
     assert argv[0].endswith("regsync"), argv  # not the `python -m` fallback
-    result = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0
     assert result.stdout.startswith("regsync, version ")
 
@@ -206,7 +131,7 @@ def test_python_dash_m_regsync_works_too(fake, tmp_path):
     _, server = fake
     result = subprocess.run(
         [sys.executable, "-m", "regsync", "--db", str(tmp_path / "m.db"), "--api-url", server.url, "sync"],
-        capture_output=True, text=True, env=regsync_env(), timeout=60,
+        capture_output=True, text=True, env=regsync_env(), timeout=HANG_GUARD,
     )
     assert (result.returncode, result.stdout) == (0, f"{DEFAULT} new (v1)\n")
 

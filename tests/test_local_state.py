@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from conftest import load
 from regsync.store import Store, build_migrations
-from test_e2e import fake  # noqa: F401 (fixture)
+from support.cli import Cli
+from support.records import edit, load
 
 DEFAULT = "NCT07240987"
 READ_COMMANDS = [
@@ -77,8 +77,6 @@ def read_only(path: Path):
 @pytest.mark.parametrize("args", READ_COMMANDS + WRITE_COMMANDS, ids=" ".join)
 def test_missing_directory_is_one_line_exit_4_and_creates_nothing(fake, tmp_path, args):
     _, server = fake
-    from conftest import Cli
-
     db = tmp_path / "gone" / "r.db"
     result = Cli(db)(*args, api_url=server.url)
     assert result.exit_code == 4
@@ -245,8 +243,6 @@ def test_upgrading_a_database_made_by_an_older_schema(fake, run, db_path):
     finally:
         store.close()
     # And the upgraded database works end to end: an edit becomes v2 with its changes.
-    from conftest import edit
-
     registry.add(edit(load(DEFAULT), overallStatus="RECRUITING"))
     result = run("sync", api_url=server.url)
     assert result.exit_code == 0, result.stderr

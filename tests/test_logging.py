@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from regsync.fakeapi import Fault
-from test_e2e import fake, run_regsync, summary  # noqa: F401 (fixture)
+from support.fakeapi import Fault
+from support.procs import run_regsync
+from support.results import summary
 
 DEFAULT = "NCT07240987"
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"

@@ -8,9 +8,8 @@ import json
 import os
 import re
 
-from conftest import edit, load
 from regsync.store import Store
-from test_e2e import fake  # noqa: F401 (fixture)
+from support.records import edit, load
 
 DEFAULT = "NCT07240987"
 RUN_KEYS = {
