@@ -159,7 +159,7 @@ def parse_date(s: Any) -> DateParts | None:
         return None
     y, mo, d = int(m.group(1)), int(m.group(2)) if m.group(2) else None, int(m.group(3)) if m.group(3) else None
     try:
-        date(y, mo or 1, d or 1)  # 2027-02-30 and month 13 are not dates
+        date(y, 1 if mo is None else mo, 1 if d is None else d)  # 2027-02-30, month 00 or 13: not dates
     except ValueError:
         return None
     return y, mo, d

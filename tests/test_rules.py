@@ -762,17 +762,9 @@ def test_reconciliation_only_touches_outcomes() -> None:
 # --------------------------------------------------------------------------- dates and statuses
 
 
-# Month or day 00 passes regsync.classify.parse_date (``mo or 1`` / ``d or 1`` turn 0 into 1):
-# a day-precise date then crashes date_delta with ValueError, and "2027-00" is read as a
-# real month (-6 months: dates.earlier). Strict: when fixed, these pass and the marks go.
-_MONTH_OR_DAY_ZERO = pytest.mark.xfail(strict=True, reason="bug: parse_date accepts month/day 00")
-
-
 @pytest.mark.parametrize("bad", [
     "2027-02-30", "2027-13", "2027-04-31", "soon",
-    pytest.param("2027-00-10", marks=_MONTH_OR_DAY_ZERO),
-    pytest.param("2027-06-00", marks=_MONTH_OR_DAY_ZERO),
-    pytest.param("2027-00", marks=_MONTH_OR_DAY_ZERO),
+    "2027-00-10", "2027-06-00", "2027-00",
 ])
 def test_impossible_primary_completion_date_is_unreadable_not_a_slip(bad: str) -> None:
     old, new = fixture(CKD), fixture(CKD)
