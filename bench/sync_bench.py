@@ -139,9 +139,11 @@ def floor(url: str, ids: list[str]) -> tuple[float, int, int]:
         token = None
         while True:
             query = dict(params, **({"pageToken": token} if token else {}))
-            response = session.get(f"{url}/studies?" + _encode(query), timeout=60)
+            # Read as regsync's client reads: the body in one read (stream=True,
+            # iter_content(None)), not in requests' default 10 KiB chunks.
+            response = session.get(f"{url}/studies?" + _encode(query), timeout=60, stream=True)
             response.raise_for_status()
-            body = response.content
+            body = b"".join(response.iter_content(chunk_size=None))
             nbytes += len(body)
             page = None  # one page in memory at a time
             gc.disable()  # parsed JSON has no cycles: collecting while parsing is pure cost
@@ -194,9 +196,8 @@ def bench_size(n: int, workdir: Path, profile_dir: Path | None) -> dict:
         url, ids = server.url, server.ids
         assert len(ids) == n, (len(ids), n)
         db = workdir / f"bench_{n}.db"
-        store = Store.open(db, create=True)
-        store.watch_add(ids)
-        store.close()
+        with Store.open_write(db) as store:
+            store.watch_add(ids)
 
         def prof(name: str) -> Path | None:
             return profile_dir / f"{name}_{n}.prof" if profile_dir else None
@@ -232,9 +233,8 @@ def bench_size(n: int, workdir: Path, profile_dir: Path | None) -> dict:
         # The issue's budget: 1 (/version) + ceil(changed / 1000) + the re-check's requests.
         batch_size = len(next(iter(id_batches(ids, url))))
         budget = 1 + math.ceil(light_studies / 1000) + math.ceil((changed + recheck) / batch_size)
-        check = Store.open(db)
-        versions_stored = check.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0]
-        check.close()
+        with Store.open_read(db) as check:
+            versions_stored = check.counts()["versions"]
         return {
             "n": n, "setup": setup, "floor": floor_s, "floor_bytes": floor_bytes,
             "first": first, "full": full, "inc": inc, "changed": changed,

@@ -428,6 +428,8 @@ class _Run:
                 self._store_page(page.studies)
             for nct_id in page.missing:
                 self._fetch_one(nct_id)
+            # Let go before the next page is parsed: one page in memory, not two.
+            del page
 
     def _fetch_one(self, nct_id: str) -> None:
         if self.outage >= OUTAGE_AFTER:
