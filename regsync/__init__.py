@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# Here rather than in regsync.client so the CLI can show it without importing the HTTP stack.
+DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
+
 # public name -> the module that defines it
 _EXPORTS = {
     "Store": "regsync.store",
@@ -60,7 +63,7 @@ _EXPORTS = {
     "LockBusy": "regsync.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "DEFAULT_API_URL", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,12 +7,12 @@ import os
 import sqlite3
 import sys
 from datetime import date
+from typing import Any
 
 import click
 import orjson
 
-from regsync import __version__, render
-from regsync.client import DEFAULT_API_URL, ApiClient, ClientConfig
+from regsync import DEFAULT_API_URL, __version__, render
 from regsync.model import Category, Change, Severity, StoredChange
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
@@ -50,19 +50,20 @@ def _setup_logging(verbose: int, log_file: str | None) -> None:
     root = logging.getLogger("regsync")
     root.setLevel(logging.DEBUG)
     root.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     if verbose:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        console.setFormatter(fmt)
+        root.addHandler(console)
     if log_file:
         try:
-            handler = logging.FileHandler(log_file)
+            logfile = logging.FileHandler(log_file)
         except OSError as exc:
-            raise click.BadParameter(f"cannot write {log_file}: {exc.strerror}", param_hint="--log-file")
-        handler.setLevel(logging.DEBUG)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+            raise click.BadParameter(f"cannot write {log_file}: {exc.strerror}", param_hint="--log-file") from None
+        logfile.setLevel(logging.DEBUG)
+        logfile.setFormatter(fmt)
+        root.addHandler(logfile)
     if not root.handlers:
         root.addHandler(logging.NullHandler())
     root.propagate = False
@@ -87,11 +88,11 @@ class RegsyncGroup(click.Group):
             click.echo("error: interrupted", err=True)
             sys.exit(130)
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         try:
-            super().main(*args, standalone_mode=False, **kwargs)
+            super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         except click.UsageError as exc:
             hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
             click.echo(f"error: {exc.format_message()}{hint}", err=True)
@@ -409,8 +410,6 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         regsync diff NCT07240987              # latest against the previous version
         regsync diff NCT07240987 --from 1 --to 3 --json
     """
-    from regsync.classify import diff_records
-
     nct_id = normalize_nct_id(nct_id)
     store = open_store(obj)
     current = store.study(nct_id)["current_version"]
@@ -430,8 +429,10 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         raise UsageError(f"--from {from_v} is after --to {to_v}")
     changes = store.stored_changes(nct_id, from_v, to_v) if from_v != to_v else []
     if changes is None:
+        # A pair never classified together (--from 1 --to 3): computed now, not stored.
+        from regsync.classify import diff_records
+
         changes = diff_records(store.record(nct_id, from_v), store.record(nct_id, to_v))
-    changes = [Change.from_dict(c) if isinstance(c, dict) else c for c in changes]
     if as_json:
         click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v,
                            "changes": [c.to_dict() for c in changes]}))
@@ -476,16 +477,10 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
         since=_parse_since(since), nct_ids=ids or None, categories=list(categories) or None,
         severities=wanted, limit=limit,
     )
-    rows = [_stored_change(r) if isinstance(r, dict) else r for r in rows]
     if as_json:
         click.echo(_dumps([r.to_dict() for r in rows]))
     else:
         click.echo(render.changes_text(rows))
-
-
-def _stored_change(row: dict) -> StoredChange:
-    # Until the store hands out StoredChange itself.
-    return StoredChange(row["nct_id"], row["from_version"], row["to_version"], row["detected_at"], Change.from_dict(row))
 
 
 @cli.command()

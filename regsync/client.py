@@ -21,13 +21,12 @@ from urllib.parse import quote, urlencode
 import orjson
 import requests
 
-from regsync import __version__
+from regsync import DEFAULT_API_URL, __version__
 from regsync.errors import ApiUnavailable, BadResponse, FetchError, InvalidNctId, StudyNotFound
 from regsync.ids import normalize_nct_id
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
 USER_AGENT = f"regsync/{__version__} (+https://github.com/regsync/regsync; registry change monitor)"
 
 # Text fields come back as CommonMark by default; pinning the format means a server-side

@@ -8,8 +8,6 @@ as a change of meaning.
 
 from __future__ import annotations
 
-import difflib
-import html
 import re
 from collections.abc import Collection
 from typing import Any, Literal
@@ -27,6 +25,8 @@ STOP_WORDS = frozenset({
 
 def unmarkup(s: str) -> str:
     """Drop HTML tags and decode entities (the registry's history pages carry both)."""
+    import html
+
     return html.unescape(_TAG.sub(" ", s))
 
 
@@ -68,6 +68,8 @@ def numbers(s: Any) -> list[str]:
 
 def words_changed(a: str, b: str) -> int:
     """How many words were inserted, deleted or replaced from ``a`` to ``b``."""
+    import difflib
+
     matcher = difflib.SequenceMatcher(None, a.split(), b.split(), autojunk=False)
     return sum(
         max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
@@ -115,6 +117,8 @@ def word_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> str:
     # Words are compared with every run of spaces as one space: re-spacing is not an edit.
     ka = [" " if t.isspace() and t != "\n" else t for t in a]
     kb = [" " if t.isspace() and t != "\n" else t for t in b]
+    import difflib  # only when a diff is shown or judged: read commands start without it
+
     ops = difflib.SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes()
     out: list[str] = []
     for n, (tag, i1, i2, j1, j2) in enumerate(ops):

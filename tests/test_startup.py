@@ -1,0 +1,82 @@
+"""Read commands start fast: they never import the HTTP stack, sqlite-utils or the classifier.
+
+The start-up time itself is measured by bench/startup_bench.py (CPU time, as a ratio); this
+test pins the cause, which does not depend on the machine's speed: what gets imported.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import responses
+from click.testing import CliRunner
+
+from regsync.cli import cli
+
+FIXTURE = Path(__file__).parent / "fixtures" / "NCT07240987.json"
+API = "https://registry.test/api/v2"
+NCT = "NCT07240987"
+
+# Heavy modules only a sync (or a write) needs.
+NOT_FOR_READING = ("requests", "urllib3", "sqlite_utils", "regsync.client", "regsync.sync", "regsync.classify")
+
+PROBE = """
+import sys, runpy
+sys.argv = ["regsync", *sys.argv[1:]]
+try:
+    runpy.run_module("regsync", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+loaded = [m for m in {heavy!r} if m in sys.modules]
+print("LOADED", code, ",".join(loaded), file=sys.stderr)
+"""
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("startup") / "regsync.db"
+    record = json.loads(FIXTURE.read_text())
+    edited = copy.deepcopy(record)
+    edited["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
+    for version in (record, edited):
+        with responses.RequestsMock() as mock:
+            mock.get(f"{API}/version", json={"apiVersion": "2.0.5", "dataTimestamp": "2026-09-04T09:00:06"})
+            mock.get(f"{API}/studies/{NCT}", json=version)
+            result = CliRunner().invoke(cli, ["--db", str(db), "--api-url", API, "sync", NCT, "--delay", "0"])
+        assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["history", NCT],
+        ["history", NCT, "--json"],
+        ["show", NCT],
+        ["diff", NCT],
+        ["diff", NCT, "--json"],
+        ["changes"],
+        ["status"],
+        ["watch", "list"],
+        ["--help"],
+        ["history", "--help"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_read_commands_do_not_import_what_they_do_not_use(two_versions, args):
+    probe = PROBE.format(heavy=NOT_FOR_READING)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--db", str(two_versions), *args],
+        capture_output=True, text=True, timeout=120,
+    )
+    line = [x for x in done.stderr.splitlines() if x.startswith("LOADED")][-1]
+    _, code, loaded = (line.split(" ", 2) + [""])[:3]
+    assert code == "0", done.stderr
+    assert loaded == "", f"{' '.join(args)} imported {loaded}"
