@@ -6,6 +6,9 @@ import logging
 import os
 import sqlite3
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -22,10 +25,21 @@ from regsync.store import Store
 DEFAULT_NCT_ID = "NCT07240987"
 
 
+@dataclass(frozen=True)
+class Clocks:
+    """How the commands wait and tell time: back-off, pacing and --wait. Tests hand in their
+    own (``CliRunner().invoke(cli, args, obj=Clocks(sleep=slept.append))``), so no test sleeps
+    for real or patches a module."""
+
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
 class Context:
-    def __init__(self, db_path: str, api_url: str):
+    def __init__(self, db_path: str, api_url: str, clocks: Clocks):
         self.db_path = db_path
         self.api_url = api_url
+        self.clocks = clocks
 
 
 def _dumps(value) -> str:
@@ -130,12 +144,18 @@ def cli(ctx, db_path, api_url, verbose, log_file):
         regsync changes --severity major
     """
     _setup_logging(verbose, log_file)
-    ctx.obj = Context(db_path, api_url)
+    ctx.obj = Context(db_path, api_url, ctx.obj if isinstance(ctx.obj, Clocks) else Clocks())
 
 
 def open_store(obj: Context) -> Store:
     """The database, for a read command (no lock, no migration)."""
     return Store.open_read(obj.db_path)
+
+
+def open_for_writing(obj: Context, wait: float) -> Store:
+    """The database, for a writing command: checks, the writer lock (waiting up to ``wait``
+    seconds), migrations."""
+    return Store.open_write(obj.db_path, wait=wait, clock=obj.clocks.monotonic, sleep=obj.clocks.sleep)
 
 
 def wait_option(fn):
@@ -190,8 +210,8 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
 
     ids = nct_ids_argument(nct_ids)
     config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay)
-    client = ApiClient(config)
-    with Store.open_write(obj.db_path, wait=wait) as store:
+    client = ApiClient(config, sleep=obj.clocks.sleep, clock=obj.clocks.monotonic)
+    with open_for_writing(obj, wait) as store:
         progress = _progress_bar(quiet or as_json)
         try:
             report = run_sync(
@@ -308,7 +328,7 @@ def watch_add(obj, nct_ids, queries, wait):
         regsync watch add --query 'AREA[Condition]"chronic kidney disease" AND AREA[InterventionName]mesenchymal'
     """
     ids, exprs = _watch_targets(nct_ids, queries)
-    with Store.open_write(obj.db_path, wait=wait) as store:
+    with open_for_writing(obj, wait) as store:
         added = store.watch_add(ids)
         for nct_id in ids:
             click.echo(f"{nct_id} {'added' if nct_id in added else 'already watched'}")
@@ -325,7 +345,7 @@ def watch_add(obj, nct_ids, queries, wait):
 def watch_remove(obj, nct_ids, queries, wait):
     """Stop watching studies (their stored versions are kept)."""
     ids, exprs = _watch_targets(nct_ids, queries)
-    with Store.open_write(obj.db_path, wait=wait) as store:
+    with open_for_writing(obj, wait) as store:
         removed = store.watch_remove(ids)
         for nct_id in ids:
             click.echo(f"{nct_id} {'removed' if nct_id in removed else 'was not watched'}")
@@ -490,7 +510,7 @@ def reclassify(obj, wait):
     """Recompute every stored change from the stored snapshots (after the rules changed)."""
     from regsync.classify import diff_records
 
-    with Store.open_write(obj.db_path, wait=wait) as store:
+    with open_for_writing(obj, wait) as store:
         run_id = store.begin_run("reclassify")
         try:
             pairs, found = store.reclassify(diff_records)

@@ -102,15 +102,14 @@ class ApiClient:
         config: ClientConfig | None = None,
         *,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.config = config or ClientConfig()
         self.base = self.config.api_url.rstrip("/")
         self.session = session or requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        # Looked up at call time so tests can replace the module's _sleep.
-        self._sleep = sleep or (lambda seconds: _sleep(seconds))
+        self._sleep = sleep
         self._clock = clock
         self._last_request: float | None = None
         self.requests = 0  # HTTP requests sent, retries included (a run reports it)
@@ -359,10 +358,6 @@ class _Background:
         if self._error is not None:
             raise self._error
         return self._value
-
-
-def _sleep(seconds: float) -> None:
-    time.sleep(seconds)
 
 
 # -- helpers (pure; tested directly) ---------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from regsync import client as client_module
+from regsync.cli import Clocks
 from support.cli import Cli
 from support.fakeapi import FakeRegistry, FakeServer, load_fixtures, serve
 from support.records import DATA_TS
@@ -21,14 +21,11 @@ from support.records import DATA_TS
 
 @pytest.fixture(autouse=True)
 def _no_real_waiting(monkeypatch) -> list[float]:
-    """Back-off and pacing sleeps are recorded, not slept; tests never wait for real.
-
-    The CLI builds its ApiClient itself, so an in-process CLI test cannot hand it
-    ``ApiClient(sleep=...)``; until it can, the client's module-level sleep is replaced.
-    Tests that build an ApiClient or a WriteLock pass ``sleep=``/``clock=`` instead.
-    """
+    """Where in-process CLI runs record their sleeps (back-off, Retry-After, pacing, --wait)
+    instead of sleeping: the ``run`` fixture hands the CLI ``Clocks(sleep=slept.append)``.
+    Tests that build an ApiClient or a WriteLock pass ``sleep=``/``clock=`` themselves; runs
+    of the real script get ``REGSYNC_DELAY=0``."""
     slept: list[float] = []
-    monkeypatch.setattr(client_module, "_sleep", slept.append)
     monkeypatch.setenv("REGSYNC_DELAY", "0")
     for var in ("REGSYNC_DB", "REGSYNC_API_URL", "REGSYNC_WAIT", "REGSYNC_LOG_FILE"):
         monkeypatch.delenv(var, raising=False)
@@ -54,9 +51,9 @@ def api() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def run(db_path) -> Cli:
+def run(db_path, slept) -> Cli:
     """The CLI in-process on ``db_path``: ``run("sync", api_url=server.url)``."""
-    return Cli(db_path)
+    return Cli(db_path, Clocks(sleep=slept.append))
 
 
 FakeApi = Callable[..., tuple[FakeRegistry, FakeServer]]
