@@ -16,7 +16,6 @@ a page of studies is one transaction, so a killed run loses at most the page in 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
@@ -26,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,6 +35,8 @@ from regsync.lock import WriteLock
 from regsync.model import Change, RunOutcome, StoredChange, StudyStatus
 
 if TYPE_CHECKING:  # sqlite-utils is imported by writers only: read commands start faster
+    from pathlib import Path
+
     import sqlite_utils
     from sqlite_utils.migrations import Migrations
 
@@ -68,10 +68,17 @@ def utcnow() -> str:
 HASH_EXCLUDED_TOP_LEVEL = frozenset({"derivedSection"})
 
 
+def _sha256(data: bytes) -> Any:
+    # hashlib is imported when a record is first hashed (a write), not by read commands.
+    import hashlib
+
+    return hashlib.sha256(data)
+
+
 def content_hash(record: Mapping[str, Any]) -> str:
     """sha256 of the record's canonical JSON (sorted keys), minus registry-computed parts."""
     kept = {k: v for k, v in record.items() if k not in HASH_EXCLUDED_TOP_LEVEL}
-    return hashlib.sha256(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return _sha256(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _get(record: Mapping[str, Any], *keys: str) -> Any:
@@ -97,6 +104,8 @@ def _summary_fields(record: Mapping[str, Any]) -> tuple[Any, Any, Any]:
 
 
 def migrations_dir() -> Path:
+    from pathlib import Path
+
     here = Path(__file__).resolve().parent
     for candidate in (here / "_migrations", here.parent / "db" / "migrations"):
         if candidate.is_dir():
@@ -531,6 +540,7 @@ class Store:
         change_rows: list[tuple[Any, ...]] = []
         with self.transaction():
             known = self._current_states([s.nct_id for s in studies])
+            source_ids: dict[str, int] = {}  # one URL answers for a whole page
             saved_here: dict[str, dict[str, Any]] = {}  # records of this page, by study
             for fetched, digest in zip(studies, digests):
                 nct_id = fetched.nct_id
@@ -548,8 +558,10 @@ class Store:
                         change_rows.extend(_change_row(nct_id, previous, version, c, now) for c in changes)
                     title, status, posted = _summary_fields(fetched.record)
                     study_rows.append((nct_id, title, status, posted, version, digest, now, now, now))
+                    if fetched.source not in source_ids:
+                        source_ids[fetched.source] = self._source_id(fetched.source)
                     version_rows.append((
-                        nct_id, version, now, digest, data_timestamp, fetched.source,
+                        nct_id, version, now, digest, data_timestamp, source_ids[fetched.source],
                         fetched.requested_id if fetched.requested_id != nct_id else None, run_id,
                         status, posted, orjson.dumps(fetched.record),
                     ))
@@ -580,8 +592,9 @@ class Store:
             # CAST): no decoding to a Python str and re-encoding to UTF-8 on the way.
             conn.executemany(
                 """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
-                       source, requested_id, run_id, overall_status, last_update_post_date, record)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))""",
+                       source, source_id, requested_id, run_id, overall_status,
+                       last_update_post_date, record)
+                   VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, CAST(? AS TEXT))""",
                 version_rows,
             )
             conn.executemany(_INSERT_CHANGE, change_rows)
@@ -589,6 +602,11 @@ class Store:
                 "UPDATE studies SET last_checked = ?, removed_at = NULL WHERE nct_id = ?", checked
             )
         return results
+
+    def _source_id(self, url: str) -> int:
+        """The id of ``url`` in ``sources``, added if new."""
+        self.conn.execute("INSERT OR IGNORE INTO sources (url) VALUES (?)", [url])
+        return int(self.conn.execute("SELECT id FROM sources WHERE url = ?", [url]).fetchone()[0])
 
     def _current_states(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
         """(content hash, current version) per stored study, one query per _IN_CHUNK IDs."""
@@ -647,9 +665,11 @@ class Store:
         self.study(nct_id)
         return list(
             self._rows(
-                """SELECT version, fetched_at, content_hash, last_update_post_date, overall_status,
-                          data_timestamp, source, requested_id
-                   FROM versions WHERE nct_id = ? ORDER BY version""",
+                """SELECT v.version, v.fetched_at, v.content_hash, v.last_update_post_date,
+                          v.overall_status, v.data_timestamp, COALESCE(s.url, v.source) AS source,
+                          v.requested_id
+                   FROM versions v LEFT JOIN sources s ON s.id = v.source_id
+                   WHERE v.nct_id = ? ORDER BY v.version""",
                 [nct_id],
             )
         )

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from regsync import cli as cli_module
-from regsync.cli import cli
+from regsync.cli import Clocks, cli
 from regsync.client import MAX_PAGE_SIZE, MAX_URL_LENGTH, ApiClient, ClientConfig, id_batches
 from regsync.store import Store
 from regsync.sync import LIGHT_FIELDS, RunReport, StudyOutcome, run_sync
@@ -45,7 +45,8 @@ def regsync(db_path, server):
 
     def invoke(*args: str):
         return runner.invoke(
-            cli, ["--db", str(db_path), "--api-url", server.url, *args], catch_exceptions=False
+            cli, ["--db", str(db_path), "--api-url", server.url, *args], catch_exceptions=False,
+            obj=Clocks(sleep=lambda seconds: None),
         )
 
     return invoke
@@ -78,7 +79,7 @@ def date_queries(registry: FakeRegistry):
 
 def library_sync(db_path, server, **kwargs) -> tuple[RunReport, list[StudyOutcome], list[str]]:
     """``run_sync`` from Python, with a client that records the exact URL of every request."""
-    client = ApiClient(ClientConfig(api_url=server.url, delay=0))
+    client = ApiClient(ClientConfig(api_url=server.url, delay=0), sleep=lambda s: None)
     urls: list[str] = []
     client.session.hooks["response"].append(lambda r, *a, **k: urls.append(r.request.url))
     outcomes: list[StudyOutcome] = []
@@ -135,7 +136,9 @@ def test_watchlist_is_fetched_in_filter_ids_batches_under_the_url_limit(registry
     assert version_count(db_path) == 1500
     # Each version names the URL that answered for it: the batch that asked for it.
     with sqlite3.connect(db_path) as conn:
-        sources = dict(conn.execute("SELECT nct_id, source FROM versions"))
+        sources = dict(conn.execute(
+            "SELECT v.nct_id, s.url FROM versions v JOIN sources s ON s.id = v.source_id"))
+        assert conn.execute("SELECT COUNT(*) FROM sources").fetchone() == (len(studies_urls),)  # each once
     assert set(sources.values()) == set(studies_urls)
     for url in studies_urls:
         asked = url.split("filter.ids=")[1].split("&")[0].split(",")
@@ -154,7 +157,7 @@ def test_id_batches_respect_any_limit_and_keep_order():
 
 def test_pages_follow_next_page_token(registry, server):
     ids = populate(registry, 25)
-    client = ApiClient(ClientConfig(api_url=server.url, delay=0))
+    client = ApiClient(ClientConfig(api_url=server.url, delay=0), sleep=lambda s: None)
     pages = list(client.iter_pages({"filter.ids": ",".join(ids)}, page_size=10))
     assert [len(p.studies) for p in pages] == [10, 10, 5]
     assert [p.next_page_token is not None for p in pages] == [True, True, False]

@@ -15,7 +15,9 @@ import pytest
 from regsync.cli import cli
 from regsync.errors import LockBusy, StoreError
 from regsync.model import Category, Change, Kind, Severity, StoredChange, StudyStatus
-from regsync.store import Store, build_migrations, content_hash
+from regsync.store import Store, build_migrations, content_hash, migrations_dir
+
+LATEST = sorted(migrations_dir().glob("*.sql"))[-1].stem  # the schema this regsync writes
 
 
 def record(nct_id: str, *, title: str = "A study", status: str = "RECRUITING", holder: str = "2026-09-04") -> dict:
@@ -136,7 +138,7 @@ def test_a_read_never_migrates_an_older_schema_it_says_to_run_a_writing_command(
         Store.open_read(db_path)
     assert str(raised.value) == (
         f"database {db_path} was written by an older regsync (schema 0001_core, this regsync "
-        "needs 0003_portfolio); run a writing command such as `regsync sync` to upgrade it"
+        f"needs {LATEST}); run a writing command such as `regsync sync` to upgrade it"
     )
     assert db_path.read_bytes() == before
     assert not Path(f"{db_path}.lock").exists()
@@ -155,7 +157,7 @@ def test_a_read_command_on_an_older_schema_is_one_line_exit_4_and_touches_nothin
     assert result.stdout == ""
     assert result.stderr == (
         f"error: database {db_path} was written by an older regsync (schema 0001_core, this regsync "
-        "needs 0003_portfolio); run a writing command such as `regsync sync` to upgrade it\n"
+        f"needs {LATEST}); run a writing command such as `regsync sync` to upgrade it\n"
     )
     assert db_path.read_bytes() == before
     assert run("watch", "add", "NCT07240987").exit_code == 0  # a writer upgrades it
@@ -182,12 +184,13 @@ def test_save_page_decides_new_changed_and_unchanged_in_one_place(db_path):
             (StudyStatus.CHANGED, 2, 1, [TITLE_CHANGE]),
             (StudyStatus.NEW, 1, None, []),
         ]
-    assert rows(db_path, "SELECT nct_id, version, data_timestamp, run_id, source FROM versions ORDER BY nct_id, version") == [
-        ("NCT00000001", 1, None, None, "https://registry.test/x"),
-        ("NCT00000002", 1, None, None, "https://registry.test/x"),
-        ("NCT00000002", 2, "2026-09-05T09:00:06", 7, "https://registry.test/x"),
-        ("NCT00000003", 1, "2026-09-05T09:00:06", 7, "https://registry.test/x"),
+    assert rows(db_path, "SELECT nct_id, version, data_timestamp, run_id, source_id FROM versions ORDER BY nct_id, version") == [
+        ("NCT00000001", 1, None, None, 1),
+        ("NCT00000002", 1, None, None, 1),
+        ("NCT00000002", 2, "2026-09-05T09:00:06", 7, 1),
+        ("NCT00000003", 1, "2026-09-05T09:00:06", 7, 1),
     ]
+    assert rows(db_path, "SELECT id, url FROM sources") == [(1, "https://registry.test/x")]  # stored once
     assert rows(db_path, "SELECT nct_id, brief_title, current_version, content_hash FROM studies ORDER BY nct_id") == [
         ("NCT00000001", "A study", 1, content_hash(record("NCT00000001"))),
         ("NCT00000002", "Renamed", 2, content_hash(record("NCT00000002", title="Renamed"))),
@@ -335,3 +338,19 @@ def test_a_command_added_later_goes_through_the_same_handler(run):
         del cli.commands["eleventh"]
     assert (result.exit_code, result.stdout) == (4, "")
     assert result.stderr.endswith("cannot be used: disk I/O error\n")
+
+
+def test_history_names_each_versions_source_url_stored_once(db_path):
+    batch = "https://registry.test/api/v2/studies?format=json&filter.ids=NCT00000001,NCT00000002&pageSize=1000"
+    with Store.open_write(db_path) as store:
+        store.save_page([Fetched(record("NCT00000001"), source=batch), Fetched(record("NCT00000002"), source=batch)])
+        store.save_page([Fetched(record("NCT00000001", title="Renamed"), source=batch)], diff=title_diff)
+        # A version stored before sources existed (schema 0003) kept its URL in the row.
+        store.conn.execute(
+            "UPDATE versions SET source = 'https://registry.test/old', source_id = NULL "
+            "WHERE nct_id = 'NCT00000002'"
+        )
+    with Store.open_read(db_path) as store:
+        assert [v["source"] for v in store.history("NCT00000001")] == [batch, batch]
+        assert [v["source"] for v in store.history("NCT00000002")] == ["https://registry.test/old"]
+    assert rows(db_path, "SELECT COUNT(*) FROM sources") == [(1,)]
