@@ -373,6 +373,12 @@ def record_nct_id(record: dict[str, Any]) -> str | None:
 def _match(record: dict[str, Any], wanted: set[str], url: str) -> FetchedStudy | None:
     """A record of a ``filter.ids`` answer, with the ID it was asked for (its own, or one of
     the old numbers it lists as aliases); None for a record nobody asked for."""
+    try:
+        given = record["protocolSection"]["identificationModule"]["nctId"]
+    except (KeyError, TypeError):
+        given = None
+    if isinstance(given, str) and given in wanted:  # canonical, as asked: no need to normalise
+        return FetchedStudy(given, given, record, url)
     nct_id = record_nct_id(record)
     if nct_id is None:
         log.warning("a batch answer contained a record without an nctId; ignored")
