@@ -6,31 +6,35 @@
 
 For each size N, one run:
 
-- starts the fake API (``regsync.fakeapi``) serving N synthetic studies in a separate
+- starts the fake API (``tests/support/fakeapi``) serving N synthetic studies in a separate
   *process* (so the server's CPU never shares a GIL with the client being measured);
 - floor: downloads every page with the request pattern regsync uses (``GET /studies`` with
   ``filter.ids`` batches from ``regsync.client.id_batches``, ``pageSize=1000``, following
-  ``nextPageToken``) on one keep-alive ``requests.Session`` and parses each body with
-  ``orjson.loads`` (the parser regsync uses), the garbage collector paused while parsing
-  and one page in memory at a time: the tightest floor we know how to write. Best of two
-  runs, in the benchmark process (no interpreter start-up in it);
+  ``nextPageToken``) on one keep-alive ``requests.Session``, each body in one read as
+  regsync's client reads it, and parses each body with ``orjson.loads`` (the parser regsync
+  uses), the garbage collector paused while parsing and one page in memory at a time: the
+  tightest floor we know how to write. Best of two runs, in the benchmark process (no
+  interpreter start-up in it);
 - regsync: ``regsync --db DB --api-url URL sync --quiet`` as a fresh child process for each
   measurement (REGSYNC_DELAY=0), wall time including interpreter start-up, peak RSS from
-  ``os.wait4`` (that child only): first sync of a watchlist of N; unchanged ``--full``
-  re-sync; incremental re-sync after 1% of the studies changed (new LastUpdatePostDate,
-  registry dataTimestamp moved one day), with the HTTP requests the fake API received.
+  ``os.wait4`` (that child only): first sync of a watchlist of N and unchanged ``--full``
+  re-sync, each the best of two (two databases), like the floor; then incremental re-sync
+  after 1% of the studies changed (new LastUpdatePostDate, registry dataTimestamp moved one
+  day), with the HTTP requests the fake API received.
 
 Prints a Markdown table.
 
-Last full run (2 CPUs, Python 3.11): floor 1.31 s / 6.51 s for 10,000 / 50,000 studies;
-first sync 2.12x / 2.33x the floor (target 2x: missed); unchanged --full 1.17x / 1.10x
-(met); incremental with 1% changed 3 / 5 requests, the budget exactly (met); peak RSS
-115-127 MB (met); per-study cost at 50,000 vs 10,000: 1.09x first, 0.94x full (met).
-What bounds the first sync (cProfile, 10,000 studies): SQLite, one transaction per study as
-required (BEGIN, SELECT, 2 INSERTs, COMMIT with WAL checkpoints: ~1.1 s), plus hashing
-(sorted orjson.dumps + sha256, ~0.35 s) and serialising each record to store (~0.2 s), on
-top of the parse that the floor also pays. A writer thread committing study k while the
-main thread hashes study k+1 (sqlite3 releases the GIL) is what would lift it next.
+Last full run (2 CPUs, Python 3.11; README "Performance"): floor 1.67 s / 7.46 s for
+10,000 / 50,000 studies; first sync 1.36x / 1.47x the floor (target 1.5x: met); unchanged
+--full 1.10x / 1.11x (target 1.2x: met); incremental with 1% changed 3 / 5 requests, the
+budget exactly (met); peak RSS 119-129 MB (met); per-study cost at 50,000 vs 10,000: 0.96x
+first, 0.90x full (met). The run before gave 1.50x / 1.24x and 1.26x / 0.85x: the margins
+are thin, and about 0.2 s of each figure at 10,000 is start-up.
+What is left on top of the floor (py-spy, 10,000 studies, first sync): the content hash
+(sorted orjson.dumps + sha256, ~0.45 s), serialising new records for storage (~0.2 s),
+SQLite's inserts (~0.3 s; one transaction per page, the WAL checkpoint in a background
+thread) and start-up (~0.2 s). The parse and freeing each page, which the floor pays too,
+are half of the main thread's time.
 """
 
 from __future__ import annotations
