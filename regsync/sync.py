@@ -122,7 +122,7 @@ class Plan:
     def fetch_list(self, *, updated: Iterable[str] = (), newcomers: Iterable[str] = ()) -> list[str]:
         """The studies to fetch, given what the registry said was ``updated`` since
         ``since`` (incremental) and the ``newcomers`` the query watches brought in."""
-        new = [n for n in newcomers]
+        new = list(newcomers)
         if self.mode is SyncMode.NOTHING_TO_DO:
             return []
         if self.mode is SyncMode.IDS:
@@ -370,7 +370,7 @@ class _Run:
             return None
         return str(value) if value is not None else None
 
-    def _expand_queries(self, queries: Sequence[Any]) -> list[str]:
+    def _expand_queries(self, queries: Sequence[WatchQuery]) -> list[str]:
         """Studies that newly match a query watch join the watchlist (and are fetched)."""
         if not queries:
             return []

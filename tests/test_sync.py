@@ -305,15 +305,14 @@ def test_a_failed_what_changed_query_fails_the_run_in_one_line(api, run, db_path
     from regsync.store import Store
 
     ids = [f"NCT{10000000 + i:08d}" for i in range(25)]
-    store = Store.open(db_path, create=True)
-    store.watch_add(ids)
-    for nct_id in ids:
-        record = load(DEFAULT)
-        record["protocolSection"]["identificationModule"]["nctId"] = nct_id
-        store.save(record, nct_id=nct_id, source="test")
-    run_id = store.begin_run("sync", "full")
-    store.finish_run(run_id, "ok", complete=1, data_timestamp="2026-09-01T09:00:00")
-    store.close()
+    with Store.open_write(db_path) as store:
+        store.watch_add(ids)
+        for nct_id in ids:
+            record = load(DEFAULT)
+            record["protocolSection"]["identificationModule"]["nctId"] = nct_id
+            store.save(record, nct_id=nct_id, source="test")
+        run_id = store.begin_run("sync", "full")
+        store.finish_run(run_id, "ok", complete=True, data_timestamp="2026-09-01T09:00:00")
     mock_version(api)
     api.get(f"{API}/studies", status=503, body="Service Unavailable")
     result = run("sync", "--retries", "1")
