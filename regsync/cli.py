@@ -107,6 +107,10 @@ class RegsyncGroup(click.Group):
             return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         try:
             super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # A bare `regsync` (or `regsync watch`) asks for help: give it, not an error.
+            click.echo(exc.ctx.get_help() if exc.ctx else self.get_help(click.Context(self)))
+            sys.exit(0)
         except click.UsageError as exc:
             hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
             click.echo(f"error: {exc.format_message()}{hint}", err=True)
@@ -139,6 +143,7 @@ def cli(ctx, db_path, api_url, verbose, log_file):
 
     Example:
 
+    \b
         regsync sync                    # fetch NCT07240987 (the default) into ./regsync.db
         regsync watch add NCT00763412   # track more studies
         regsync changes --severity major
@@ -200,6 +205,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
 
     Example:
 
+    \b
         regsync sync
         regsync sync NCT07240987 NCT00763412 --json
         regsync --db /var/lib/regsync/trials.db sync --quiet   # for cron
@@ -230,7 +236,8 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
         else:
             click.echo(
                 f"nothing to do: the registry's data has not changed since the last run "
-                f"(dataTimestamp {report.data_timestamp}); --force syncs anyway"
+                f"(dataTimestamp {report.data_timestamp}); --force syncs anyway",
+                err=True,  # a summary, like every other summary line; stdout is for data
             )
     elif not quiet and not as_json:
         c = report.counts
@@ -299,7 +306,15 @@ def _progress_bar(disabled: bool) -> _ProgressLine | None:
 
 @cli.group()
 def watch():
-    """Manage the watchlist that a plain `regsync sync` syncs."""
+    """Manage the watchlist that a plain `regsync sync` syncs.
+
+    Example:
+
+    \b
+        regsync watch add NCT00763412 NCT06171568
+        regsync watch list
+        regsync watch remove NCT06171568
+    """
 
 
 def _watch_targets(nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -324,6 +339,7 @@ def watch_add(obj, nct_ids, queries, wait):
 
     Example:
 
+    \b
         regsync watch add NCT00763412 NCT06171568
         regsync watch add --query 'AREA[Condition]"chronic kidney disease" AND AREA[InterventionName]mesenchymal'
     """
@@ -343,7 +359,14 @@ def watch_add(obj, nct_ids, queries, wait):
 @wait_option
 @click.pass_obj
 def watch_remove(obj, nct_ids, queries, wait):
-    """Stop watching studies (their stored versions are kept)."""
+    """Stop watching studies (their stored versions are kept).
+
+    Example:
+
+    \b
+        regsync watch remove NCT06171568
+        regsync watch remove --query 'AREA[Condition]"chronic kidney disease"'
+    """
     ids, exprs = _watch_targets(nct_ids, queries)
     with open_for_writing(obj, wait) as store:
         removed = store.watch_remove(ids)
@@ -358,7 +381,14 @@ def watch_remove(obj, nct_ids, queries, wait):
 @json_option
 @click.pass_obj
 def watch_list(obj, as_json):
-    """List watched studies and query watches."""
+    """List watched studies and query watches.
+
+    Example:
+
+    \b
+        regsync watch list
+        regsync watch list --json
+    """
     store = open_store(obj)
     rows, queries = store.watchlist(), store.queries()
     if as_json:
@@ -390,6 +420,7 @@ def history(obj, nct_id, as_json):
 
     Example:
 
+    \b
         regsync history NCT07240987
     """
     nct_id = normalize_nct_id(nct_id)
@@ -409,6 +440,7 @@ def show(obj, nct_id, version):
 
     Example:
 
+    \b
         regsync show NCT07240987 --version 1
     """
     nct_id = normalize_nct_id(nct_id)
@@ -427,6 +459,7 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
 
     Example:
 
+    \b
         regsync diff NCT07240987              # latest against the previous version
         regsync diff NCT07240987 --from 1 --to 3 --json
     """
@@ -436,12 +469,15 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     to_v = current if to_v is None else to_v
     if not 1 <= to_v <= current:
         raise UnknownVersion(f"--to {to_v}: {nct_id} has versions 1-{current}")
+    if from_v is None and to_v == 1:
+        # Not an error: a script diffing every study meets first versions all the time.
+        if as_json:
+            click.echo(_dumps({"nct_id": nct_id, "from_version": None, "to_version": 1, "changes": []}))
+        else:
+            only = " (the only one stored)" if current == 1 else ""
+            click.echo(f"{nct_id} v1 is the first version{only}; nothing before it to compare")
+        return
     if from_v is None:
-        if to_v == 1:
-            raise UnknownVersion(
-                f"{nct_id} has only one version stored; nothing to compare"
-                if current == 1 else "version 1 is the first; nothing before it to compare"
-            )
         from_v = to_v - 1
     elif not 1 <= from_v <= current:
         raise UnknownVersion(f"--from {from_v}: {nct_id} has versions 1-{current}")
@@ -456,6 +492,8 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     if as_json:
         click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v,
                            "changes": [c.to_dict() for c in changes]}))
+    elif from_v == to_v:
+        click.echo(f"{nct_id} v{from_v} -> v{to_v}: the same version; no changes")
     else:
         click.echo(render.diff_text(nct_id, from_v, to_v, changes, show_admin=show_admin))
 
@@ -484,6 +522,7 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
 
     Example:
 
+    \b
         regsync changes --since 2026-01-01 --severity major
         regsync changes --category outcomes --json
     """
@@ -507,7 +546,16 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
 @wait_option
 @click.pass_obj
 def reclassify(obj, wait):
-    """Recompute every stored change from the stored snapshots (after the rules changed)."""
+    """Recompute every stored change from the stored snapshots (after the rules changed).
+
+    Detection dates are kept.
+
+    Example:
+
+    \b
+        regsync reclassify
+        regsync reclassify --wait 600   # while the nightly sync may still be running
+    """
     from regsync.classify import diff_records
 
     with open_for_writing(obj, wait) as store:
@@ -526,7 +574,14 @@ def reclassify(obj, wait):
 @json_option
 @click.pass_obj
 def status(obj, limit, as_json):
-    """Recent runs, what is stored, and how big the database is."""
+    """Recent runs, what is stored, and how big the database is.
+
+    Example:
+
+    \b
+        regsync status
+        regsync status --runs 30 --json
+    """
     store = open_store(obj)
     runs, counts = store.runs(limit), store.counts()
     last = store.last_complete_run()

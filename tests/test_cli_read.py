@@ -100,8 +100,14 @@ def test_diff_unknown_study_and_single_version(api, run):
     assert result.exit_code == 1
     assert result.stderr == "error: NCT00000001 is not in the database (run: regsync sync NCT00000001)\n"
     result = run("diff", DEFAULT)
-    assert result.exit_code == 2
-    assert result.stderr == f"error: {DEFAULT} has only one version stored; nothing to compare\n"
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == f"{DEFAULT} v1 is the first version (the only one stored); nothing before it to compare\n"
+    result = run("diff", DEFAULT, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"nct_id": DEFAULT, "from_version": None, "to_version": 1, "changes": []}
+    result = run("diff", DEFAULT, "--from", "1", "--to", "1")
+    assert (result.exit_code, result.stdout) == (0, f"{DEFAULT} v1 -> v1: the same version; no changes\n")
+    assert json.loads(run("diff", DEFAULT, "--from", "1", "--to", "1", "--json").stdout)["changes"] == []
 
 
 def test_changes_newest_first_and_filters(three_versions, run):

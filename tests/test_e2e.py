@@ -147,11 +147,11 @@ def test_nothing_to_do_makes_one_request_and_force_overrides(fake, tmp_path):
     registry.reset_log()
     idle = run_regsync(db, server.url, "sync")
     assert idle.returncode == 0
-    assert idle.stdout == (
+    assert idle.stderr == (
         f"nothing to do: the registry's data has not changed since the last run (dataTimestamp {DATA_TS}); "
         "--force syncs anyway\n"
     )
-    assert idle.stderr == ""
+    assert idle.stdout == ""
     assert [(r.path, r.status) for r in registry.requests] == [("/api/v2/version", 200)]
     quiet = run_regsync(db, server.url, "sync", "--quiet")
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
@@ -185,5 +185,5 @@ def test_nothing_to_do_makes_one_request_and_force_overrides(fake, tmp_path):
     assert run_regsync(db, server.url, "sync", DEFAULT).returncode == 0
     registry.reset_log()
     after_ids = run_regsync(db, server.url, "sync")
-    assert not after_ids.stdout.startswith("nothing to do")
+    assert not after_ids.stderr.startswith("nothing to do")
     assert registry.count("studies") == 1

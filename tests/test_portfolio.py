@@ -321,7 +321,7 @@ def test_incremental_request_count_is_within_the_budget(registry, server, regsyn
 def test_nothing_to_do_when_the_data_timestamp_has_not_moved(registry, server, regsync, db_path):
     first_sync(regsync, registry, db_path, 30)
     result = regsync("sync")
-    assert result.stdout.startswith("nothing to do")
+    assert result.stderr.startswith("nothing to do")
     assert [r.target for r in registry.requests] == ["version"]
 
 

@@ -25,7 +25,7 @@ def _history(fake, run):
     assert run("sync", DEFAULT, "NCT00763412", "NCT99999999", api_url=server.url).exit_code == 1
     assert run("watch", "add", DEFAULT, api_url=server.url).exit_code == 0
     assert run("sync", api_url=server.url).exit_code == 0  # the first complete run
-    assert run("sync", api_url=server.url).stdout.startswith("nothing to do")
+    assert run("sync", api_url=server.url).stderr.startswith("nothing to do")
     registry.add(edit(load(DEFAULT), overallStatus="RECRUITING"))
     registry.data_timestamp = "2026-09-05T09:00:00"
     assert run("sync", api_url=server.url).exit_code == 0

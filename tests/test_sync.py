@@ -280,7 +280,7 @@ def test_nothing_to_do_when_data_timestamp_has_not_moved(api, run, db_path):
     result = run("sync")
     assert result.exit_code == 0
     assert len(api.calls) == before + 1  # only /version
-    assert result.stdout.startswith("nothing to do: the registry's data has not changed")
+    assert result.stderr.startswith("nothing to do: the registry's data has not changed")
     assert run("sync", "--quiet").stdout == ""
     assert "unchanged" in run("sync", "--force").stdout
 
@@ -294,7 +294,7 @@ def test_newly_watched_studies_sync_even_when_data_has_not_moved(api, run, db_pa
     result = run("sync")
     # The watchlist replaces the default study once it has entries.
     assert result.stdout == "NCT00763412 new (v1)\n"
-    assert run("sync").stdout.startswith("nothing to do")
+    assert run("sync").stderr.startswith("nothing to do")
 
 
 def test_a_failed_what_changed_query_fails_the_run_in_one_line(api, run, db_path):
