@@ -35,6 +35,9 @@ _EXPORTS = {
     "run_sync": "regsync.sync",
     "plan_sync": "regsync.sync",
     "SyncRequest": "regsync.sync",
+    "SyncState": "regsync.sync",
+    "SyncMode": "regsync.sync",
+    "Plan": "regsync.sync",
     "RunReport": "regsync.sync",
     "StudyOutcome": "regsync.sync",
     "diff_records": "regsync.classify",
@@ -109,4 +112,13 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     )
     from regsync.rules import RULES, THRESHOLDS
     from regsync.store import SaveResult, Store, content_hash
-    from regsync.sync import RunReport, StudyOutcome, SyncRequest, plan_sync, run_sync
+    from regsync.sync import (
+        Plan,
+        RunReport,
+        StudyOutcome,
+        SyncMode,
+        SyncRequest,
+        SyncState,
+        plan_sync,
+        run_sync,
+    )

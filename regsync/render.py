@@ -32,7 +32,10 @@ def sync_line(outcome: Any) -> str:
     if outcome.status == "new":
         return f"{who} new (v{outcome.version})"
     if outcome.status == "changed":
-        return f"{who} changed v{outcome.previous_version} -> v{outcome.version}: {change_headline(outcome.changes)}"
+        # The most severe flagged change in brackets: a cron mail says how much it matters.
+        summary = summarize(outcome.changes)
+        badge = f" [{summary.max_severity}]" if summary.max_severity else ""
+        return f"{who} changed v{outcome.previous_version} -> v{outcome.version}{badge}: {summary.headline()}"
     if outcome.status == "unchanged":
         return f"{who} unchanged (v{outcome.version})"
     if outcome.status == "removed":

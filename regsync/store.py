@@ -288,16 +288,6 @@ class Store:
             raise
         return store
 
-    @classmethod
-    def open(
-        cls, path: str | os.PathLike[str], *, write: bool = False, wait: float = 0.0, create: bool | None = None
-    ) -> Store:
-        """``open_write`` when ``write``, else ``open_read``. ``create`` is the former spelling
-        of ``write``, kept while tests/test_local_state.py and tests/test_status.py use it."""
-        if write or create:
-            return cls.open_write(path, wait=wait)
-        return cls.open_read(path)
-
     def close(self) -> None:
         """Close the database, then release the writer lock (if held)."""
         try:

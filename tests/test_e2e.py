@@ -58,7 +58,7 @@ def test_a_night_of_syncing_through_a_real_socket(fake, tmp_path):
     registry.data_timestamp = "2026-09-05T09:00:00"
     changed = run_regsync(db, server.url, "sync")
     assert changed.returncode == 0, changed.stderr
-    assert changed.stdout == f"{DEFAULT} changed v1 -> v2: status (milestone: RECRUITING)\n"
+    assert changed.stdout == f"{DEFAULT} changed v1 -> v2 [minor]: status (milestone: RECRUITING)\n"
     assert db_versions(db) == [1, 2]
 
     # 4. A study the registry does not have: one line on stderr, exit 1, nothing stored.

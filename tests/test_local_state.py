@@ -190,15 +190,15 @@ def _schema(path: Path) -> list[tuple]:
 
 
 def test_migrations_are_idempotent(db_path):
-    Store.open(db_path, create=True).close()
+    Store.open_write(db_path).close()
     schema = _schema(db_path)
     conn = sqlite3.connect(db_path)
     applied = conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id").fetchall()
     conn.close()
     assert applied == [(m.stem,) for m in sorted((Path(__file__).parent.parent / "db" / "migrations").glob("*.sql"))]
     for _ in range(2):
-        Store.open(db_path, create=True).close()
-        Store.open(db_path).close()
+        Store.open_write(db_path).close()
+        Store.open_read(db_path).close()
     assert _schema(db_path) == schema
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id").fetchall() == applied
@@ -230,7 +230,7 @@ def test_upgrading_a_database_made_by_an_older_schema(fake, run, db_path):
     db.conn.commit()
     db.close()
 
-    store = Store.open(db_path, create=True)
+    store = Store.open_write(db_path)
     try:
         tables = set(store.db.table_names())
         assert {"studies", "versions", "runs", "watchlist", "changes", "watch_queries", "events"} <= tables
@@ -246,6 +246,6 @@ def test_upgrading_a_database_made_by_an_older_schema(fake, run, db_path):
     registry.add(edit(load(DEFAULT), overallStatus="RECRUITING"))
     result = run("sync", api_url=server.url)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"{DEFAULT} changed v1 -> v2: status (milestone: RECRUITING)\n"
+    assert result.stdout == f"{DEFAULT} changed v1 -> v2 [minor]: status (milestone: RECRUITING)\n"
     assert [r["version"] for r in json.loads(run("history", DEFAULT, "--json").stdout)] == [1, 2]
     assert json.loads(run("diff", DEFAULT, "--json").stdout)["changes"]

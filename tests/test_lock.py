@@ -189,7 +189,7 @@ def test_readers_work_while_a_sync_holds_the_lock_and_no_duplicate_versions(fake
     assert second.returncode == 3
     assert second.stderr.splitlines()[0].startswith("error: another regsync (pid ")
     assert writer.returncode == 0, err
-    assert out == f"{DEFAULT} changed v1 -> v2: status (milestone: RECRUITING)\n"
+    assert out == f"{DEFAULT} changed v1 -> v2 [minor]: status (milestone: RECRUITING)\n"
     assert db_versions(db) == [1, 2]
 
 

@@ -102,7 +102,7 @@ def test_status_text(fake, run, db_path):
 def test_status_shows_an_interrupted_run_and_its_errors(fake, run, db_path):
     registry, server = fake
     assert run("sync", api_url=server.url).exit_code == 0
-    store = Store.open(db_path, create=True)
+    store = Store.open_write(db_path)
     store.begin_run("sync", "full")  # a run that died without a word (SIGKILL, power loss)
     store.close()
     assert run("sync", "NCT99999999", api_url=server.url).exit_code == 1

@@ -71,7 +71,7 @@ def test_changed_resync_stores_v2_and_names_the_categories(api, run, db_path):
     run("sync")
     result = run("sync", "--force")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(f"{DEFAULT} changed v1 -> v2: status (milestone: RECRUITING)")
+    assert result.stdout.startswith(f"{DEFAULT} changed v1 -> v2 [minor]: status (milestone: RECRUITING)")
     assert versions(db_path) == [1, 2]
 
 
