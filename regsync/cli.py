@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import sys
@@ -61,6 +60,11 @@ def nct_ids_argument(values: tuple[str, ...]) -> list[str]:
 
 
 def _setup_logging(verbose: int, log_file: str | None) -> None:
+    """Logs to stderr (-v) and/or a file. Without either, the library stays silent: its
+    warnings go nowhere rather than to Python's last-resort handler. Imported here, not at
+    the top: a read command without -v never loads logging."""
+    import logging
+
     root = logging.getLogger("regsync")
     root.setLevel(logging.DEBUG)
     root.handlers.clear()
@@ -148,7 +152,8 @@ def cli(ctx, db_path, api_url, verbose, log_file):
         regsync watch add NCT00763412   # track more studies
         regsync changes --severity major
     """
-    _setup_logging(verbose, log_file)
+    if verbose or log_file or "logging" in sys.modules:  # (re)configured, never stale
+        _setup_logging(verbose, log_file)
     ctx.obj = Context(db_path, api_url, ctx.obj if isinstance(ctx.obj, Clocks) else Clocks())
 
 
@@ -160,7 +165,15 @@ def open_store(obj: Context) -> Store:
 def open_for_writing(obj: Context, wait: float) -> Store:
     """The database, for a writing command: checks, the writer lock (waiting up to ``wait``
     seconds), migrations."""
+    if not _logging_configured():  # writers may warn: silently, unless -v or --log-file
+        _setup_logging(0, None)
     return Store.open_write(obj.db_path, wait=wait, clock=obj.clocks.monotonic, sleep=obj.clocks.sleep)
+
+
+def _logging_configured() -> bool:
+    import logging
+
+    return bool(logging.getLogger("regsync").handlers)
 
 
 def wait_option(fn):

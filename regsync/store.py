@@ -16,7 +16,6 @@ a page of studies is one transaction, so a killed run loses at most the page in 
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import threading
@@ -40,7 +39,13 @@ if TYPE_CHECKING:  # sqlite-utils is imported by writers only: read commands sta
     import sqlite_utils
     from sqlite_utils.migrations import Migrations
 
-log = logging.getLogger(__name__)
+
+def _warn(message: str, *args: object) -> None:
+    # logging is imported on the first warning (a writer's), not by every read command.
+    import logging
+
+    logging.getLogger(__name__).warning(message, *args)
+
 
 MIGRATION_SET = "regsync"
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' MIGRATIONS_TABLE
@@ -110,6 +115,16 @@ def migrations_dir() -> Path:
     for candidate in (here / "_migrations", here.parent / "db" / "migrations"):
         if candidate.is_dir():
             return candidate
+    raise StoreError("regsync is installed without its schema (db/migrations not found)")
+
+
+def migration_names() -> list[str]:
+    """The schema versions this regsync knows, in order (os.listdir, not pathlib: every read
+    command asks, and pathlib would be a tenth of its start-up)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "_migrations"), os.path.join(here, "..", "db", "migrations")):
+        if os.path.isdir(candidate):
+            return sorted(name[:-4] for name in os.listdir(candidate) if name.endswith(".sql"))
     raise StoreError("regsync is installed without its schema (db/migrations not found)")
 
 
@@ -807,7 +822,7 @@ class _Checkpointer:
         try:
             conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
         except sqlite3.Error as exc:  # the writer's connection checkpoints on close instead
-            log.warning("no background checkpoints for %s: %s", self._path, exc)
+            _warn("no background checkpoints for %s: %s", self._path, exc)
             return
         try:
             while True:
@@ -818,7 +833,7 @@ class _Checkpointer:
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as exc:
-                    log.warning("background checkpoint of %s failed: %s", self._path, exc)
+                    _warn("background checkpoint of %s failed: %s", self._path, exc)
         finally:
             conn.close()
 
@@ -908,7 +923,7 @@ def _check_schema(conn: sqlite3.Connection, path: str, *, write: bool) -> list[s
             ]
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot use database {path}: {exc}") from None
-    known = [p.stem for p in sorted(migrations_dir().glob("*.sql"))]
+    known = migration_names()
     unknown = sorted(set(applied) - set(known))
     if unknown:
         raise StoreError(

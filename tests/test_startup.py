@@ -23,7 +23,10 @@ API = "https://registry.test/api/v2"
 NCT = "NCT07240987"
 
 # Heavy modules only a sync (or a write) needs.
-NOT_FOR_READING = ("requests", "urllib3", "sqlite_utils", "regsync.client", "regsync.sync", "regsync.classify")
+NOT_FOR_READING = (
+    "requests", "urllib3", "sqlite_utils", "regsync.client", "regsync.sync", "regsync.classify",
+    "logging", "difflib", "hashlib",
+)
 
 PROBE = """
 import sys, runpy
