@@ -1,26 +1,105 @@
-"""Diff benchmark: NCT02513394 (1.5 MB, 437 sites) vs a copy with its sites shuffled
-and one removed.  Must report exactly one change; target < 0.25 s per diff.
+"""Diff benchmarks, target < 0.25 s each.
 
-Usage: python bench/diff_bench.py [repeats]
+1. Sites: NCT02513394 (1.5 MB, 437 sites) vs a copy with its sites shuffled and one removed.
+   Must report exactly one change.
+2. Long text (issue 11 item 7): a 32,000-character ``detailedDescription`` (the registry's
+   limit) built from the fixtures' real descriptions, with 8 words edited at spread positions.
+   Times ``word_diff`` and the whole text rendering path (``diff_records`` then
+   ``render.diff_text``), and, once each for comparison, the old single-SequenceMatcher word
+   diff (kept below as ``old_word_diff``), which must give the same text.
+
+Usage: python bench/diff_bench.py [repeats] [--no-old]
 """
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
 import random
+import re
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from regsync.diff import diff_records  # noqa: E402
+import regsync.render as render  # noqa: E402
+from regsync.classify import diff_records  # noqa: E402
+from regsync.text import _TOKEN, CONTEXT_WORDS, _elide, word_diff  # noqa: E402
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "NCT02513394.json")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures")
+FIXTURE = os.path.join(FIXTURES, "NCT02513394.json")
+TEXT_FIXTURE = os.path.join(FIXTURES, "NCT00763412.json")
+TEXT_SIZE = 32_000
+EDITS = 8
 
 
-def main(argv: list[str]) -> int:
-    repeats = int(argv[0]) if argv else 20
+def old_word_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> str:
+    """The OLD algorithm (before issue 11 item 7): one SequenceMatcher over every token,
+    spaces included; quadratic in the text's length.  Kept only for the comparison."""
+    old, new = old or "", new or ""
+    if old == new:
+        return old
+    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
+    ka = [" " if t.isspace() and t != "\n" else t for t in a]
+    kb = [" " if t.isspace() and t != "\n" else t for t in b]
+    ops = difflib.SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes()
+    out: list[str] = []
+    for n, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag == "equal":
+            out.append(_elide(b[j1:j2], context, keep_head=n > 0, keep_tail=n < len(ops) - 1))
+            continue
+        if tag in ("delete", "replace"):
+            deleted = "".join(a[i1:i2]).strip(" \t")
+            if deleted:
+                out.append(f"[-{deleted}-]")
+        if tag in ("insert", "replace"):
+            inserted = "".join(b[j1:j2]).strip(" \t")
+            if inserted:
+                out.append(f"{{+{inserted}+}}")
+    return re.sub(r"(-\]|\+\})(\[-|\{\+)", r"\1 \2", "".join(out))
+
+
+def long_text_pair(size: int = TEXT_SIZE, edits: int = EDITS) -> tuple[str, str]:
+    """A ``size``-character text of the fixtures' real description paragraphs (each numbered,
+    so the repeats are not verbatim), and a copy with ``edits`` words replaced at spread
+    positions."""
+    paras: list[str] = []
+    for name in sorted(os.listdir(FIXTURES)):
+        if not name.startswith("NCT"):
+            continue
+        with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+            dm = json.load(f)["protocolSection"].get("descriptionModule", {})
+        for field in ("detailedDescription", "briefSummary"):
+            paras += [p for p in dm.get(field, "").split("\n\n") if len(p) > 80]
+    out: list[str] = []
+    n = 0
+    while sum(map(len, out)) + 2 * len(out) < size:
+        out.append(f"Part {n + 1}. {paras[n % len(paras)]}")
+        n += 1
+    text = "\n\n".join(out)[:size]
+    text = text[: text.rfind(" ")]
+    toks = re.findall(r"\S+|\s+", text)
+    words = [i for i, t in enumerate(toks) if not t.isspace()]
+    for k in range(edits):
+        toks[words[len(words) * (2 * k + 1) // (2 * edits)]] = f"edited{k}"
+    return text, "".join(toks)
+
+
+def _median(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    result = fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2], result
+
+
+def bench_sites(repeats: int) -> bool:
     with open(FIXTURE, encoding="utf-8") as f:
         old = json.load(f)
     new = copy.deepcopy(old)
@@ -44,7 +123,54 @@ def main(argv: list[str]) -> int:
         print(f"  {c.severity} {c.category} {c.kind} {c.rule}: {c.summary}")
     print(f"seconds per diff: median {times[len(times) // 2]:.4f}, "
           f"min {times[0]:.4f}, max {times[-1]:.4f} over {repeats} runs")
-    ok = len(changes) == 1 and times[len(times) // 2] < 0.25
+    return len(changes) == 1 and times[len(times) // 2] < 0.25
+
+
+def bench_long_text(repeats: int, with_old: bool) -> bool:
+    old_text, new_text = long_text_pair()
+    with open(TEXT_FIXTURE, encoding="utf-8") as f:
+        old = json.load(f)
+    new = copy.deepcopy(old)
+    old["protocolSection"]["descriptionModule"]["detailedDescription"] = old_text
+    new["protocolSection"]["descriptionModule"]["detailedDescription"] = new_text
+
+    def render_path() -> str:
+        return render.diff_text("NCT00763412", 1, 2, diff_records(old, new), show_admin=True)
+
+    t_word, out = _median(lambda: word_diff(old_text, new_text), repeats)
+    t_render, text = _median(render_path, repeats)
+    print(f"\nlong text: detailedDescription of {len(old_text):,} characters, "
+          f"{len(old_text.split()):,} words, {EDITS} words edited at spread positions")
+    print(f"  new word_diff:        median {t_word:.4f} s over {repeats} runs")
+    print(f"  new render path:      median {t_render:.4f} s over {repeats} runs "
+          "(diff_records + render.diff_text)")
+    ok = out.count("{+edited") == EDITS and t_word < 0.25 and t_render < 0.25
+    if with_old:
+        t = time.perf_counter()
+        old_out = old_word_diff(old_text, new_text)
+        t_old_word = time.perf_counter() - t
+        saved = render.word_diff
+        render.word_diff = old_word_diff
+        try:
+            t = time.perf_counter()
+            old_render = render_path()
+            t_old_render = time.perf_counter() - t
+        finally:
+            render.word_diff = saved
+        print(f"  OLD word_diff:        {t_old_word:.4f} s (one run; the old single-SequenceMatcher algorithm)")
+        print(f"  OLD render path:      {t_old_render:.4f} s (one run, with the old word_diff)")
+        print(f"  speed-up: word_diff {t_old_word / t_word:.0f}x, render path {t_old_render / t_render:.0f}x; "
+              f"same output as the old algorithm: {old_out == out and old_render == text}")
+        ok = ok and old_out == out and old_render == text
+    return ok
+
+
+def main(argv: list[str]) -> int:
+    with_old = "--no-old" not in argv
+    args = [a for a in argv if a != "--no-old"]
+    repeats = int(args[0]) if args else 20
+    ok = bench_sites(repeats)
+    ok = bench_long_text(repeats, with_old) and ok
     print("OK" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -117,9 +117,7 @@ def word_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> str:
     # Words are compared with every run of spaces as one space: re-spacing is not an edit.
     ka = [" " if t.isspace() and t != "\n" else t for t in a]
     kb = [" " if t.isspace() and t != "\n" else t for t in b]
-    import difflib  # only when a diff is shown or judged: read commands start without it
-
-    ops = difflib.SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes()
+    ops = _opcodes(_token_blocks(ka, kb), len(ka), len(kb))
     out: list[str] = []
     for n, (tag, i1, i2, j1, j2) in enumerate(ops):
         if tag == "equal":
@@ -134,6 +132,170 @@ def word_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> str:
             if inserted:
                 out.append(f"{{+{inserted}+}}")
     return re.sub(r"(-\]|\+\})(\[-|\{\+)", r"\1 \2", "".join(out))
+
+
+# Why not one SequenceMatcher over all tokens (as before): with autojunk=False its
+# find_longest_match costs the sum, over each token of ``old``, of that token's occurrences in
+# ``new``; the space between every two words occurs n/2 times, so each call is quadratic and
+# a 32,000-character description took 70 s.  The matching is therefore found in two passes:
+#
+# 1. Words only (no whitespace tokens, so nothing is that popular), after stripping the common
+#    prefix and suffix (most edits are local); a long middle is first aligned by sentence and
+#    line, and only changed sentences are compared word by word.  A changed region still too
+#    long for autojunk=False (a wholesale rewrite) uses autojunk=True, which bounds the work
+#    at the price of a coarser diff there.
+# 2. The whitespace is re-attached by replaying SequenceMatcher's own recursion on tokens,
+#    with the word blocks as the candidates for "the longest match in this range" and a real
+#    SequenceMatcher only inside the small gaps between them.  Which neighbour of an
+#    insertion claims the shared space, and the lone spaces matched inside a replaced phrase,
+#    come out as the single token-level SequenceMatcher had them, so the output is the same
+#    text as before except where several alignments are equally good.  A gap too large for
+#    that (a rewrite) is shown as one replacement, so the total work stays bounded.
+_SMALL_WORDS = 1500  # a word range up to this size gets SequenceMatcher(autojunk=False)
+_GAP_CELLS = 10_000  # token-level SequenceMatcher only on gaps with len(a) * len(b) <= this
+_GAP_BUDGET = 400_000  # ... and on all gaps of one diff together
+_SENTENCE_END = (".", "!", "?", ";", ":")
+
+_Block = tuple[int, int, int]  # (i, j, size): a[i:i+size] == b[j:j+size]
+
+
+def _token_blocks(ka: list[str], kb: list[str]) -> list[_Block]:
+    """The matching blocks of ``ka`` and ``kb`` (tokens), as SequenceMatcher would find them."""
+    import difflib  # only when a diff is shown or judged: read commands start without it
+
+    wa = [i for i, t in enumerate(ka) if t != " "]
+    wb = [j for j, t in enumerate(kb) if t != " "]
+    xa, xb = [ka[i] for i in wa], [kb[j] for j in wb]
+    word_blocks: list[_Block] = []
+    _match_words(xa, xb, 0, len(xa), 0, len(xb), word_blocks, by_sentence=True)
+    # Word blocks -> token anchors; an anchor is cut where the whitespace between two of its
+    # words differs in kind (a space in one text, a line break or nothing in the other).
+    anchors: list[_Block] = []
+    for i, j, k in sorted(word_blocks):
+        s = 0
+        for t in range(1, k):
+            if ka[wa[i + t - 1] + 1: wa[i + t]] != kb[wb[j + t - 1] + 1: wb[j + t]]:
+                anchors.append((wa[i + s], wb[j + s], wa[i + t - 1] + 1 - wa[i + s]))
+                s = t
+        anchors.append((wa[i + s], wb[j + s], wa[i + k - 1] + 1 - wa[i + s]))
+
+    blocks: list[_Block] = []
+    budget = _GAP_BUDGET
+    queue = [(0, len(ka), 0, len(kb), 0, len(anchors))]
+    while queue:
+        alo, ahi, blo, bhi, p, q = queue.pop()
+        if alo >= ahi or blo >= bhi:
+            continue
+        if p < q:  # the longest anchor, grown over equal tokens within the range
+            best, bi, bj, bk = -1, 0, 0, 0
+            for n in range(p, q):
+                i, j, k = anchors[n]
+                d = max(0, alo - i, blo - j)  # a neighbour grown over part of it
+                i, j, k = i + d, j + d, min(k - d, ahi - i - d, bhi - j - d)
+                if k <= 0:
+                    continue
+                while i > alo and j > blo and ka[i - 1] == kb[j - 1]:
+                    i, j, k = i - 1, j - 1, k + 1
+                while i + k < ahi and j + k < bhi and ka[i + k] == kb[j + k]:
+                    k += 1
+                if k > bk:
+                    best, bi, bj, bk = n, i, j, k
+            if bk == 1:  # a lone space earlier in ``a`` ties with a lone word and wins
+                i = next((i for i in range(alo, bi) if ka[i] == " "), -1)
+                j = next((j for j in range(blo, bhi) if kb[j] == " "), -1) if i >= 0 else -1
+                if j >= 0:
+                    blocks.append((i, j, 1))
+                    queue.append((alo, i, blo, j, p, q))
+                    queue.append((i + 1, ahi, j + 1, bhi, p, q))
+                    continue
+            if bk:
+                blocks.append((bi, bj, bk))
+                queue.append((alo, bi, blo, bj, p, best))
+                queue.append((bi + bk, ahi, bj + bk, bhi, best + 1, q))
+                continue
+        cells = (ahi - alo) * (bhi - blo)
+        if cells <= _GAP_CELLS and cells <= budget:
+            budget -= cells
+            sm = difflib.SequenceMatcher(None, ka[alo:ahi], kb[blo:bhi], autojunk=False)
+            blocks += [(alo + i, blo + j, k) for i, j, k in sm.get_matching_blocks() if k]
+    return _merge(blocks)
+
+
+def _match_words(x: list[str], y: list[str], xlo: int, xhi: int, ylo: int, yhi: int,
+                 out: list[_Block], *, by_sentence: bool) -> None:
+    """Append the matching blocks of ``x[xlo:xhi]`` and ``y[ylo:yhi]`` (words) to ``out``."""
+    import difflib
+
+    k = 0
+    while xlo + k < xhi and ylo + k < yhi and x[xlo + k] == y[ylo + k]:
+        k += 1
+    if k:
+        out.append((xlo, ylo, k))
+        xlo, ylo = xlo + k, ylo + k
+    k = 0
+    while xhi - k > xlo and yhi - k > ylo and x[xhi - k - 1] == y[yhi - k - 1]:
+        k += 1
+    if k:
+        out.append((xhi - k, yhi - k, k))
+        xhi, yhi = xhi - k, yhi - k
+    if xlo >= xhi or ylo >= yhi:
+        return
+    big = max(xhi - xlo, yhi - ylo) > _SMALL_WORDS
+    if big and by_sentence:
+        sx, sy = _sentences(x, xlo, xhi), _sentences(y, ylo, yhi)
+        if len(sx) > 2 or len(sy) > 2:
+            kx = [tuple(x[s:e]) for s, e in sx]
+            ky = [tuple(y[s:e]) for s, e in sy]
+            by_s = difflib.SequenceMatcher(None, kx, ky, autojunk=max(len(kx), len(ky)) > _SMALL_WORDS)
+            for tag, i1, i2, j1, j2 in by_s.get_opcodes():
+                x1 = sx[i1][0] if i1 < len(sx) else xhi
+                x2 = sx[i2 - 1][1] if i2 > i1 else x1
+                y1 = sy[j1][0] if j1 < len(sy) else yhi
+                y2 = sy[j2 - 1][1] if j2 > j1 else y1
+                if tag == "equal":
+                    out.append((x1, y1, x2 - x1))
+                else:
+                    _match_words(x, y, x1, x2, y1, y2, out, by_sentence=False)
+            return
+    sm = difflib.SequenceMatcher(None, x[xlo:xhi], y[ylo:yhi], autojunk=big)
+    out += [(xlo + i, ylo + j, n) for i, j, n in sm.get_matching_blocks() if n]
+
+
+def _sentences(x: list[str], lo: int, hi: int) -> list[tuple[int, int]]:
+    """``x[lo:hi]`` cut after each word ending a sentence and at each line break."""
+    spans, start = [], lo
+    for n in range(lo, hi):
+        if x[n] == "\n" or x[n].endswith(_SENTENCE_END):
+            spans.append((start, n + 1))
+            start = n + 1
+    if start < hi:
+        spans.append((start, hi))
+    return spans
+
+
+def _merge(blocks: list[_Block]) -> list[_Block]:
+    """Sorted blocks with adjacent ones joined, as SequenceMatcher.get_matching_blocks has them."""
+    out: list[_Block] = []
+    for i, j, k in sorted(blocks):
+        if out and out[-1][0] + out[-1][2] == i and out[-1][1] + out[-1][2] == j:
+            out[-1] = (out[-1][0], out[-1][1], out[-1][2] + k)
+        else:
+            out.append((i, j, k))
+    return out
+
+
+def _opcodes(blocks: list[_Block], la: int, lb: int) -> list[tuple[str, int, int, int, int]]:
+    """SequenceMatcher.get_opcodes for the matching ``blocks`` of sequences of ``la``/``lb``."""
+    ops: list[tuple[str, int, int, int, int]] = []
+    i = j = 0
+    for ai, bj, size in [*blocks, (la, lb, 0)]:
+        tag = "replace" if i < ai and j < bj else "delete" if i < ai else "insert" if j < bj else ""
+        if tag:
+            ops.append((tag, i, ai, j, bj))
+        i, j = ai + size, bj + size
+        if size:
+            ops.append(("equal", ai, i, bj, j))
+    return ops
 
 
 def _elide(seg: list[str], context: int, *, keep_head: bool, keep_tail: bool) -> str:
