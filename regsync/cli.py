@@ -18,6 +18,7 @@ from regsync import DEFAULT_API_URL, __version__, render
 from regsync.model import Category, Change, Severity, StoredChange
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
+from regsync.text import trunc
 from regsync.store import Store
 
 # What `regsync sync` syncs when no IDs are given and nothing is watched.
@@ -415,7 +416,7 @@ def watch_list(obj, as_json):
     if rows:
         view = [
             {"nct_id": r["nct_id"], "version": r["current_version"] or "-", "status": r["overall_status"] or "(not synced yet)",
-             "title": (r["brief_title"] or "")[:60]}
+             "title": trunc(r["brief_title"] or "", 60)}
             for r in rows
         ]
         click.echo(render.table(view, ["nct_id", "version", "status", "title"]))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -75,8 +76,16 @@ def history_text(nct_id: str, rows: list[dict]) -> str:
     )
 
 
+def _style(text: str, **styles: Any) -> str:
+    """click.style, unless NO_COLOR is set (https://no-color.org): click.echo already drops
+    colour when the output is not a terminal; NO_COLOR drops it at a terminal too."""
+    if os.environ.get("NO_COLOR"):
+        return text
+    return click.style(text, **styles)
+
+
 def _badge(severity: Severity) -> str:
-    return click.style(f"{severity:<8}", fg=SEVERITY_COLOUR.get(severity), bold=severity is Severity.CRITICAL)
+    return _style(f"{severity:<8}", fg=SEVERITY_COLOUR.get(severity), bold=severity is Severity.CRITICAL)
 
 
 def _indent(text: str, prefix: str) -> str:
@@ -85,7 +94,7 @@ def _indent(text: str, prefix: str) -> str:
 
 def diff_text(nct_id: str, from_v: int, to_v: int, changes: list[Change], *, show_admin: bool = False) -> str:
     """Changes grouped by category, most severe first; bookkeeping counted unless shown."""
-    lines = [click.style(f"{nct_id} v{from_v} -> v{to_v}", bold=True)]
+    lines = [_style(f"{nct_id} v{from_v} -> v{to_v}", bold=True)]
     if not changes:
         lines.append("no changes (the versions differ only in order or in registry-computed fields)")
         return "\n".join(lines)
@@ -97,7 +106,7 @@ def diff_text(nct_id: str, from_v: int, to_v: int, changes: list[Change], *, sho
     for change in sorted(shown, key=lambda c: c.severity.rank):
         groups.setdefault(change.category, []).append(change)
     for category, items in groups.items():
-        lines += ["", click.style(category, bold=True)]
+        lines += ["", _style(category, bold=True)]
         for change in items:
             tag = "  [milestone]" if change.milestone else ""
             ctx = f"  ({change.context})" if change.context else ""
@@ -109,7 +118,7 @@ def diff_text(nct_id: str, from_v: int, to_v: int, changes: list[Change], *, sho
                 lines.append(_indent(word_diff(old, new), "           "))
     if summary.admin_count and not show_admin:
         n = summary.admin_count
-        lines += ["", click.style(
+        lines += ["", _style(
             f"+ {n} registry bookkeeping change{'s' * (n != 1)} (admin; --all shows them)", fg="bright_black"
         )]
     return "\n".join(lines)

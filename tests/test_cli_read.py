@@ -205,3 +205,16 @@ def test_another_applications_database_is_left_alone(api, run, db_path):
     assert result.exit_code == 4
     assert result.stderr == f"error: {db_path} is not a regsync database; refusing to touch it\n"
     assert db_path.read_bytes() == before
+
+
+def test_watch_list_cuts_long_titles_with_an_ellipsis(api, run):
+    record = load(DEFAULT)
+    record["protocolSection"]["identificationModule"]["briefTitle"] = "Umbilical cord " * 10
+    mock_version(api)
+    mock_study(api, record)
+    run("watch", "add", DEFAULT)
+    run("sync")
+    row = run("watch", "list").stdout.splitlines()[-1]
+    title = row.split("  ")[-1]
+    assert title.endswith("…") and len(title) == 60
+    assert title == ("Umbilical cord " * 10)[:59].rstrip() + "…"

@@ -31,3 +31,17 @@ def test_bookkeeping_only_line_has_no_severity():
     outcome = changed(diff_records(old, new))
     assert render.sync_line(outcome) == "NCT07240987 changed v2 -> v3: no protocol change"
     assert outcome.to_dict()["max_severity"] is None
+
+
+def test_no_color_drops_colour_even_at_a_terminal(monkeypatch):
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule")["overallStatus"] = "RECRUITING"
+    changes = diff_records(old, new)
+    assert "\x1b[" in render.diff_text("NCT07240987", 1, 2, changes)
+    monkeypatch.setenv("NO_COLOR", "1")
+    text = render.diff_text("NCT07240987", 1, 2, changes)
+    assert "\x1b[" not in text
+    assert text.splitlines()[:4] == [
+        "NCT07240987 v1 -> v2", "", "status",
+        "  minor    Overall status: NOT_YET_RECRUITING -> RECRUITING  [milestone]",
+    ]
