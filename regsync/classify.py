@@ -74,11 +74,6 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     return sorted((classify_one(raw, ctx) for raw in raw_diff(old, new)), key=Change.sort_key)
 
 
-def classify(raws: list[RawChange], old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
-    ctx = Ctx(old, new)
-    return [classify_one(r, ctx) for r in raws]
-
-
 def classify_one(raw: RawChange, ctx: Ctx) -> Change:
     category = category_of(raw)
     hit: Hit | None = None

@@ -15,7 +15,7 @@ import click
 import orjson
 
 from regsync import DEFAULT_API_URL, __version__, render
-from regsync.model import Category, Change, Severity, StoredChange
+from regsync.model import Category, Severity
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
 from regsync.text import trunc
@@ -570,12 +570,10 @@ def reclassify(obj, wait):
         regsync reclassify
         regsync reclassify --wait 600   # while the nightly sync may still be running
     """
-    from regsync.classify import diff_records
-
     with open_for_writing(obj, wait) as store:
         run_id = store.begin_run("reclassify")
         try:
-            pairs, found = store.reclassify(diff_records)
+            pairs, found = store.reclassify()
         except BaseException:
             store.finish_run(run_id, "interrupted")
             raise

@@ -21,11 +21,6 @@ SEVERITY_COLOUR = {
 LONG_TEXT = 80
 
 
-def change_headline(changes: list[Change]) -> str:
-    """`status (milestone: RECRUITING), dates` for a changed study; admin-only is said so."""
-    return summarize(changes).headline()
-
-
 def sync_line(outcome: Any) -> str:
     who = outcome.nct_id
     if outcome.is_alias:
@@ -103,7 +98,7 @@ def diff_text(nct_id: str, from_v: int, to_v: int, changes: list[Change], *, sho
     if not summary.flagged:
         lines.append("no protocol change")
     groups: dict[str, list[Change]] = {}
-    for change in sorted(shown, key=lambda c: c.severity.rank):
+    for change in shown:  # most severe first: sort_key order
         groups.setdefault(change.category, []).append(change)
     for category, items in groups.items():
         lines += ["", _style(category, bold=True)]

@@ -34,8 +34,6 @@ from regsync.lock import WriteLock
 from regsync.model import Change, RunOutcome, StoredChange, StudyStatus
 
 if TYPE_CHECKING:  # sqlite-utils is imported by writers only: read commands start faster
-    from pathlib import Path
-
     import sqlite_utils
     from sqlite_utils.migrations import Migrations
 
@@ -108,24 +106,21 @@ def _summary_fields(record: Mapping[str, Any]) -> tuple[Any, Any, Any]:
 # -- migrations ------------------------------------------------------------------------------
 
 
-def migrations_dir() -> Path:
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_migrations", here.parent / "db" / "migrations"):
-        if candidate.is_dir():
+def migrations_dir() -> str:
+    """Where the schema is: inside the package in a wheel, ``db/migrations`` in a checkout.
+    (os.path, not pathlib: every read command asks, and pathlib would be a tenth of its
+    start-up.)"""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "_migrations"), os.path.join(os.path.dirname(here), "db", "migrations")):
+        if os.path.isdir(candidate):
             return candidate
     raise StoreError("regsync is installed without its schema (db/migrations not found)")
 
 
-def migration_names() -> list[str]:
-    """The schema versions this regsync knows, in order (os.listdir, not pathlib: every read
-    command asks, and pathlib would be a tenth of its start-up)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for candidate in (os.path.join(here, "_migrations"), os.path.join(here, "..", "db", "migrations")):
-        if os.path.isdir(candidate):
-            return sorted(name[:-4] for name in os.listdir(candidate) if name.endswith(".sql"))
-    raise StoreError("regsync is installed without its schema (db/migrations not found)")
+def migration_names(directory: str | os.PathLike[str] | None = None) -> list[str]:
+    """The schema versions in ``directory`` (default: this regsync's), in order."""
+    found = os.listdir(directory if directory is not None else migrations_dir())
+    return sorted(name.removesuffix(".sql") for name in found if name.endswith(".sql"))
 
 
 def _split_sql(script: str) -> list[str]:
@@ -143,12 +138,14 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
-def build_migrations(directory: Path | None = None) -> Migrations:
+def build_migrations(directory: str | os.PathLike[str] | None = None) -> Migrations:
     from sqlite_utils.migrations import Migrations
 
+    folder = os.fspath(directory) if directory is not None else migrations_dir()
     migrations = Migrations(MIGRATION_SET)
-    for path in sorted((directory or migrations_dir()).glob("*.sql")):
-        statements = _split_sql(path.read_text())
+    for name in migration_names(folder):
+        with open(os.path.join(folder, f"{name}.sql"), encoding="utf-8") as f:
+            statements = _split_sql(f.read())
 
         def apply(db: sqlite_utils.Database, statements: list[str] = statements) -> None:
             # executescript() would COMMIT: run statement by statement inside the transaction
@@ -156,7 +153,7 @@ def build_migrations(directory: Path | None = None) -> Migrations:
             for statement in statements:
                 db.execute(statement)
 
-        migrations(name=path.stem)(apply)
+        migrations(name=name)(apply)
     return migrations
 
 
@@ -901,7 +898,7 @@ def _check_sqlite_header(path: str) -> None:
 
 def _connect(path: str) -> sqlite3.Connection:
     try:
-        # isolation_level=None: transactions are explicit (Database.atomic), never implicit.
+        # isolation_level=None: transactions are explicit (Store.transaction), never implicit.
         return sqlite3.connect(path, timeout=30, isolation_level=None)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot use database {path}: {exc}") from None

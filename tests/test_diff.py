@@ -8,7 +8,7 @@ import pytest
 from regsync.classify import diff_records
 from regsync.model import Category, Change, Kind, Severity, summarize
 from regsync.text import word_diff
-from support.diffhelpers import AI, CL, OM, SM, load, one, only, pair, ps
+from support.diffhelpers import AI, CL, OM, SM, load, one, pair, ps
 
 ALL = ["NCT07240987", "NCT00763412", "NCT00973089", "NCT02513394", "NCT06131398", "NCT06171568"]
 

@@ -15,9 +15,9 @@ import pytest
 from regsync.cli import cli
 from regsync.errors import LockBusy, StoreError
 from regsync.model import Category, Change, Kind, Severity, StoredChange, StudyStatus
-from regsync.store import Store, build_migrations, content_hash, migrations_dir
+from regsync.store import Store, build_migrations, content_hash, migration_names
 
-LATEST = sorted(migrations_dir().glob("*.sql"))[-1].stem  # the schema this regsync writes
+LATEST = migration_names()[-1]  # the schema this regsync writes
 
 
 def record(nct_id: str, *, title: str = "A study", status: str = "RECRUITING", holder: str = "2026-09-04") -> dict:
