@@ -6,14 +6,13 @@
    limit) built from the fixtures' real descriptions, with 8 words edited at spread positions.
    Times ``word_diff`` and the whole text rendering path (``diff_records`` then
    ``render.diff_text``), and, once each for comparison, the old single-SequenceMatcher word
-   diff (kept below as ``old_word_diff``), which must give the same text.
+   diff (``tests/support/word_diff_oracle.py``), which must give the same text.
 
 Usage: python bench/diff_bench.py [repeats] [--no-old]
 """
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import os
 import random
@@ -24,42 +23,19 @@ from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+# The old word diff, for comparison, is kept once, with the tests (tests/support).
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 
 import regsync.render as render  # noqa: E402
 from regsync.classify import diff_records  # noqa: E402
-from regsync.text import _TOKEN, CONTEXT_WORDS, _elide, word_diff  # noqa: E402
+from regsync.text import word_diff  # noqa: E402
+from support.word_diff_oracle import old_word_diff  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures")
 FIXTURE = os.path.join(FIXTURES, "NCT02513394.json")
 TEXT_FIXTURE = os.path.join(FIXTURES, "NCT00763412.json")
 TEXT_SIZE = 32_000
 EDITS = 8
-
-
-def old_word_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> str:
-    """The OLD algorithm (before issue 11 item 7): one SequenceMatcher over every token,
-    spaces included; quadratic in the text's length.  Kept only for the comparison."""
-    old, new = old or "", new or ""
-    if old == new:
-        return old
-    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
-    ka = [" " if t.isspace() and t != "\n" else t for t in a]
-    kb = [" " if t.isspace() and t != "\n" else t for t in b]
-    ops = difflib.SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes()
-    out: list[str] = []
-    for n, (tag, i1, i2, j1, j2) in enumerate(ops):
-        if tag == "equal":
-            out.append(_elide(b[j1:j2], context, keep_head=n > 0, keep_tail=n < len(ops) - 1))
-            continue
-        if tag in ("delete", "replace"):
-            deleted = "".join(a[i1:i2]).strip(" \t")
-            if deleted:
-                out.append(f"[-{deleted}-]")
-        if tag in ("insert", "replace"):
-            inserted = "".join(b[j1:j2]).strip(" \t")
-            if inserted:
-                out.append(f"{{+{inserted}+}}")
-    return re.sub(r"(-\]|\+\})(\[-|\{\+)", r"\1 \2", "".join(out))
 
 
 def long_text_pair(size: int = TEXT_SIZE, edits: int = EDITS) -> tuple[str, str]:

@@ -13,35 +13,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import regsync.text as text_mod
-from regsync.text import _TOKEN, _elide, word_diff
+from regsync.text import _TOKEN, word_diff
+from support.word_diff_oracle import old_word_diff
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def old_word_diff(old: str, new: str, context: int = 8) -> str:
-    """The reference oracle: the implementation before item 7, one SequenceMatcher over all
-    tokens (spaces included)."""
-    old, new = old or "", new or ""
-    if old == new:
-        return old
-    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
-    ka = [" " if t.isspace() and t != "\n" else t for t in a]
-    kb = [" " if t.isspace() and t != "\n" else t for t in b]
-    ops = difflib.SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes()
-    out: list[str] = []
-    for n, (tag, i1, i2, j1, j2) in enumerate(ops):
-        if tag == "equal":
-            out.append(_elide(b[j1:j2], context, keep_head=n > 0, keep_tail=n < len(ops) - 1))
-            continue
-        if tag in ("delete", "replace"):
-            deleted = "".join(a[i1:i2]).strip(" \t")
-            if deleted:
-                out.append(f"[-{deleted}-]")
-        if tag in ("insert", "replace"):
-            inserted = "".join(b[j1:j2]).strip(" \t")
-            if inserted:
-                out.append(f"{{+{inserted}+}}")
-    return re.sub(r"(-\]|\+\})(\[-|\{\+)", r"\1 \2", "".join(out))
 
 
 def fixture_texts() -> list[str]:
