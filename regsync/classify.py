@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from regsync import outcomes
 from regsync.diff import RawChange, raw_diff
 from regsync.model import RESULTS_RECONCILIATION, Category, Change, Kind, OverallStatus
 from regsync.rules import DEFAULT_STAGE, STAGES, THRESHOLDS, rule
@@ -120,6 +121,71 @@ class Ctx:
             _get(old, *first_post) is None and _get(new, *first_post) is not None
         )
         self.results_post_date = _get(new, *first_post, "date")
+        # Results are prepared before they are posted: an edit submitted once results were
+        # submitted, and before they were first posted, is part of results preparation too.
+        submitted = _get(new, "protocolSection", "statusModule", "resultsFirstSubmitDate")
+        edited = _get(new, "protocolSection", "statusModule", "lastUpdateSubmitDate")
+        if isinstance(submitted, str) and _get(old, *first_post) is None and (
+            not isinstance(edited, str) or edited >= submitted
+        ):
+            self.results_first = True
+        self._shift: outcomes.EndpointShift | None = None
+        self._verdicts: dict[tuple[int, int], outcomes.Verdict] = {}
+        self._rewrites: list[tuple[dict[str, Any], dict[str, Any]]] | None = None
+
+    def _outcome_list(self, record: dict[str, Any], name: str) -> list[Any]:
+        got = _get(record, "protocolSection", "outcomesModule", name)
+        return got if isinstance(got, list) else []
+
+    @property
+    def endpoint_shift(self) -> outcomes.EndpointShift:
+        """Primary endpoints new, omitted or moved, whatever the entries were cut into."""
+        if self._shift is None:
+            old, new = self.old, self.new
+            self._shift = outcomes.endpoint_shift(
+                self._outcome_list(old, "primaryOutcomes"), self._outcome_list(new, "primaryOutcomes"),
+                self._outcome_list(old, "secondaryOutcomes") + self._outcome_list(old, "otherOutcomes"),
+                self._outcome_list(new, "secondaryOutcomes") + self._outcome_list(new, "otherOutcomes"),
+            )
+        return self._shift
+
+    @property
+    def primary_restructured(self) -> bool:
+        """Entries split or merged with every endpoint still named."""
+        before = len(self._outcome_list(self.old, "primaryOutcomes"))
+        return before != len(self._outcome_list(self.new, "primaryOutcomes")) and self.endpoint_shift.none
+
+    def primary_rewrite(self, item: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(old, new) when ``item`` is a primary outcome removed (or added) whose endpoints
+        are exactly those of one added (or removed) entry: the same outcome rewritten."""
+        if self._rewrites is None:
+            self._rewrites = []
+            shift = self.endpoint_shift
+            old_list = [x for x in self._outcome_list(self.old, "primaryOutcomes") if isinstance(x, dict)]
+            new_list = [x for x in self._outcome_list(self.new, "primaryOutcomes") if isinstance(x, dict)]
+            old_measures = {norm_text(x.get("measure")) for x in old_list}
+            new_measures = {norm_text(x.get("measure")) for x in new_list}
+            gone = [x for x in old_list if norm_text(x.get("measure")) not in new_measures]
+            came = [x for x in new_list if norm_text(x.get("measure")) not in old_measures]
+            if len(old_list) == len(new_list):
+                for before in gone:
+                    names = shift.names([before])
+                    for after in came:
+                        if outcomes.same_endpoints(names, shift.names([after])) and all(
+                            after is not a for _, a in self._rewrites
+                        ):
+                            self._rewrites.append((before, after))
+                            break
+        for before, after in self._rewrites:
+            if item == before or item == after:
+                return before, after
+        return None
+
+    def outcome_verdict(self, old: dict[str, Any], new: dict[str, Any]) -> outcomes.Verdict:
+        key = (id(old), id(new))
+        if key not in self._verdicts:
+            self._verdicts[key] = outcomes.compare(old, new)
+        return self._verdicts[key]
 
 
 def real_reason(s: Any) -> bool:
@@ -508,19 +574,17 @@ def r_outcomes(raw: RawChange, ctx: Ctx) -> Hit:
         if to == "primary":
             return Hit("outcome.primary.promoted", f"{Which} outcome promoted to primary: {m}")
         return Hit("outcome.moved", f"{Which} outcome moved to {to}: {m}")
+    if primary:
+        return _primary_outcome(raw, ctx)
 
     if sub == ():
         item = raw.new if raw.kind is Kind.ADDED else raw.old
         measure = trunc(item.get("measure") if isinstance(item, dict) else item)
         if raw.kind is Kind.ADDED:
-            if primary:
-                return Hit("outcome.primary.added", f"Primary outcome added: {measure}")
             if stage == "done":
                 return Hit("outcome.secondary.added_after_completion", f"{Which} outcome added after completion: {measure}")
             return Hit("outcome.secondary.added", f"{Which} outcome added: {measure}")
         if raw.kind is Kind.REMOVED:
-            if primary:
-                return Hit("outcome.primary.removed", f"Primary outcome removed: {measure}")
             if stage == "done":
                 return Hit("outcome.removed_after_completion", f"{Which} outcome removed after completion: {measure}")
             if stage == "pre":
@@ -531,10 +595,8 @@ def r_outcomes(raw: RawChange, ctx: Ctx) -> Hit:
         text = _text_edit(raw, s)
         if text:
             return text
-        if same_measure(raw.old, raw.new):
+        if same_measure(raw.old, raw.new) or _reworded(raw):
             return Hit("outcome.wording", s)
-        if primary:
-            return Hit("outcome.primary.redefined", s)
         if stage == "pre":
             return Hit("outcome.secondary.redefined_pre_recruitment", s)
         return Hit("outcome.secondary.redefined", s)
@@ -547,16 +609,121 @@ def r_outcomes(raw: RawChange, ctx: Ctx) -> Hit:
     if text:
         return text
     if fld == "timeFrame":
-        if raw.kind is Kind.CHANGED and same_measure(raw.old, raw.new):
+        if (raw.kind is Kind.CHANGED and same_measure(raw.old, raw.new)) or _reworded(raw):
             return Hit("outcome.wording", s)
-        if primary:
-            if raw.kind is Kind.ADDED:
-                return Hit("outcome.primary.timeframe_added", s)
-            return Hit("outcome.primary.timeframe_changed", s)
         return Hit("outcome.timeframe_changed", s)
     if fld == "description":
-        return Hit("outcome.description", s)
+        return Hit("outcome.wording", s) if _reworded(raw) else Hit("outcome.description", s)
     return Hit("outcome.bookkeeping", s)
+
+
+def _reworded(raw: RawChange) -> bool:
+    """The whole outcome entry says the same thing after the edit (regsync.outcomes)."""
+    old, new = raw.item_old, raw.item_new
+    return isinstance(old, dict) and isinstance(new, dict) and outcomes.compare(old, new) == outcomes.WORDING
+
+
+def _primary_rule(element: str) -> str:
+    """The rule that states an element's verdict on a primary outcome."""
+    if element == "domain":
+        return "outcome.primary.redefined"
+    if element == "measurement":
+        return "outcome.primary.measurement_changed"
+    if element == "metric":
+        return "outcome.primary.metric_changed"
+    if element == "aggregation":
+        return "outcome.primary.aggregation_changed"
+    if element == "timepoint":
+        return "outcome.primary.timeframe_changed"
+    if element == "detail":
+        return "outcome.primary.detail"
+    return "outcome.wording"
+
+
+_ELEMENT_WORDS = {
+    "domain": "measure replaced", "measurement": "measurement changed", "metric": "metric changed",
+    "aggregation": "aggregation changed", "timepoint": "time point changed", "detail": "detail changed",
+    "wording": "reworded",
+}
+
+
+def _primary_outcome(raw: RawChange, ctx: Ctx) -> Hit:
+    """A primary outcome judged as raters judge it: by the endpoints the list names, then
+    element by element (domain, measurement, metric, aggregation, time point)."""
+    sub = raw.parts[3:]
+    shift = ctx.endpoint_shift
+    item = raw.new if raw.kind is Kind.ADDED else raw.old
+    measure = trunc(item.get("measure") if isinstance(item, dict) else item)
+    if sub == () and raw.kind in (Kind.ADDED, Kind.REMOVED):
+        rewrite = ctx.primary_rewrite(raw.old if raw.kind is Kind.REMOVED else raw.new)
+        if rewrite is not None:
+            # the same outcome rewritten beyond recognition by the key matcher: one change
+            before, after = rewrite
+            if raw.kind is Kind.REMOVED:
+                return Hit("outcome.wording", f"Primary outcome rewritten: {measure} (judged with its new wording)")
+            verdict = ctx.outcome_verdict(before, after)
+            shown = f"Primary outcome measure: {trunc(before.get('measure'), 60)} -> {trunc(after.get('measure'), 60)}"
+            if verdict.element == "wording":
+                return Hit("outcome.wording", f"Primary outcome rewritten: {shown}")
+            return Hit(_primary_rule(verdict.element),
+                       f"Primary outcome {_ELEMENT_WORDS[verdict.element]} ({verdict.reason}): {shown}")
+    if sub == () and raw.kind is Kind.ADDED:
+        named = shift.names([raw.new])
+        if any(e in shift.new for e in named) or not named:
+            return Hit("outcome.primary.added", f"Primary outcome added: {measure}")
+        if any(e in shift.promoted for e in named):
+            return Hit("outcome.primary.promoted", f"Secondary/other outcome made primary: {measure}")
+        return Hit("outcome.primary.restructured", f"Primary outcomes restructured, same endpoints: {measure} added")
+    if sub == () and raw.kind is Kind.REMOVED:
+        named = shift.names([raw.old])
+        if any(e in shift.omitted for e in named) or not named:
+            return Hit("outcome.primary.removed", f"Primary outcome removed: {measure}")
+        if any(e in shift.demoted for e in named):
+            return Hit("outcome.primary.demoted", f"Primary outcome moved to secondary/other: {measure}")
+        return Hit("outcome.primary.restructured", f"Primary outcomes restructured, same endpoints: {measure} removed")
+
+    old, new = raw.item_old, raw.item_new
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return Hit("outcome.bookkeeping", generic_summary(raw, "Primary outcome"))
+    fld = "measure" if sub == () else sub[0]
+    if fld not in ("measure", "timeFrame", "description"):
+        return Hit("outcome.bookkeeping", generic_summary(raw, f"Primary outcome {field_label(raw.last).lower()}"))
+    shown = trunc(new.get("measure"), 60)
+    if sub == ():
+        summary = f"Primary outcome measure: {trunc(raw.old, 60)} -> {trunc(raw.new, 60)}"
+    else:
+        summary = generic_summary(raw, f"Primary outcome {field_label(raw.last).lower()} ({trunc(shown, 50)})")
+    if sub == ():
+        gone = [e for e in shift.names([old]) if e in shift.omitted or e in shift.demoted]
+        came = [e for e in shift.names([new]) if e in shift.new or e in shift.promoted]
+        if gone and not came:
+            listed = ", ".join(map(outcomes.describe, gone))
+            if all(e in shift.demoted for e in gone):
+                return Hit("outcome.primary.demoted", f"Primary outcome narrowed: {listed} moved to secondary; {summary}")
+            return Hit("outcome.primary.endpoint_omitted", f"Primary outcome narrowed: {listed} no longer named; {summary}")
+        if came and not gone:
+            return Hit("outcome.primary.endpoint_added",
+                       f"Primary outcome widened: {', '.join(map(outcomes.describe, came))} added; {summary}")
+    verdict = ctx.outcome_verdict(old, new)
+    if _verdict_field(old, new, verdict) != fld:
+        # One edit of one entry is one change: the other fields edited with it are part of it.
+        return Hit("outcome.wording", f"{summary} (with the {_verdict_field(old, new, verdict)} edit)")
+    if verdict.level in ("none", "minor") and ctx.primary_restructured:
+        return Hit("outcome.primary.restructured", f"Primary outcomes restructured, same endpoints: {summary}")
+    if verdict.element == "wording":
+        text = _text_edit(raw, summary) if raw.kind is Kind.CHANGED else None
+        return text or Hit("outcome.wording", summary)
+    return Hit(_primary_rule(verdict.element), f"Primary outcome {_ELEMENT_WORDS[verdict.element]} ({verdict.reason}): {summary}")
+
+
+def _verdict_field(old: dict[str, Any], new: dict[str, Any], verdict: outcomes.Verdict) -> str:
+    """The field whose change carries an entry's verdict (the others are edited with it)."""
+    edited = [f for f in ("measure", "timeFrame", "description") if old.get(f) != new.get(f)]
+    if verdict.reason.startswith("description") and "description" in edited:
+        return "description"
+    if verdict.element == "timepoint" and "timeFrame" in edited:
+        return "timeFrame"
+    return edited[0] if edited else "measure"
 
 
 _POPULATION_FIELDS = {"sex", "minimumAge", "maximumAge", "healthyVolunteers", "stdAges", "genderBased"}

@@ -159,6 +159,14 @@ class Change:
         """What a person should see: anything but registry bookkeeping, and every milestone."""
         return self.severity is not Severity.ADMIN or self.milestone
 
+    @property
+    def element(self) -> str | None:
+        """For an outcome change, the element that changed (``timepoint``, ``metric``, ...)."""
+        from regsync.rules import RULES  # rules builds on this module
+
+        found = RULES.get(self.rule)
+        return found.element if found is not None else None
+
     def sort_key(self) -> tuple[int, int, str, str]:
         """Most severe first, then category order, then path."""
         return (self.severity.rank, self.category.rank, self.path, self.kind.value)
@@ -176,7 +184,7 @@ class Change:
             "rule": self.rule,
             "milestone": self.milestone,
         }
-        for key in ("context", "delta_days", "delta_months"):
+        for key in ("context", "delta_days", "delta_months", "element"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

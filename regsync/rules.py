@@ -29,6 +29,8 @@ class Rule:
     # The severity when the edit is made in the version that first posts results (outcome
     # titles are routinely rewritten to match the results tables then); None: not lowered.
     reconciled: Severity | None = None
+    # For outcome rules: the element of the outcome that changed, as raters name it.
+    element: str | None = None
 
 
 class UnknownRule(LookupError):
@@ -86,13 +88,21 @@ _TABLE: tuple[Rule, ...] = (
     Rule("interventions.arm_assignment", C.INTERVENTIONS, S.MAJOR, "arms an intervention is given in changed"),
     Rule("interventions.other_names", C.INTERVENTIONS, S.MINOR, "intervention other names changed"),
     # outcomes
-    Rule("outcome.primary.added", C.OUTCOMES, S.CRITICAL, "primary outcome added"),
-    Rule("outcome.primary.removed", C.OUTCOMES, S.CRITICAL, "primary outcome removed"),
-    Rule("outcome.primary.redefined", C.OUTCOMES, S.CRITICAL, "primary outcome measure substantively changed"),
-    Rule("outcome.primary.timeframe_changed", C.OUTCOMES, S.CRITICAL, "primary outcome time frame changed", reconciled=S.MINOR),
-    Rule("outcome.primary.timeframe_added", C.OUTCOMES, S.MAJOR, "primary outcome time frame given where there was none", reconciled=S.MINOR),
-    Rule("outcome.primary.demoted", C.OUTCOMES, S.MAJOR, "primary outcome moved to secondary/other"),
-    Rule("outcome.primary.promoted", C.OUTCOMES, S.MAJOR, "secondary/other outcome moved to primary"),
+    # outcomes: primary outcomes judged element by element (regsync.outcomes); the element
+    # is what outcome-switching raters name (Holst et al. 2023, COMPare)
+    Rule("outcome.primary.added", C.OUTCOMES, S.CRITICAL, "primary outcome added (a new endpoint)", element="new"),
+    Rule("outcome.primary.removed", C.OUTCOMES, S.CRITICAL, "primary outcome omitted", element="omitted"),
+    Rule("outcome.primary.endpoint_added", C.OUTCOMES, S.CRITICAL, "an endpoint added inside a primary outcome's measure (A becomes A and B)", element="new"),
+    Rule("outcome.primary.endpoint_omitted", C.OUTCOMES, S.CRITICAL, "an endpoint dropped from a primary outcome's measure (A and B becomes A)", element="omitted"),
+    Rule("outcome.primary.redefined", C.OUTCOMES, S.CRITICAL, "primary outcome measure replaced by a different one", element="domain"),
+    Rule("outcome.primary.demoted", C.OUTCOMES, S.CRITICAL, "primary outcome moved to secondary/other", element="switched"),
+    Rule("outcome.primary.promoted", C.OUTCOMES, S.CRITICAL, "secondary/other outcome moved to primary", element="switched"),
+    Rule("outcome.primary.measurement_changed", C.OUTCOMES, S.MAJOR, "primary outcome measured differently (instrument, scale, analysis)", element="measurement"),
+    Rule("outcome.primary.metric_changed", C.OUTCOMES, S.MAJOR, "primary outcome metric changed (change from baseline, proportion, time to event, slope)", element="metric"),
+    Rule("outcome.primary.aggregation_changed", C.OUTCOMES, S.MAJOR, "primary outcome aggregation changed (mean, median, ...)", element="aggregation"),
+    Rule("outcome.primary.timeframe_changed", C.OUTCOMES, S.MAJOR, "primary outcome time point changed (also when results are posted)", element="timepoint"),
+    Rule("outcome.primary.detail", C.OUTCOMES, S.MINOR, "primary outcome detail added or omitted (a time point given, a definition, a qualifier)", element="detail"),
+    Rule("outcome.primary.restructured", C.OUTCOMES, S.ADMIN, "primary outcomes split or merged, naming the same endpoints", element="wording"),
     Rule("outcome.moved", C.OUTCOMES, S.MINOR, "outcome moved between secondary and other"),
     Rule("outcome.removed_after_completion", C.OUTCOMES, S.CRITICAL, "a secondary/other outcome removed after completion/termination"),
     Rule("outcome.secondary.removed", C.OUTCOMES, S.MAJOR, "secondary/other outcome removed while the trial is running", reconciled=S.MINOR),
@@ -101,7 +111,7 @@ _TABLE: tuple[Rule, ...] = (
     Rule("outcome.secondary.added_after_completion", C.OUTCOMES, S.MAJOR, "secondary/other outcome added after completion", reconciled=S.MINOR),
     Rule("outcome.secondary.redefined", C.OUTCOMES, S.MAJOR, "secondary/other outcome measure substantively changed once running", reconciled=S.MINOR),
     Rule("outcome.secondary.redefined_pre_recruitment", C.OUTCOMES, S.MINOR, "secondary/other outcome measure changed before recruitment"),
-    Rule("outcome.wording", C.OUTCOMES, S.MINOR, "outcome wording that does not change what is measured", reconciled=S.ADMIN),
+    Rule("outcome.wording", C.OUTCOMES, S.ADMIN, "outcome wording (spelling, numbers as words, units, word order, details moved between fields)", element="wording"),
     Rule("outcome.timeframe_changed", C.OUTCOMES, S.MINOR, "secondary/other outcome time frame changed", reconciled=S.ADMIN),
     Rule("outcome.description", C.OUTCOMES, S.MINOR, "outcome description changed", reconciled=S.ADMIN),
     Rule("outcome.bookkeeping", C.OUTCOMES, S.ADMIN, "registry review annotations on outcomes"),
@@ -211,13 +221,13 @@ DEFAULT_STAGE = "recruiting"  # UNKNOWN, missing, expanded-access statuses
 def markdown() -> str:
     """The README's rule and threshold tables."""
     lines = [
-        "| rule | category | severity | with first results | milestone | what |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| rule | category | severity | with first results | milestone | element | what |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in _TABLE:
         lines.append(
             f"| `{r.id}` | {r.category or 'any'} | {r.severity} | {r.reconciled or ''} "
-            f"| {'yes' if r.milestone else ''} | {r.description} |"
+            f"| {'yes' if r.milestone else ''} | {r.element or ''} | {r.description} |"
         )
     lines += ["", "| threshold | value | why |", "| --- | --- | --- |"]
     docs = _field_docs()

@@ -211,22 +211,26 @@ def test_primary_outcome_removed_and_added_are_critical():
           summary="Primary outcome added: Time to dialysis")
 
 
-def test_primary_outcome_redefined_vs_reworded():
+def test_primary_outcome_widened_vs_reworded():
     old, new = pair("NCT07240987")
     ps(new, "outcomesModule")["primaryOutcomes"][0]["measure"] = "Change in eGFR slope and proteinuria"
-    check(one(diff_records(old, new)), "outcomes", "critical", "renamed", "outcome.primary.redefined",
+    check(one(diff_records(old, new)), "outcomes", "critical", "renamed", "outcome.primary.endpoint_added",
           path=f"{OM}.primaryOutcomes[measure={EGFR}]")
     old, new = pair("NCT07240987")
     ps(new, "outcomesModule")["primaryOutcomes"][0]["measure"] = "Change in the estimated glomerular filtration rate (eGFR)"
-    check(one(diff_records(old, new)), "outcomes", "minor", "renamed", "outcome.wording",
+    check(one(diff_records(old, new)), "outcomes", "admin", "renamed", "outcome.wording",
           summary=f"Primary outcome measure: {EGFR} -> Change in the estimated glomerular filtration rate (eGFR)")
 
 
-def test_primary_timeframe_change_is_critical():
+def test_primary_timeframe_change_is_major_and_names_the_time_points():
     old, new = pair("NCT07240987")
     ps(new, "outcomesModule")["primaryOutcomes"][0]["timeFrame"] = "Baseline to 6 months"
-    check(one(diff_records(old, new)), "outcomes", "critical", "changed", "outcome.primary.timeframe_changed",
-          path=f"{OM}.primaryOutcomes[measure={EGFR}].timeFrame")
+    c = one(diff_records(old, new))
+    check(c, "outcomes", "major", "changed", "outcome.primary.timeframe_changed",
+          path=f"{OM}.primaryOutcomes[measure={EGFR}].timeFrame",
+          summary="Primary outcome time point changed (time point 1 year -> 6 months): Primary outcome time frame "
+                  "(Change in estimated glomerular filtration rate (e…): Baseline to 12 months -> Baseline to 6 months")
+    assert c.to_dict()["element"] == "timepoint"
 
 
 def test_secondary_outcome_added_is_minor_removed_after_completion_is_critical():
@@ -258,13 +262,15 @@ def test_outcome_edits_with_first_results_posting_are_reconciliation():
     check(one(first), "results", "minor", "changed", "results.first_posted",
           summary="Results first posted 2028-12-22", milestone=True, path="hasResults")
     oc = only(ch, category="outcomes")
+    # the same time point (month 12) reworded with the results, and a detail added to the
+    # description: one edit of one entry, judged once
     assert {(c.path.rsplit(".", 1)[-1], c.severity, c.rule, c.context) for c in oc} == {
-        ("timeFrame", "minor", "outcome.primary.timeframe_changed", "results_reconciliation"),
-        ("description", "admin", "outcome.description", "results_reconciliation")}
-    # a redefined primary measure is not excused by the results posting
+        ("timeFrame", "admin", "outcome.wording", None),
+        ("description", "minor", "outcome.primary.detail", None)}
+    # an endpoint added to the primary measure is not excused by the results posting
     po["measure"] = "Change in estimated glomerular filtration rate (eGFR) slope and albuminuria"
     c = one(only(diff_records(old, new), kind="renamed"))
-    assert (c.severity, c.rule, c.context) == ("critical", "outcome.primary.redefined", None)
+    assert (c.severity, c.rule, c.context) == ("critical", "outcome.primary.endpoint_added", None)
 
 
 # --------------------------------------------------------------------------- eligibility

@@ -163,7 +163,7 @@ def test_outcome_moved_between_lists():
     c = one(diff_records(old, new))
     assert c.kind == "moved"
     assert c.path == f"{OM}.primaryOutcomes[measure=Change in estimated glomerular filtration rate (eGFR)]"
-    assert (c.category, c.severity, c.rule) == ("outcomes", "major", "outcome.primary.demoted")
+    assert (c.category, c.severity, c.rule) == ("outcomes", "critical", "outcome.primary.demoted")
     assert c.summary == ("Primary outcome demoted to secondary: "
                          "Change in estimated glomerular filtration rate (eGFR)")
 

@@ -183,6 +183,26 @@ def _promote_secondary(old: dict, new: dict) -> None:
     outcomes(new, "primary").append(pop_outcome(new, "secondary", "Change in serum creatinine"))
 
 
+def _swap_primary_analyte(old: dict, new: dict) -> None:
+    outcome(old, "primary", EGFR)["measure"] = "Change from baseline in eGFR"
+    outcome(new, "primary", EGFR)["measure"] = "Change from baseline in UACR"
+
+
+def _mean_to_median(old: dict, new: dict) -> None:
+    outcome(old, "primary", EGFR)["measure"] = "Mean change in eGFR"
+    outcome(new, "primary", EGFR)["measure"] = "Median change in eGFR"
+
+
+def _merge_primaries(old: dict, new: dict) -> None:
+    outcomes(old, "primary").append({"measure": "Change in serum creatinine", "timeFrame": "Baseline to 12 months"})
+    outcome(new, "primary", EGFR)["measure"] = EGFR + " and serum creatinine"
+
+
+def _describe_glucose_tolerance(old: dict, new: dict) -> None:
+    outcome(old, "secondary", "Glucose Tolerance")["description"] = "Glucose at 2 hours"
+    outcome(new, "secondary", "Glucose Tolerance")["description"] = "Glucose and insulin at 2 hours"
+
+
 def _move_to_other(old: dict, new: dict) -> None:
     outcomes(new, "other").append(pop_outcome(new, "secondary", AE))
 
@@ -404,22 +424,53 @@ EXAMPLES: list[Example] = [
     # the primary outcome disappears
     Example("outcome.primary.removed", S.CRITICAL, CKD, lambda o, n: pop_outcome(n, "primary", EGFR),
             summary=f"Primary outcome removed: {EGFR}"),
-    # the primary measure now fixed at 24 months (a number added: not the same measure)
-    Example("outcome.primary.redefined", S.CRITICAL, CKD,
-            lambda o, n: outcome(n, "primary", EGFR).update(measure=EGFR + " at 24 months")),
-    # the primary's time frame doubles
-    Example("outcome.primary.timeframe_changed", S.CRITICAL, CKD,
+    # the primary measure now counts another analyte (a different measure)
+    Example("outcome.primary.redefined", S.CRITICAL, CKD, _swap_primary_analyte,
+            summary="Primary outcome measure replaced (measure: a different measure): Primary outcome measure: "
+                    "Change from baseline in eGFR -> Change from baseline in UACR"),
+    # a second endpoint named inside the primary measure
+    Example("outcome.primary.endpoint_added", S.CRITICAL, CKD,
+            lambda o, n: outcome(n, "primary", EGFR).update(measure=EGFR + " and proteinuria"),
+            summary="Primary outcome widened: proteinuria added; Primary outcome measure: "
+                    f"{EGFR} -> {EGFR} and p…"),
+    # one of two endpoints dropped from the primary measure
+    Example("outcome.primary.endpoint_omitted", S.CRITICAL, CKD,
+            lambda o, n: outcome(o, "primary", EGFR).update(measure=EGFR + " and proteinuria"),
+            summary="Primary outcome narrowed: proteinuria no longer named; Primary outcome measure: "
+                    f"{EGFR} and p… -> {EGFR}"),
+    # the equation behind the measure swapped
+    Example("outcome.primary.measurement_changed", S.MAJOR, CKD,
+            lambda o, n: outcome(n, "primary", EGFR).update(description="eGFR calculated with the MDRD equation."),
+            summary="Primary outcome measurement changed (description: instrument ckdepi -> mdrd): Primary outcome "
+                    f"description ({EGFR_50}): eGFR calculated with the CKD-EPI equation. -> eGFR calculated with "
+                    "the MDRD equation."),
+    # change from baseline becomes a slope
+    Example("outcome.primary.metric_changed", S.MAJOR, CKD,
+            lambda o, n: outcome(n, "primary", EGFR).update(measure="Annual rate of change in eGFR (eGFR slope)"),
+            summary="Primary outcome metric changed (measure: metric change -> change slope): Primary outcome "
+                    f"measure: {EGFR} -> Annual rate of change in eGFR (eGFR slope)"),
+    # mean becomes median
+    Example("outcome.primary.aggregation_changed", S.MAJOR, CKD, _mean_to_median,
+            summary="Primary outcome aggregation changed (measure: aggregation mean -> median): Primary outcome "
+                    "measure: Mean change in eGFR -> Median change in eGFR"),
+    # the primary's time point doubles
+    Example("outcome.primary.timeframe_changed", S.MAJOR, CKD,
             lambda o, n: outcome(n, "primary", EGFR).update(timeFrame="Baseline to 24 months"),
-            summary=f"Primary outcome time frame ({EGFR_50}): Baseline to 12 months -> Baseline to 24 months"),
-    # a time frame given for the primary where there was none
-    Example("outcome.primary.timeframe_added", S.MAJOR, CKD,
+            summary="Primary outcome time point changed (time point 1 year -> 2 years): Primary outcome time frame "
+                    f"({EGFR_50}): Baseline to 12 months -> Baseline to 24 months"),
+    # a time frame given where there was none: detail, not a new time point
+    Example("outcome.primary.detail", S.MINOR, CKD,
             lambda o, n: outcome(o, "primary", EGFR).pop("timeFrame"),
-            summary=f"Primary outcome time frame ({EGFR_50}) added: Baseline to 12 months"),
-    # the primary becomes a secondary
-    Example("outcome.primary.demoted", S.MAJOR, CKD, _demote_primary,
+            summary="Primary outcome detail changed (time point given: 1 year): Primary outcome time frame "
+                    f"({EGFR_50}) added: Baseline to 12 months"),
+    # two primary entries merged into one naming both endpoints
+    Example("outcome.primary.restructured", S.ADMIN, CKD, _merge_primaries,
+            summary="Primary outcomes restructured, same endpoints: Change in serum creatinine removed"),
+    # the primary outcome moves to secondary
+    Example("outcome.primary.demoted", S.CRITICAL, CKD, _demote_primary,
             summary=f"Primary outcome demoted to secondary: {EGFR}"),
-    # a secondary becomes a primary
-    Example("outcome.primary.promoted", S.MAJOR, CKD, _promote_secondary,
+    # a secondary outcome becomes primary
+    Example("outcome.primary.promoted", S.CRITICAL, CKD, _promote_secondary,
             summary="Secondary outcome promoted to primary: Change in serum creatinine"),
     # a secondary moves to "other"
     Example("outcome.moved", S.MINOR, CKD, _move_to_other, summary=f"Secondary outcome moved to other: {AE}"),
@@ -454,7 +505,7 @@ EXAMPLES: list[Example] = [
             lambda o, n: outcome(n, "secondary", AE).update(measure=AE_GRADE3),
             summary=f"Secondary outcome measure: {AE} -> {AE_GRADE3}"),
     # the measure reworded: who it is counted in is not what is measured
-    Example("outcome.wording", S.MINOR, CKD,
+    Example("outcome.wording", S.ADMIN, CKD,
             lambda o, n: outcome(n, "secondary", AE).update(measure=AE + " in participants"), stage=REC,
             summary=f"Secondary outcome measure: {AE} -> {AE} in participants"),
     # a secondary's time frame halves
@@ -463,23 +514,14 @@ EXAMPLES: list[Example] = [
             summary=f"Secondary outcome time frame ({AE}): Up to 12 months -> Up to 6 months"),
     # the primary's description names the equation's version
     Example("outcome.description", S.MINOR, CKD,
-            lambda o, n: outcome(n, "primary", EGFR).update(
-                description="eGFR calculated with the 2021 CKD-EPI equation."),
-            summary=f"Primary outcome description ({EGFR_50}): eGFR calculated with the CKD-EPI equation. -> "
-                    "eGFR calculated with the 2021 CKD-EPI equation."),
+            lambda o, n: outcome(n, "secondary", AE).update(description="Graded by CTCAE v5.0."),
+            summary=f"Secondary outcome description ({AE}) added: Graded by CTCAE v5.0."),
     # an outcomes-module field that is not an outcome list
     Example("outcome.bookkeeping", S.ADMIN, CKD,
             lambda o, n: ps(n, "outcomesModule").update(reviewNote="Outcome measures reviewed"),
             summary="Review note added: Outcome measures reviewed"),
-    # -- outcome edits in the version that first posts results (rule kept, severity lowered)
-    # primary time frame rewritten to the results tables
-    Example("outcome.primary.timeframe_changed", S.MINOR, CF,
-            lambda o, n: outcome(o, "primary", "BMI").update(timeFrame="1 year"), results_first=True,
-            summary="Primary outcome time frame (BMI): 1 year -> 2 year/end of study"),
-    # primary time frame given with the results
-    Example("outcome.primary.timeframe_added", S.MINOR, CF,
-            lambda o, n: outcome(o, "primary", "CRP").pop("timeFrame"),
-            results_first=True, summary="Primary outcome time frame (CRP) added: 2 year/end of study"),
+    # -- outcome edits in the version that first posts results (rule kept, severity lowered;
+    # a primary outcome's time point, measure or measurement is never lowered)
     # a secondary with no results reported is dropped (trial active when they were posted)
     Example("outcome.secondary.removed", S.MINOR, CF,
             lambda o, n: outcomes(o, "secondary").append({"measure": "Quality of life (CFQ-R)", "timeFrame": "2 year"}),
@@ -493,21 +535,15 @@ EXAMPLES: list[Example] = [
             lambda o, n: outcome(o, "secondary", "Wt Z Score").update(measure="Wt Z Score at 1 year"),
             results_first=True,
             summary="Secondary outcome measure: Wt Z Score at 1 year -> Wt Z Score"),
-    # a measure reworded as reported
-    Example("outcome.wording", S.ADMIN, CF,
-            lambda o, n: outcome(o, "secondary", "Tanner Stage").update(measure="Tanner Stage of participants"),
-            results_first=True, summary="Secondary outcome measure: Tanner Stage of participants -> Tanner Stage"),
     # a secondary time frame rewritten as reported
     Example("outcome.timeframe_changed", S.ADMIN, CF,
             lambda o, n: outcome(o, "secondary", "Glucose Tolerance").update(timeFrame="1-year"),
             results_first=True,
             summary="Secondary outcome time frame (Glucose Tolerance): 1-year -> 2-year"),
     # a description rewritten as reported
-    Example("outcome.description", S.ADMIN, CF,
-            lambda o, n: outcome(o, "primary", "Body Composition").update(description="Reporting % of fat mass"),
-            results_first=True,
-            summary="Primary outcome description (Body Composition): Reporting % of fat mass -> "
-                    "Reporting % of Fat and Lean body mass"),
+    Example("outcome.description", S.ADMIN, CF, _describe_glucose_tolerance, results_first=True,
+            summary="Secondary outcome description (Glucose Tolerance): Glucose at 2 hours -> "
+                    "Glucose and insulin at 2 hours"),
     # a whitespace fix in an outcome, with the results
     Example("text.whitespace", S.ADMIN, CF,
             lambda o, n: outcome(o, "secondary", "FEV 1").update(description="%  of lung function "),
@@ -724,29 +760,55 @@ def test_a_primary_measure_redefined_with_the_first_results_is_not_lowered() -> 
     # outcome.primary.redefined has no reconciled severity: still critical, no context
     old, new = fixture(CF), fixture(CF)
     without_results(old)
-    outcome(old, "primary", "BMI").update(measure="BMI at 1 year")
+    outcome(old, "primary", "BMI").update(measure="Change from baseline in BMI")
+    outcome(new, "primary", "BMI").update(measure="Change from baseline in waist circumference")
     c = [c for c in diff_records(old, new) if c.rule == "outcome.primary.redefined"]
     assert [(x.severity, x.context) for x in c] == [(S.CRITICAL, None)]
 
 
+def test_a_primary_time_point_changed_with_the_first_results_is_not_lowered() -> None:
+    # 1 year -> 2 years is a different time point even as the results are posted (issue 15)
+    old, new = fixture(CF), fixture(CF)
+    without_results(old)
+    outcome(old, "primary", "BMI").update(timeFrame="1 year")
+    (c,) = [c for c in diff_records(old, new) if c.category is C.OUTCOMES]
+    assert (c.rule, c.severity, c.context, c.element) == ("outcome.primary.timeframe_changed", S.MAJOR, None, "timepoint")
+    assert c.summary == ("Primary outcome time point changed (time point 1 year -> 2 years): "
+                         "Primary outcome time frame (BMI): 1 year -> 2 year/end of study")
+
+
 def test_outcome_edit_once_results_are_already_posted_is_not_reconciled() -> None:
     old, new = fixture(CF), fixture(CF)
-    outcome(old, "primary", "BMI").update(timeFrame="1 year")
+    outcome(old, "secondary", "Glucose Tolerance").update(timeFrame="1 year")
     (c,) = diff_records(old, new)
-    assert (c.rule, c.severity, c.context) == ("outcome.primary.timeframe_changed", S.CRITICAL, None)
+    assert (c.rule, c.severity, c.context) == ("outcome.timeframe_changed", S.MINOR, None)
 
 
 def test_results_first_post_date_alone_marks_the_first_results_version() -> None:
     # hasResults already true in both versions; the results first post date appears
     old, new = fixture(CF), fixture(CF)
     ps(old, "statusModule").pop("resultsFirstPostDateStruct")
-    outcome(old, "primary", "BMI").update(timeFrame="1 year")
+    outcome(old, "secondary", "Glucose Tolerance").update(timeFrame="1 year")
     changes = diff_records(old, new)
     by_rule = {c.rule: c for c in changes}
-    assert set(by_rule) == {"results.first_posted", "outcome.primary.timeframe_changed"}, _show(changes)
+    assert set(by_rule) == {"results.first_posted", "outcome.timeframe_changed"}, _show(changes)
     assert by_rule["results.first_posted"].summary == "Results first posted 2017-06-05"
-    lowered = by_rule["outcome.primary.timeframe_changed"]
-    assert (lowered.severity, lowered.context) == (S.MINOR, RESULTS_RECONCILIATION)
+    lowered = by_rule["outcome.timeframe_changed"]
+    assert (lowered.severity, lowered.context) == (S.ADMIN, RESULTS_RECONCILIATION)
+
+
+def test_an_edit_between_results_submission_and_posting_is_results_preparation() -> None:
+    # resultsFirstSubmitDate anchors the window: the version submitted after the results
+    # were, before they are posted, is reconciled too (issue 15 item 4)
+    old, new = fixture(CF), fixture(CF)
+    for rec in (old, new):
+        without_results(rec)
+    status = ps(new, "statusModule")
+    status["resultsFirstSubmitDate"] = "2016-07-11"
+    status["lastUpdateSubmitDate"] = "2016-08-01"
+    outcome(old, "secondary", "Glucose Tolerance").update(timeFrame="1 year")
+    (c,) = [c for c in diff_records(old, new) if c.category is C.OUTCOMES]
+    assert (c.rule, c.severity, c.context) == ("outcome.timeframe_changed", S.ADMIN, RESULTS_RECONCILIATION)
 
 
 def test_reconciliation_only_touches_outcomes() -> None:
