@@ -478,10 +478,14 @@ def _description_verdict(old: Mapping[str, Any], new: Mapping[str, Any], abbrs: 
     if not da.strip() or not db.strip():
         return Verdict("minor", "detail", f"description {'added' if db.strip() else 'removed'}")
     verdict = _verdict_for(pa, pb, "description")
-    if verdict.element == "domain":
-        # A description that names another instrument or analysis changes the measurement
-        # (the measure itself, in the measure field, did not change).
-        return Verdict("change", "measurement", "description: a different measurement")
+    if verdict.element == "domain" or verdict.reason.endswith("beyond wording"):
+        # A description that names another instrument changes the measurement; one merely
+        # rewritten (results-table prose, more or less explanation) adds or drops detail.
+        if pa.instruments and pb.instruments and not (pa.instruments & pb.instruments - _INSTRUMENT_HEADS):
+            return Verdict("change", "measurement",
+                           f"description: instrument {_names(pa.instruments - pb.instruments)} -> "
+                           f"{_names(pb.instruments - pa.instruments)}")
+        return Verdict("minor", "detail", "description rewritten")
     return verdict
 
 
