@@ -357,6 +357,7 @@ def run_sync(
     on_outcome: OnOutcome | None = None,
     on_progress: OnProgress | None = None,
     clock: Callable[[], float] = time.monotonic,
+    command: str = "sync",
 ) -> RunReport:
     """Sync ``ids`` (normalised NCT IDs), else the watchlist and query watches, else
     ``default_ids``; return the report. ``store`` must be open for writing.
@@ -365,13 +366,14 @@ def run_sync(
     studies are told), ``on_progress`` how many studies are done out of how many. A failure
     of the run as a whole (the registry would not say what changed) is recorded as failed
     and raised; an interruption (Ctrl-C, any unexpected error) is recorded as interrupted
-    and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the run.
+    and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the run; ``command`` is what the ledger
+    calls it (``regsync status`` shows it: "sync", "watch add --sync", ...).
     """
     request = SyncRequest(
         ids=tuple(ids), force=force, full=full, default_ids=tuple(default_ids),
         recheck_share=recheck_share,
     )
-    return _Run(store, client, diff, on_outcome, on_progress, clock).execute(request)
+    return _Run(store, client, diff, on_outcome, on_progress, clock).execute(request, command)
 
 
 class _Run:
@@ -403,9 +405,9 @@ class _Run:
         self.outage = 0
         self.requests_before = client.requests
 
-    def execute(self, request: SyncRequest) -> RunReport:
+    def execute(self, request: SyncRequest, command: str = "sync") -> RunReport:
         mode = request.mode
-        self.run_id = self.store.begin_run("sync", mode.value)
+        self.run_id = self.store.begin_run(command, mode.value)
         try:
             self.data_timestamp = self._data_timestamp()
             state = SyncState.read_ids(self.store, request.ids) if request.ids else SyncState.read(self.store)

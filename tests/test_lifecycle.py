@@ -375,3 +375,16 @@ def test_negative_wall_clock_durations_are_not_shown(outcome):
     run = {"started_at": "2026-11-25T02:00:00.000000Z", "ended_at": "2026-11-25T01:00:00.000000Z",
            "outcome": outcome, "duration_seconds": None}
     assert duration_seconds(run) is None
+
+
+def test_a_library_run_records_the_command_it_is_given(fake, db_path):
+    from regsync.client import ApiClient, ClientConfig
+    from regsync.store import Store
+    from regsync.sync import run_sync
+
+    _, server = fake
+    client = ApiClient(ClientConfig(api_url=server.url, delay=0), sleep=lambda s: None)
+    with Store.open_write(db_path) as store:
+        run_sync(store, client, [DEFAULT], command="watch add --sync")
+        run_sync(store, client, [DEFAULT], force=True)
+    assert rows(db_path, "SELECT command FROM runs ORDER BY id") == [("watch add --sync",), ("sync",)]
