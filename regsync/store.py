@@ -17,6 +17,7 @@ a page of studies is one transaction, so a killed run loses at most the page in 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -49,6 +50,8 @@ MIGRATION_SET = "regsync"
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' MIGRATIONS_TABLE
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # UTC, as stored in every *_at column
+
+_NCT_ID = re.compile(r"NCT\d{8}")
 
 # ``IN (...)`` lists are cut to this many parameters (SQLite's limit is 32766 here, 999 in
 # old builds).
@@ -617,6 +620,7 @@ class Store:
                     ))
                     known[nct_id] = (digest, version)
                     saved_here[nct_id] = fetched.record
+                    self._listed_aliases(nct_id, fetched.record, now)
                     results.append(SaveResult(
                         nct_id, fetched.requested_id,
                         StudyStatus.CHANGED if previous else StudyStatus.NEW,
@@ -665,6 +669,16 @@ class Store:
         """The id of ``url`` in ``sources``, added if new."""
         self.conn.execute("INSERT OR IGNORE INTO sources (url) VALUES (?)", [url])
         return int(self.conn.execute("SELECT id FROM sources WHERE url = ?", [url]).fetchone()[0])
+
+    def _listed_aliases(self, nct_id: str, record: Mapping[str, Any], now: str) -> None:
+        """The old numbers a record lists (identificationModule.nctIdAliases) resolve to it."""
+        listed = _get(record, "protocolSection", "identificationModule", "nctIdAliases")
+        if not isinstance(listed, list):
+            return
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO aliases (alias, nct_id, detected_at) VALUES (?, ?, ?)",
+            [(a, nct_id, now) for a in listed if isinstance(a, str) and _NCT_ID.fullmatch(a) and a != nct_id],
+        )
 
     def _last_run_id(self) -> int:
         return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])

@@ -388,3 +388,43 @@ def test_a_library_run_records_the_command_it_is_given(fake, db_path):
         run_sync(store, client, [DEFAULT], command="watch add --sync")
         run_sync(store, client, [DEFAULT], force=True)
     assert rows(db_path, "SELECT command FROM runs ORDER BY id") == [("watch add --sync",), ("sync",)]
+
+
+def test_aliases_a_record_lists_resolve_without_a_redirect(fake_api, run):
+    record = load(DEFAULT)
+    record["protocolSection"]["identificationModule"]["nctIdAliases"] = ["NCT00000102", {"odd": 1}]
+    _, server = fake_api([record])
+    assert run("sync", DEFAULT, api_url=server.url).exit_code == 0
+    added = run("watch", "add", "NCT00000102")
+    assert (added.stdout, added.stderr) == (f"{DEFAULT} added\n", f"(NCT00000102 is now {DEFAULT})\n")
+    assert run("history", "NCT00000102").exit_code == 0
+
+
+def test_the_0005_migration_fills_aliases_from_what_was_stored_before(db_path):
+    import sqlite_utils
+
+    from regsync.store import Store, build_migrations, content_hash
+
+    db = sqlite_utils.Database(db_path)
+    build_migrations().apply(db, stop_before="0005_run_command")
+    record = load(DEFAULT)
+    record["protocolSection"]["identificationModule"]["nctIdAliases"] = ["NCT00000077"]
+    when = "2026-01-01T00:00:00.000000Z"
+    db.execute(
+        "INSERT INTO studies (nct_id, current_version, content_hash, first_seen, last_checked, last_changed) "
+        "VALUES (?, 1, ?, ?, ?, ?)", [DEFAULT, content_hash(record), when, when, when],
+    )
+    db.execute(
+        "INSERT INTO versions (nct_id, version, fetched_at, content_hash, source, requested_id, record) "
+        "VALUES (?, 1, ?, ?, 'x', 'NCT00000055', ?)", [DEFAULT, when, content_hash(record), json.dumps(record)],
+    )
+    db.execute(
+        "INSERT INTO events (nct_id, kind, detail, detected_at) VALUES (?, 'alias', ?, ?)",
+        [DEFAULT, f"NCT00000102 is an alias of {DEFAULT}", when],
+    )
+    db.conn.commit()
+    db.close()
+    with Store.open_write(db_path) as store:
+        assert [store.resolve_id(n) for n in ("NCT00000102", "NCT00000055", "NCT00000077", "NCT00000001")] == [
+            DEFAULT, DEFAULT, DEFAULT, "NCT00000001"
+        ]

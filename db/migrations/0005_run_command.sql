@@ -28,3 +28,11 @@ INSERT OR IGNORE INTO aliases (alias, nct_id, detected_at)
 INSERT OR IGNORE INTO aliases (alias, nct_id, detected_at)
     SELECT requested_id, nct_id, MIN(fetched_at) FROM versions
     WHERE requested_id IS NOT NULL AND requested_id != nct_id GROUP BY 1, 2;
+-- The old numbers each study's current record lists as its own.
+INSERT OR IGNORE INTO aliases (alias, nct_id, detected_at)
+    SELECT a.value, v.nct_id, v.fetched_at
+    FROM studies s
+    JOIN versions v ON v.nct_id = s.nct_id AND v.version = s.current_version
+    JOIN json_each(CASE WHEN json_valid(v.record) THEN v.record ELSE '{}' END,
+                   '$.protocolSection.identificationModule.nctIdAliases') a
+    WHERE a.type = 'text' AND a.value GLOB 'NCT[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]' AND a.value != v.nct_id;
