@@ -288,7 +288,8 @@ def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
     stdout is line-buffered at a terminal anyway, and it is flushed before anything goes to
     stderr, so a cron mail keeps the order."""
     back = outcome.is_back
-    if quiet and (outcome.status == "unchanged" or outcome.status == "removed" and outcome.removed_since) and not back:
+    reported_before = outcome.status == "removed" and outcome.removed_since
+    if quiet and (outcome.status == "unchanged" or reported_before) and not back:
         return  # a removal already reported stays quiet
     if progress:
         progress.clear()

@@ -366,8 +366,9 @@ def run_sync(
     studies are told), ``on_progress`` how many studies are done out of how many. A failure
     of the run as a whole (the registry would not say what changed) is recorded as failed
     and raised; an interruption (Ctrl-C, any unexpected error) is recorded as interrupted
-    and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the run; ``command`` is what the ledger
-    calls it (``regsync status`` shows it: "sync", "watch add --sync", ...).
+    and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the
+    run; ``command`` is what the ledger calls it (``regsync status`` shows it: "sync",
+    "watch add --sync", ...).
     """
     request = SyncRequest(
         ids=tuple(ids), force=force, full=full, default_ids=tuple(default_ids),
