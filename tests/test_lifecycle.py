@@ -181,6 +181,12 @@ def test_an_unknown_id_is_still_an_error_with_the_hint(run, fake):
     missing = run("history", "NCT00000102")
     assert missing.exit_code == 1
     assert missing.stderr == "error: NCT00000102 is not in the database (run: regsync sync NCT00000102)\n"
+    # Doing what the hint says makes the old number work.
+    registry, server = fake
+    registry.alias("NCT00000102", DEFAULT)
+    assert run("sync", "NCT00000102", api_url=server.url).exit_code == 0
+    history = run("history", "NCT00000102")
+    assert (history.exit_code, history.stderr) == (0, f"(NCT00000102 is now {DEFAULT})\n")
 
 
 # -- issue 10 items 8 and 9: the ledger of a run the registry did not answer --------------------
