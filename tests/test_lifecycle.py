@@ -434,3 +434,19 @@ def test_the_0005_migration_fills_aliases_from_what_was_stored_before(db_path):
         assert [store.resolve_id(n) for n in ("NCT00000102", "NCT00000055", "NCT00000077", "NCT00000001")] == [
             DEFAULT, DEFAULT, DEFAULT, "NCT00000001"
         ]
+
+
+def test_status_lists_at_most_ten_errors_of_the_latest_run():
+    from regsync.render import status_text
+
+    run = {"id": 9, "started_at": "2026-11-25T02:00:00.000000Z", "ended_at": "2026-11-25T02:00:01.000000Z",
+           "duration_seconds": 1.0, "outcome": "partial", "command": "sync", "mode": "ids",
+           "studies_checked": 1, "new_studies": 0, "changed": 0, "errors": 12, "requests": 13,
+           "error_messages": [{"nct_id": f"NCT{i:08d}", "error": f"NCT{i:08d}: HTTP 500"} for i in range(12)]}
+    counts = {"studies": 1, "watched": 0, "queries": 0, "versions": 1, "changes": 0, "flagged_changes": 0,
+              "removed": 0}
+    lines = status_text([run], counts, "r.db", 1, None).splitlines()
+    assert [line for line in lines if line.startswith("  run 9")] == [
+        *(f"  run 9 error: NCT{i:08d}: HTTP 500" for i in range(10)),
+        "  run 9: 2 more errors (status --json lists them)",
+    ]
