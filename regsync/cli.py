@@ -16,10 +16,10 @@ import orjson
 
 from regsync import DEFAULT_API_URL, __version__, render
 from regsync.model import Category, Severity
-from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersion, UsageError
+from regsync.errors import InvalidNctId, RegsyncError, StoreError, Terminated, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
 from regsync.text import trunc
-from regsync.store import Store
+from regsync.store import Store, utcnow
 
 # What `regsync sync` syncs when no IDs are given and nothing is watched.
 DEFAULT_NCT_ID = "NCT07240987"
@@ -103,6 +103,9 @@ class RegsyncGroup(click.Group):
             # busy timeout, a page found malformed): a store error like any other.
             click.echo(f"error: database {getattr(ctx.obj, 'db_path', '')} cannot be used: {exc}", err=True)
             sys.exit(StoreError.exit_code)
+        except Terminated:
+            click.echo("error: terminated (SIGTERM)", err=True)
+            sys.exit(Terminated.exit_code)
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             sys.exit(130)
@@ -156,6 +159,15 @@ def cli(ctx, db_path, api_url, verbose, log_file):
     if verbose or log_file or "logging" in sys.modules:  # (re)configured, never stale
         _setup_logging(verbose, log_file)
     ctx.obj = Context(db_path, api_url, ctx.obj if isinstance(ctx.obj, Clocks) else Clocks())
+
+
+def resolve(store: Store, nct_id: str) -> str:
+    """The ID the study is stored under (a known alias gives its canonical ID, said once on
+    stderr so that stdout stays the data asked for)."""
+    canonical = store.resolve_id(nct_id)
+    if canonical != nct_id:
+        click.echo(f"({nct_id} is now {canonical})", err=True)
+    return canonical
 
 
 def open_store(obj: Context) -> Store:
@@ -236,7 +248,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
         try:
             report = run_sync(
                 store, client, ids, force=force, full=full, default_ids=[DEFAULT_NCT_ID],
-                recheck_share=recheck,
+                recheck_share=recheck, clock=obj.clocks.monotonic,
                 on_outcome=lambda outcome: _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress),
                 on_progress=progress.update if progress else None,
             )
@@ -248,8 +260,9 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
         if as_json:
             click.echo(_line({"status": "nothing-to-do", "data_timestamp": report.data_timestamp}))
         else:
+            since = "these studies were last checked" if ids else "the last run"
             click.echo(
-                f"nothing to do: the registry's data has not changed since the last run "
+                f"nothing to do: the registry's data has not changed since {since} "
                 f"(dataTimestamp {report.data_timestamp}); --force syncs anyway",
                 err=True,  # a summary, like every other summary line; stdout is for data
             )
@@ -274,14 +287,19 @@ def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
     one per study, and click.echo's flush and terminal check per line were 5% of its time):
     stdout is line-buffered at a terminal anyway, and it is flushed before anything goes to
     stderr, so a cron mail keeps the order."""
-    if quiet and outcome.status == "unchanged":
-        return
+    back = outcome.is_back
+    reported_before = outcome.status == "removed" and outcome.removed_since
+    if quiet and (outcome.status == "unchanged" or reported_before) and not back:
+        return  # a removal already reported stays quiet
     if progress:
         progress.clear()
     if as_json:
         sys.stdout.write(_line(outcome.to_dict()) + "\n")
     elif outcome.status != "error":
-        sys.stdout.write(render.sync_line(outcome) + "\n")
+        if back:
+            sys.stdout.write(render.back_line(outcome) + "\n")
+        if not (quiet and outcome.status == "unchanged"):
+            sys.stdout.write(render.sync_line(outcome) + "\n")
     if outcome.status == "error":
         sys.stdout.flush()
         click.echo(render.error_line(outcome), err=True)
@@ -359,6 +377,7 @@ def watch_add(obj, nct_ids, queries, wait):
     """
     ids, exprs = _watch_targets(nct_ids, queries)
     with open_for_writing(obj, wait) as store:
+        ids = list(dict.fromkeys(resolve(store, nct_id) for nct_id in ids))
         added = store.watch_add(ids)
         for nct_id in ids:
             click.echo(f"{nct_id} {'added' if nct_id in added else 'already watched'}")
@@ -383,6 +402,9 @@ def watch_remove(obj, nct_ids, queries, wait):
     """
     ids, exprs = _watch_targets(nct_ids, queries)
     with open_for_writing(obj, wait) as store:
+        watched = set(store.watch_ids())
+        # An alias still on the watchlist (never synced) goes as given; otherwise its study.
+        ids = list(dict.fromkeys(n if n in watched else resolve(store, n) for n in ids))
         removed = store.watch_remove(ids)
         for nct_id in ids:
             click.echo(f"{nct_id} {'removed' if nct_id in removed else 'was not watched'}")
@@ -415,11 +437,17 @@ def watch_list(obj, as_json):
         click.echo(f"query: {q['expr']}")
     if rows:
         view = [
-            {"nct_id": r["nct_id"], "version": r["current_version"] or "-", "status": r["overall_status"] or "(not synced yet)",
+            {"nct_id": r["nct_id"], "version": r["current_version"] or "-", "status": _watch_status(r),
              "title": trunc(r["brief_title"] or "", 60)}
             for r in rows
         ]
         click.echo(render.table(view, ["nct_id", "version", "status", "title"]))
+
+
+def _watch_status(row: dict) -> str:
+    if row.get("removed_at"):
+        return f"removed from the registry {row['removed_at'][:10]}"
+    return row["overall_status"] or "(not synced yet)"
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -437,12 +465,13 @@ def history(obj, nct_id, as_json):
     \b
         regsync history NCT07240987
     """
-    nct_id = normalize_nct_id(nct_id)
-    rows = open_store(obj).history(nct_id)
+    store = open_store(obj)
+    nct_id = resolve(store, normalize_nct_id(nct_id))
+    rows = store.history(nct_id)
     if as_json:
         click.echo(_dumps(rows))
     else:
-        click.echo(render.history_text(nct_id, rows))
+        click.echo(render.history_text(nct_id, rows, store.study(nct_id).get("removed_at")))
 
 
 @cli.command()
@@ -457,8 +486,8 @@ def show(obj, nct_id, version):
     \b
         regsync show NCT07240987 --version 1
     """
-    nct_id = normalize_nct_id(nct_id)
-    click.echo(_dumps(open_store(obj).record(nct_id, version)))
+    store = open_store(obj)
+    click.echo(_dumps(store.record(resolve(store, normalize_nct_id(nct_id)), version)))
 
 
 @cli.command()
@@ -477,8 +506,8 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         regsync diff NCT07240987              # latest against the previous version
         regsync diff NCT07240987 --from 1 --to 3 --json
     """
-    nct_id = normalize_nct_id(nct_id)
     store = open_store(obj)
+    nct_id = resolve(store, normalize_nct_id(nct_id))
     current = store.study(nct_id)["current_version"]
     to_v = current if to_v is None else to_v
     if not 1 <= to_v <= current:
@@ -546,7 +575,9 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
             raise UsageError(f"unknown category {category!r}; one of: {', '.join(known)}")
     ids = nct_ids_argument(nct_ids)
     wanted = [s.value for s in Severity.at_or_above(severity)]
-    rows = open_store(obj).query_changes(
+    store = open_store(obj)
+    ids = [resolve(store, nct_id) for nct_id in ids]
+    rows = store.query_changes(
         since=_parse_since(since), nct_ids=ids or None, categories=list(categories) or None,
         severities=wanted, limit=limit,
     )
@@ -572,12 +603,13 @@ def reclassify(obj, wait):
     """
     with open_for_writing(obj, wait) as store:
         run_id = store.begin_run("reclassify")
+        started = obj.clocks.monotonic()
         try:
             pairs, found = store.reclassify()
         except BaseException:
-            store.finish_run(run_id, "interrupted")
+            store.finish_run(run_id, "interrupted", duration=obj.clocks.monotonic() - started)
             raise
-        store.finish_run(run_id, "ok")
+        store.finish_run(run_id, "ok", duration=obj.clocks.monotonic() - started)
     click.echo(f"reclassified {pairs} version pairs: {found} changes")
 
 
@@ -601,11 +633,21 @@ def status(obj, limit, as_json):
     for run in runs:
         run["duration_seconds"] = render.duration_seconds(run)
         run["new_versions"] = run["new_studies"] + run["changed"]
+    warnings = render.clock_warnings(runs, utcnow())
     if as_json:
-        click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last, "runs": runs}))
+        click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last,
+                           "runs": runs, "clock_warnings": warnings}))
     else:
-        click.echo(render.status_text(runs, counts, obj.db_path, size, last))
+        click.echo(render.status_text(runs, counts, obj.db_path, size, last, warnings))
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def main() -> None:
+    import signal
+
+    # A service stop or `kill` is Ctrl-C: the run is recorded interrupted, exit 143.
+    signal.signal(signal.SIGTERM, _on_sigterm)
     cli(prog_name="regsync")

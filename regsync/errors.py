@@ -66,3 +66,10 @@ class LockBusy(RegsyncError):
     """Another regsync process is writing to the same database."""
 
     exit_code = 3
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a service stop, `kill`, a cron timeout): handled like Ctrl-C, so the run is
+    recorded as interrupted and what was stored stays whole; the command exits 143."""
+
+    exit_code = 143

@@ -35,8 +35,15 @@ def sync_line(outcome: Any) -> str:
     if outcome.status == "unchanged":
         return f"{who} unchanged (v{outcome.version})"
     if outcome.status == "removed":
+        if outcome.removed_since:
+            return f"{who} removed (since {outcome.removed_since[:10]}): {outcome.error}"
         return f"{who} removed: {outcome.error}"
     return error_line(outcome)
+
+
+def back_line(outcome: Any) -> str:
+    """Said before the sync line of a study the registry returns again after a removal."""
+    return f"{outcome.nct_id} is back in the registry (removed since {outcome.removed_since[:10]})"
 
 
 def error_line(outcome: Any) -> str:
@@ -55,7 +62,7 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def history_text(nct_id: str, rows: list[dict]) -> str:
+def history_text(nct_id: str, rows: list[dict], removed_at: str | None = None) -> str:
     view = [
         {
             "version": r["version"],
@@ -66,7 +73,8 @@ def history_text(nct_id: str, rows: list[dict]) -> str:
         }
         for r in rows
     ]
-    return f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}\n" + table(
+    removed = f"; removed from the registry since {removed_at[:10]} (stored versions kept)" if removed_at else ""
+    return f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}{removed}\n" + table(
         view, ["version", "fetched_at", "status", "last_update_posted", "hash"]
     )
 
@@ -133,7 +141,14 @@ def changes_text(rows: list[StoredChange]) -> str:
     return "\n".join(lines)
 
 
-def status_text(runs: list[dict], counts: dict, db_path: str, size: int, last_complete: dict | None) -> str:
+# The errors of the latest run that status lists; --json has them all.
+STATUS_ERRORS = 10
+
+
+def status_text(
+    runs: list[dict], counts: dict, db_path: str, size: int, last_complete: dict | None,
+    clock_warnings: list[str] | None = None,
+) -> str:
     lines = [
         f"database: {db_path} ({_size(size)})",
         f"studies: {counts['studies']} ({counts['watched']} watched, {counts['queries']} query watches, "
@@ -156,6 +171,7 @@ def status_text(runs: list[dict], counts: dict, db_path: str, size: int, last_co
             "started": r["started_at"][:19].replace("T", " "),
             "duration": _duration(r),
             "outcome": r["outcome"],
+            "command": r.get("command") or "",
             "mode": r["mode"] or "",
             "checked": r["studies_checked"],
             "new": r["new_studies"],
@@ -167,21 +183,62 @@ def status_text(runs: list[dict], counts: dict, db_path: str, size: int, last_co
     ]
     lines.append(table(view, list(view[0])))
     for r in runs[:1]:
-        for err in r["error_messages"]:
+        errors = r["error_messages"]
+        for err in errors[:STATUS_ERRORS]:
             lines.append(f"  run {r['id']} error: {err['error']}")
+        if len(errors) > STATUS_ERRORS:
+            lines.append(f"  run {r['id']}: {len(errors) - STATUS_ERRORS} more errors (status --json lists them)")
+    for warning in clock_warnings or ():
+        lines.append(f"clock: {warning}")
     return "\n".join(lines)
 
 
+# A run dated later than now by more than this says the clock was (or is) wrong.
+CLOCK_SLACK_SECONDS = 300.0
+
+
+def clock_warnings(runs: list[dict], now: str) -> list[str]:
+    """What in the ledger (newest run first) says the local clock was wrong: a run that
+    started before the one before it, or a start in the future."""
+    warnings = []
+    try:
+        now_t = datetime.strptime(now, TIME_FORMAT)
+    except ValueError:
+        return []
+    for newer, older in zip(runs, runs[1:]):
+        if newer["started_at"] < older["started_at"]:
+            warnings.append(
+                f"run {newer['id']} started at {_when(newer)}, before run {older['id']} ({_when(older)}): "
+                "the clock went back"
+            )
+    for r in runs:
+        try:
+            started = datetime.strptime(r["started_at"], TIME_FORMAT)
+        except ValueError:
+            continue
+        if (started - now_t).total_seconds() > CLOCK_SLACK_SECONDS:
+            warnings.append(f"run {r['id']} started at {_when(r)}, in the future: the clock was ahead")
+    return warnings
+
+
+def _when(run: dict) -> str:
+    return str(run["started_at"])[:19].replace("T", " ")
+
+
 def duration_seconds(run: dict) -> float | None:
-    """How long a run took; None while it runs, or when it was interrupted (its ended_at is
-    when the next run found it dead, not when it died)."""
+    """How long a run took: as measured by a monotonic clock (schema 0005 on). Otherwise
+    from its timestamps: None while it runs, when it was interrupted (its ended_at is when
+    the next run found it dead, not when it died), or when the clock went back meanwhile."""
+    if run.get("duration_seconds") is not None:
+        return float(run["duration_seconds"])
     if not run.get("ended_at") or run.get("outcome") in ("running", "interrupted"):
         return None
     try:
         ended = datetime.strptime(run["ended_at"], TIME_FORMAT)
-        return (ended - datetime.strptime(run["started_at"], TIME_FORMAT)).total_seconds()
+        seconds = (ended - datetime.strptime(run["started_at"], TIME_FORMAT)).total_seconds()
     except ValueError:
         return None
+    return seconds if seconds >= 0 else None
 
 
 def _duration(run: dict) -> str:

@@ -17,6 +17,7 @@ a page of studies is one transaction, so a killed run loses at most the page in 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -49,6 +50,8 @@ MIGRATION_SET = "regsync"
 MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' MIGRATIONS_TABLE
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # UTC, as stored in every *_at column
+
+_NCT_ID = re.compile(r"NCT\d{8}")
 
 # ``IN (...)`` lists are cut to this many parameters (SQLite's limit is 32766 here, 999 in
 # old builds).
@@ -194,6 +197,7 @@ class SaveResult:
     version: int
     previous_version: int | None = None
     changes: list[Change] = field(default_factory=list)  # for changed studies
+    removed_since: str | None = None  # it had been removed from the registry since then: it is back
 
 
 DiffFn = Callable[[dict[str, Any], dict[str, Any]], list[Change]]
@@ -375,7 +379,7 @@ class Store:
         return list(
             self._rows(
                 """SELECT w.nct_id, w.added_at, q.expr AS query, s.current_version,
-                          s.overall_status, s.brief_title, s.last_checked
+                          s.overall_status, s.brief_title, s.last_checked, s.removed_at
                    FROM watchlist w
                    LEFT JOIN studies s ON s.nct_id = w.nct_id
                    LEFT JOIN watch_queries q ON q.id = w.query_id
@@ -387,10 +391,48 @@ class Store:
         return [r[0] for r in self.conn.execute("SELECT nct_id FROM watchlist ORDER BY nct_id")]
 
     def checked_order(self) -> list[str]:
-        """Every stored study, least recently verified by the registry first."""
+        """Every stored study, least recently verified by the registry first: by the run that
+        verified it (a sequence), so a clock that was once far ahead cannot pin studies to the
+        end of the order; last_checked only orders those verified before schema 0005."""
         return [
-            r[0] for r in self.conn.execute("SELECT nct_id FROM studies ORDER BY last_checked, nct_id")
+            r[0]
+            for r in self.conn.execute(
+                "SELECT nct_id FROM studies ORDER BY COALESCE(checked_run, 0), last_checked, nct_id"
+            )
         ]
+
+    def removed_studies(self) -> dict[str, tuple[str, str]]:
+        """(removed_at, last_checked) of every study the registry stopped returning."""
+        return {
+            r[0]: (r[1], r[2])
+            for r in self.conn.execute(
+                "SELECT nct_id, removed_at, last_checked FROM studies WHERE removed_at IS NOT NULL"
+            )
+        }
+
+    def checked_data_timestamps(self, nct_ids: Iterable[str]) -> dict[str, str | None]:
+        """For each given ID that is stored (directly or as a known alias): the registry's
+        dataTimestamp seen by the run that last verified it (None when unknown)."""
+        found: dict[str, str | None] = {}
+        for given in nct_ids:
+            row = self.conn.execute(
+                "SELECT r.data_timestamp FROM studies s LEFT JOIN runs r ON r.id = s.checked_run "
+                "WHERE s.nct_id = ?",
+                [self.resolve_id(given)],
+            ).fetchone()
+            if row is not None:
+                found[given] = row[0]
+        return found
+
+    # aliases --------------------------------------------------------------------------------
+
+    def resolve_id(self, nct_id: str) -> str:
+        """The ID a study is stored under: ``nct_id`` itself, or the canonical ID a known
+        alias (an old, merged number) answered as."""
+        if self.conn.execute("SELECT 1 FROM studies WHERE nct_id = ?", [nct_id]).fetchone():
+            return nct_id
+        row = self.conn.execute("SELECT nct_id FROM aliases WHERE alias = ?", [nct_id]).fetchone()
+        return str(row[0]) if row else nct_id
 
     # query watches ------------------------------------------------------------------------
 
@@ -401,7 +443,9 @@ class Store:
             if row:
                 return int(row[0]), False
             cur = self.conn.execute(
-                "INSERT INTO watch_queries (expr, added_at) VALUES (?, ?)", [expr, utcnow()]
+                "INSERT INTO watch_queries (expr, added_at, added_after_run) "
+                "VALUES (?, ?, (SELECT COALESCE(MAX(id), 0) FROM runs))",
+                [expr, utcnow()],
             )
             assert cur.lastrowid is not None
             return cur.lastrowid, True
@@ -417,7 +461,7 @@ class Store:
             return True
 
     def queries(self) -> list[dict[str, Any]]:
-        return list(self._rows("SELECT id, expr, added_at FROM watch_queries ORDER BY id"))
+        return list(self._rows("SELECT id, expr, added_at, added_after_run FROM watch_queries ORDER BY id"))
 
     # runs -----------------------------------------------------------------------------------
 
@@ -447,22 +491,23 @@ class Store:
         data_timestamp: str | None = None,
         counts: Mapping[str, int] | None = None,
         requests: int = 0,
+        duration: float | None = None,
     ) -> None:
         """Record how a run ended. ``counts`` by study status (new, changed, unchanged,
         removed, error); ``complete``: every watched study was checked, so the next run may
-        go incremental from this one's data timestamp."""
+        go incremental from this one's data timestamp. ``duration``: seconds, by a monotonic clock."""
         c = dict(counts or {})
         checked = sum(c.get(s, 0) for s in ("new", "changed", "unchanged", "removed"))
         with self.transaction():
             self.conn.execute(
                 """UPDATE runs SET outcome = ?, ended_at = ?, mode = COALESCE(?, mode),
                        complete = ?, data_timestamp = ?, studies_checked = ?, new_studies = ?,
-                       changed = ?, unchanged = ?, errors = ?, requests = ?
+                       changed = ?, unchanged = ?, errors = ?, requests = ?, duration_seconds = ?
                    WHERE id = ?""",
                 [
                     RunOutcome(outcome), utcnow(), mode, int(complete), data_timestamp, checked,
                     c.get("new", 0), c.get("changed", 0), c.get("unchanged", 0), c.get("error", 0),
-                    requests, run_id,
+                    requests, None if duration is None else max(0.0, duration), run_id,
                 ],
             )
 
@@ -537,20 +582,25 @@ class Store:
         now = utcnow()
         digests = [content_hash(s.record) for s in studies]
         results: list[SaveResult] = []
-        checked: list[tuple[str, str]] = []
+        checked: list[tuple[str, int, str]] = []
         study_rows: list[tuple[Any, ...]] = []
         version_rows: list[tuple[Any, ...]] = []
         change_rows: list[tuple[Any, ...]] = []
         with self.transaction():
             known = self._current_states([s.nct_id for s in studies])
+            removed = self._removed_since([s.nct_id for s in studies])
+            seq = run_id if run_id is not None else self._last_run_id()
             source_ids: dict[str, int] = {}  # one URL answers for a whole page
             saved_here: dict[str, dict[str, Any]] = {}  # records of this page, by study
             for fetched, digest in zip(studies, digests):
                 nct_id = fetched.nct_id
                 state = known.get(nct_id)
+                back = removed.pop(nct_id, None)
                 if state is not None and state[0] == digest:
-                    checked.append((now, nct_id))
-                    results.append(SaveResult(nct_id, fetched.requested_id, StudyStatus.UNCHANGED, state[1]))
+                    checked.append((now, seq, nct_id))
+                    results.append(SaveResult(
+                        nct_id, fetched.requested_id, StudyStatus.UNCHANGED, state[1], removed_since=back
+                    ))
                 else:
                     previous = state[1] if state else None
                     version = previous + 1 if previous else 1
@@ -560,7 +610,7 @@ class Store:
                         changes = diff(before, fetched.record)
                         change_rows.extend(_change_row(nct_id, previous, version, c, now) for c in changes)
                     title, status, posted = _summary_fields(fetched.record)
-                    study_rows.append((nct_id, title, status, posted, version, digest, now, now, now))
+                    study_rows.append((nct_id, title, status, posted, version, digest, now, now, now, seq))
                     if fetched.source not in source_ids:
                         source_ids[fetched.source] = self._source_id(fetched.source)
                     version_rows.append((
@@ -570,25 +620,33 @@ class Store:
                     ))
                     known[nct_id] = (digest, version)
                     saved_here[nct_id] = fetched.record
+                    self._listed_aliases(nct_id, fetched.record, now)
                     results.append(SaveResult(
                         nct_id, fetched.requested_id,
                         StudyStatus.CHANGED if previous else StudyStatus.NEW,
-                        version, previous, changes,
+                        version, previous, changes, removed_since=back,
                     ))
+                if back is not None:
+                    self.conn.execute(
+                        "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) "
+                        "VALUES (?, 'reappeared', ?, ?, ?)",
+                        [nct_id, f"back in the registry (removed since {back[:10]})", now, run_id],
+                    )
                 if fetched.requested_id != nct_id:
                     self._follow_alias(fetched.requested_id, nct_id, run_id, now)
             conn = self.conn
             # Parents first: versions refer to studies, changes to versions.
             conn.executemany(
                 """INSERT INTO studies (nct_id, brief_title, overall_status, last_update_post_date,
-                       current_version, content_hash, first_seen, last_checked, last_changed)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       current_version, content_hash, first_seen, last_checked, last_changed,
+                       checked_run)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (nct_id) DO UPDATE SET
                        brief_title = excluded.brief_title, overall_status = excluded.overall_status,
                        last_update_post_date = excluded.last_update_post_date,
                        current_version = excluded.current_version, content_hash = excluded.content_hash,
                        last_checked = excluded.last_checked, last_changed = excluded.last_changed,
-                       removed_at = NULL""",
+                       checked_run = excluded.checked_run, removed_at = NULL""",
                 study_rows,
             )
             # The record goes in as the bytes orjson made and becomes TEXT in SQLite (the
@@ -602,7 +660,8 @@ class Store:
             )
             conn.executemany(_INSERT_CHANGE, change_rows)
             conn.executemany(
-                "UPDATE studies SET last_checked = ?, removed_at = NULL WHERE nct_id = ?", checked
+                "UPDATE studies SET last_checked = ?, checked_run = ?, removed_at = NULL WHERE nct_id = ?",
+                checked,
             )
         return results
 
@@ -610,6 +669,33 @@ class Store:
         """The id of ``url`` in ``sources``, added if new."""
         self.conn.execute("INSERT OR IGNORE INTO sources (url) VALUES (?)", [url])
         return int(self.conn.execute("SELECT id FROM sources WHERE url = ?", [url]).fetchone()[0])
+
+    def _listed_aliases(self, nct_id: str, record: Mapping[str, Any], now: str) -> None:
+        """The old numbers a record lists (identificationModule.nctIdAliases) resolve to it."""
+        listed = _get(record, "protocolSection", "identificationModule", "nctIdAliases")
+        if not isinstance(listed, list):
+            return
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO aliases (alias, nct_id, detected_at) VALUES (?, ?, ?)",
+            [(a, nct_id, now) for a in listed if isinstance(a, str) and _NCT_ID.fullmatch(a) and a != nct_id],
+        )
+
+    def _last_run_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])
+
+    def _removed_since(self, nct_ids: Sequence[str]) -> dict[str, str]:
+        """removed_at of the given studies the registry had stopped returning."""
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(nct_ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for nct_id, removed_at in self.conn.execute(
+                f"SELECT nct_id, removed_at FROM studies WHERE removed_at IS NOT NULL AND nct_id IN ({marks})",
+                chunk,
+            ):
+                found[nct_id] = removed_at
+        return found
 
     def _current_states(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
         """(content hash, current version) per stored study, one query per _IN_CHUNK IDs."""
@@ -636,6 +722,12 @@ class Store:
                 [canonical, detail, now, run_id],
             )
         self.conn.execute(
+            "INSERT INTO aliases (alias, nct_id, detected_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (alias) DO UPDATE SET nct_id = excluded.nct_id "
+            "WHERE aliases.nct_id != excluded.nct_id",
+            [alias, canonical, now],
+        )
+        self.conn.execute(
             "INSERT OR IGNORE INTO watchlist (nct_id, added_at, query_id) "
             "SELECT ?, added_at, query_id FROM watchlist WHERE nct_id = ?",
             [canonical, alias],
@@ -643,14 +735,21 @@ class Store:
         self.conn.execute("DELETE FROM watchlist WHERE nct_id = ?", [alias])
 
     def mark_removed(self, nct_id: str, run_id: int | None) -> bool:
-        """The registry no longer returns this study: keep its data, record the event once."""
+        """The registry no longer returns this study: keep its data, record the event once
+        (True then; False when the removal was already known). Either way the study counts as
+        checked now: a removed study is asked for again once a week (see regsync.sync)."""
         now = utcnow()
         with self.transaction():
+            seq = run_id if run_id is not None else self._last_run_id()
             cur = self.conn.execute(
-                "UPDATE studies SET removed_at = ? WHERE nct_id = ? AND removed_at IS NULL",
-                [now, nct_id],
+                "UPDATE studies SET removed_at = COALESCE(removed_at, ?), last_checked = ?, checked_run = ? "
+                "WHERE nct_id = ? AND removed_at IS NULL",
+                [now, now, seq, nct_id],
             )
             if not cur.rowcount:
+                self.conn.execute(
+                    "UPDATE studies SET last_checked = ?, checked_run = ? WHERE nct_id = ?", [now, seq, nct_id]
+                )
                 return False
             self.conn.execute(
                 "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'removed', ?, ?, ?)",

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from regsync.client import ApiClient, FetchedStudy, record_nct_id
 from regsync.errors import ApiUnavailable, FetchError, RegsyncError, StudyNotFound
 from regsync.model import Change, ChangeSummary, RunOutcome, StudyStatus, summarize
-from regsync.store import DiffFn, SaveResult, Store, classify_changes
+from regsync.store import TIME_FORMAT, DiffFn, SaveResult, Store, classify_changes
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ INCREMENTAL_MIN_STUDIES = 20
 # After this many requests in a row fail even with retries, the registry is down: the rest of
 # the run is reported as not attempted instead of spending the retry budget on every study.
 OUTAGE_AFTER = 3
+
+# A study the registry stopped returning is reported once, then asked for again only this
+# often (and by the rolling re-check of an incremental run) in case it comes back.
+REMOVED_RECHECK = timedelta(days=7)
 
 
 # -- the plan ------------------------------------------------------------------------------
@@ -75,6 +80,7 @@ class LastRun:
 
     started_at: str
     data_timestamp: str | None
+    id: int | None = None  # the run's sequence number in the ledger
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,14 @@ class WatchQuery:
     id: int
     expr: str
     added_at: str
+    added_after_run: int | None = None  # the newest run in the ledger when it was added
+
+    def added_since(self, last: LastRun) -> bool:
+        """Added after ``last`` started: by run sequence when known (a clock set back would
+        make a new watch look older than the run), else by timestamp."""
+        if self.added_after_run is not None and last.id is not None:
+            return self.added_after_run >= last.id
+        return self.added_at >= last.started_at
 
 
 @dataclass(frozen=True)
@@ -92,16 +106,51 @@ class SyncState:
     checked_order: tuple[str, ...] = ()  # every stored study, least recently verified first
     queries: tuple[WatchQuery, ...] = ()
     last_run: LastRun | None = None
+    # Removed from the registry, reported, and not due for their weekly check: left out.
+    resting: frozenset[str] = frozenset()
+    # Removed from the registry and due for their weekly check.
+    removed_due: frozenset[str] = frozenset()
+    # Explicit IDs that are stored: the dataTimestamp of the run that last verified each.
+    checked_data: Mapping[str, str | None] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, store: Store) -> SyncState:
+    def read(cls, store: Store, now: datetime | None = None) -> SyncState:
         last = store.last_complete_run()
+        resting, due = _removed_split(store.removed_studies(), now or datetime.now(UTC))
         return cls(
             watched=tuple(store.watch_ids()),
             checked_order=tuple(store.checked_order()),
-            queries=tuple(WatchQuery(q["id"], q["expr"], q["added_at"]) for q in store.queries()),
-            last_run=LastRun(last["started_at"], last["data_timestamp"]) if last else None,
+            queries=tuple(
+                WatchQuery(q["id"], q["expr"], q["added_at"], q["added_after_run"]) for q in store.queries()
+            ),
+            last_run=LastRun(last["started_at"], last["data_timestamp"], last["id"]) if last else None,
+            resting=resting,
+            removed_due=due,
         )
+
+    @classmethod
+    def read_ids(cls, store: Store, ids: Sequence[str]) -> SyncState:
+        """What planning needs for explicit IDs: when each was last verified."""
+        return cls(checked_data=store.checked_data_timestamps(ids))
+
+
+def _removed_split(
+    removed: Mapping[str, tuple[str, str]], now: datetime
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(resting, due) among removed studies: due once a week since the last check, or when
+    that check is dated in the future (a clock that was ahead must not silence it for years)."""
+    resting, due = set(), set()
+    for nct_id, (_removed_at, last_checked) in removed.items():
+        try:
+            checked = datetime.strptime(last_checked, TIME_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            due.add(nct_id)
+            continue
+        if checked > now or now - checked >= REMOVED_RECHECK:
+            due.add(nct_id)
+        else:
+            resting.add(nct_id)
+    return frozenset(resting), frozenset(due)
 
 
 @dataclass(frozen=True)
@@ -118,6 +167,7 @@ class Plan:
     unstored: tuple[str, ...] = ()  # incremental: watched, never stored: always fetched
     recheck_order: tuple[str, ...] = ()  # incremental: stored and watched, least recently verified first
     recheck: int = 0  # incremental: how many of recheck_order are re-verified
+    removed_due: tuple[str, ...] = ()  # incremental: removed studies due for their weekly check
 
     def fetch_list(self, *, updated: Iterable[str] = (), newcomers: Iterable[str] = ()) -> list[str]:
         """The studies to fetch, given what the registry said was ``updated`` since
@@ -129,7 +179,7 @@ class Plan:
             return list(self.ids)
         if self.mode is SyncMode.FULL:
             return sorted(set(self.ids) | set(new))
-        fetch = {n for n in updated if n in self.watched} | set(self.unstored) | set(new)
+        fetch = {n for n in updated if n in self.watched} | set(self.unstored) | set(new) | set(self.removed_due)
         picked = 0
         for nct_id in self.recheck_order:
             if picked >= self.recheck:
@@ -143,7 +193,9 @@ class Plan:
 def plan_sync(request: SyncRequest, state: SyncState, data_timestamp: str | None) -> Plan:
     """Decide what to ask the registry. Pure: no HTTP, no database.
 
-    - IDs given: those (normalised and deduplicated by the caller), nothing else.
+    - IDs given: those (normalised and deduplicated by the caller), nothing else; nothing
+      to do when not forced and every one is stored and was last verified under this
+      ``dataTimestamp`` (or a later one).
     - Otherwise the watchlist, else ``default_ids`` when there is no watch at all.
     - Nothing to do (one request, the /version already made) when not forced, the last
       complete run saw the same ``dataTimestamp``, no watched study waits to be stored for
@@ -152,28 +204,38 @@ def plan_sync(request: SyncRequest, state: SyncState, data_timestamp: str | None
       complete run with a usable data date and no ``--full``: ask what was updated since
       that date minus one day, plus never-stored studies and a rolling re-check of the
       ``recheck_share`` least recently verified. Otherwise full: every watched study.
+    - A study removed from the registry (already reported) is left out unless due for its
+      weekly check (``removed_due``), or ``--full``; the rolling re-check still includes it.
     """
+    force = request.force or request.full
     if request.ids:
-        return Plan(SyncMode.IDS, ids=tuple(dict.fromkeys(request.ids)))
+        ids = tuple(dict.fromkeys(request.ids))
+        if (
+            not force
+            and data_timestamp is not None
+            and all((seen := state.checked_data.get(n)) is not None and seen >= data_timestamp for n in ids)
+        ):
+            return Plan(SyncMode.NOTHING_TO_DO, ids=ids)
+        return Plan(SyncMode.IDS, ids=ids)
     watched = state.watched
     if not watched and not state.queries:
         watched = tuple(request.default_ids)
     stored = set(state.checked_order)
     unstored = tuple(n for n in watched if n not in stored)
     last = state.last_run
-    force = request.force or request.full
     if (
         not force
         and last is not None
         and data_timestamp is not None
         and last.data_timestamp == data_timestamp
         and not unstored
-        and not any(q.added_at >= last.started_at for q in state.queries)
+        and not any(q.added_since(last) for q in state.queries)
     ):
         return Plan(SyncMode.NOTHING_TO_DO)
     since = _since(last.data_timestamp) if last and last.data_timestamp and not request.full else None
     if since is None or len(watched) <= INCREMENTAL_MIN_STUDIES:
-        return Plan(SyncMode.FULL, ids=tuple(watched), queries=state.queries)
+        skip = frozenset() if request.full else state.resting
+        return Plan(SyncMode.FULL, ids=tuple(n for n in watched if n not in skip), queries=state.queries)
     watched_set = frozenset(watched)
     share = request.recheck_share
     return Plan(
@@ -184,6 +246,7 @@ def plan_sync(request: SyncRequest, state: SyncState, data_timestamp: str | None
         unstored=unstored,
         recheck_order=tuple(n for n in state.checked_order if n in watched_set),
         recheck=math.ceil(len(watched) * share) if share > 0 else 0,
+        removed_due=tuple(n for n in watched if n in state.removed_due),
     )
 
 
@@ -210,6 +273,14 @@ class StudyOutcome:
     requested_id: str | None = None
     error: str | None = None
     changes: list[Change] = field(default_factory=list)
+    # removed: when the removal was first seen, if an earlier run reported it (so this one
+    # stays quiet); any other status: the study is back in the registry, removed since then.
+    removed_since: str | None = None
+    not_attempted: tuple[str, ...] = ()  # one error line for every study an outage skipped
+
+    @property
+    def is_back(self) -> bool:
+        return self.removed_since is not None and self.status is not StudyStatus.REMOVED
 
     @property
     def is_alias(self) -> bool:
@@ -231,13 +302,17 @@ class StudyOutcome:
         }
         if self.status is StudyStatus.CHANGED:
             out.update(self.summary.to_dict())
+        if self.removed_since is not None:
+            out["removed_since"] = self.removed_since
+        if self.not_attempted:
+            out["not_attempted"] = list(self.not_attempted)
         return out
 
     @classmethod
     def saved(cls, result: SaveResult) -> StudyOutcome:
         return cls(
             result.nct_id, result.status, result.version, result.previous_version,
-            requested_id=result.requested_id, changes=result.changes,
+            requested_id=result.requested_id, changes=result.changes, removed_since=result.removed_since,
         )
 
 
@@ -281,6 +356,8 @@ def run_sync(
     diff: DiffFn = classify_changes,
     on_outcome: OnOutcome | None = None,
     on_progress: OnProgress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    command: str = "sync",
 ) -> RunReport:
     """Sync ``ids`` (normalised NCT IDs), else the watchlist and query watches, else
     ``default_ids``; return the report. ``store`` must be open for writing.
@@ -289,13 +366,15 @@ def run_sync(
     studies are told), ``on_progress`` how many studies are done out of how many. A failure
     of the run as a whole (the registry would not say what changed) is recorded as failed
     and raised; an interruption (Ctrl-C, any unexpected error) is recorded as interrupted
-    and raised. Either way, what was stored stays stored.
+    and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the
+    run; ``command`` is what the ledger calls it (``regsync status`` shows it: "sync",
+    "watch add --sync", ...).
     """
     request = SyncRequest(
         ids=tuple(ids), force=force, full=full, default_ids=tuple(default_ids),
         recheck_share=recheck_share,
     )
-    return _Run(store, client, diff, on_outcome, on_progress).execute(request)
+    return _Run(store, client, diff, on_outcome, on_progress, clock).execute(request, command)
 
 
 class _Run:
@@ -308,8 +387,13 @@ class _Run:
         diff: DiffFn,
         on_outcome: OnOutcome | None,
         on_progress: OnProgress | None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.store = store
+        self.clock = clock
+        self.started = clock()
+        self.not_attempted: list[str] = []
+        self.last_failure = ""
         self.client = client
         self.diff = diff
         self.on_outcome = on_outcome
@@ -322,12 +406,12 @@ class _Run:
         self.outage = 0
         self.requests_before = client.requests
 
-    def execute(self, request: SyncRequest) -> RunReport:
+    def execute(self, request: SyncRequest, command: str = "sync") -> RunReport:
         mode = request.mode
-        self.run_id = self.store.begin_run("sync", mode.value)
+        self.run_id = self.store.begin_run(command, mode.value)
         try:
             self.data_timestamp = self._data_timestamp()
-            state = SyncState() if request.ids else SyncState.read(self.store)
+            state = SyncState.read_ids(self.store, request.ids) if request.ids else SyncState.read(self.store)
             plan = plan_sync(request, state, self.data_timestamp)
             if plan.mode is SyncMode.NOTHING_TO_DO:
                 return self._finish(RunOutcome.NOTHING_TO_DO, mode)
@@ -335,6 +419,7 @@ class _Run:
             newcomers = self._expand_queries(plan.queries)
             updated = self._updated_since(plan.since, plan.watched) if plan.since else set()
             self._fetch(plan.fetch_list(updated=updated, newcomers=newcomers))
+            self._not_attempted()
         except RegsyncError as exc:
             # The run as a whole could not go on (the registry would not say what changed):
             # recorded as failed, with the cause; the CLI reports it as one line.
@@ -347,8 +432,11 @@ class _Run:
             # stays whole (a page is one transaction).
             self._finish(RunOutcome.INTERRUPTED, mode)
             raise
-        failed = self.counts[StudyStatus.ERROR] > 0
-        return self._finish(RunOutcome.PARTIAL if failed else RunOutcome.OK, mode)
+        if not self.counts[StudyStatus.ERROR]:
+            return self._finish(RunOutcome.OK, mode)
+        # "partial" promises that the others are stored: with none synced, the run failed.
+        synced = sum(self.counts[s] for s in StudyStatus if s is not StudyStatus.ERROR)
+        return self._finish(RunOutcome.PARTIAL if synced else RunOutcome.FAILED, mode)
 
     def _finish(self, outcome: RunOutcome, mode: SyncMode) -> RunReport:
         requests = self.client.requests - self.requests_before
@@ -356,6 +444,7 @@ class _Run:
         self.store.finish_run(
             self.run_id, outcome, mode=mode.value, complete=complete,
             data_timestamp=self.data_timestamp, counts=self.counts, requests=requests,
+            duration=self.clock() - self.started,
         )
         return RunReport(self.run_id, mode, outcome, self.data_timestamp, dict(self.counts), requests)
 
@@ -422,6 +511,7 @@ class _Run:
             if page.error is not None:
                 if isinstance(page.error, ApiUnavailable):
                     self.outage += 1
+                    self.last_failure = str(page.error)
                 log.warning("batch of %d failed (%s); fetching the rest one by one", len(page.batch), page.error)
             elif page.studies:
                 self.outage = 0
@@ -433,7 +523,7 @@ class _Run:
 
     def _fetch_one(self, nct_id: str) -> None:
         if self.outage >= OUTAGE_AFTER:
-            self._error(nct_id, f"not attempted: the registry is unavailable ({self.outage} failures in a row)")
+            self.not_attempted.append(nct_id)  # told once, as one line, by _not_attempted
             return
         try:
             fetched = self.client.get_study(nct_id)
@@ -443,6 +533,7 @@ class _Run:
             return
         except ApiUnavailable as exc:
             self.outage += 1
+            self.last_failure = str(exc)
             self._error(nct_id, str(exc))
             return
         except FetchError as exc:
@@ -465,11 +556,32 @@ class _Run:
         if version is None:
             self._error(nct_id, str(exc))
             return
-        self.store.mark_removed(nct_id, self.run_id)
+        if self.store.mark_removed(nct_id, self.run_id):
+            self._tell(StudyOutcome(
+                nct_id, StudyStatus.REMOVED, version,
+                error="no longer returned by the registry (HTTP 404); stored versions kept",
+            ))
+            return
+        since = str(self.store.study(nct_id)["removed_at"])
         self._tell(StudyOutcome(
-            nct_id, StudyStatus.REMOVED, version,
-            error="no longer returned by the registry (HTTP 404); stored versions kept",
+            nct_id, StudyStatus.REMOVED, version, removed_since=since,
+            error="still not returned by the registry (HTTP 404); stored versions kept",
         ))
+
+    def _not_attempted(self) -> None:
+        """One error for every study an outage left unasked: one line, one ledger row."""
+        skipped = self.not_attempted
+        if not skipped:
+            return
+        n = len(skipped)
+        message = (
+            f"{n} {'study' if n == 1 else 'studies'} not attempted: the registry is unreachable "
+            f"({self.outage} requests in a row failed; the last: {self.last_failure})"
+        )
+        self.store.record_error(self.run_id, None, message)
+        self.counts[StudyStatus.ERROR] += n - 1  # _tell counts the one outcome
+        self.done += n - 1
+        self._tell(StudyOutcome("-", StudyStatus.ERROR, error=message, not_attempted=tuple(skipped)))
 
     def _error(self, nct_id: str | None, message: str) -> None:
         self.store.record_error(self.run_id, nct_id, message)

@@ -80,7 +80,7 @@ def test_a_night_of_syncing_through_a_real_socket(fake, tmp_path):
     assert [(r.path, r.status) for r in registry.requests] == [
         ("/api/v2/version", 200), ("/api/v2/studies/NCT00000102", 301), (f"/api/v2/studies/{DEFAULT}", 200)
     ]
-    alias_json = run_regsync(db, server.url, "sync", "NCT00000102", "--json")
+    alias_json = run_regsync(db, server.url, "sync", "NCT00000102", "--json", "--force")
     assert json.loads(alias_json.stdout) == {
         "nct_id": DEFAULT, "requested_id": "NCT00000102", "status": "unchanged", "version": 2,
         "previous_version": None, "error": None,

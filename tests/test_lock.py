@@ -201,7 +201,7 @@ def test_two_writers_started_together_never_store_a_version_twice(fake, tmp_path
     # at the lock: the other two are then really waiting for it, not merely started.
     hold = registry.hold("studies")
     guard = str(int(HANG_GUARD))
-    procs = [popen_regsync(db, server.url, "sync", *ids, "--wait", guard, "--timeout", guard)
+    procs = [popen_regsync(db, server.url, "sync", *ids, "--force", "--wait", guard, "--timeout", guard)
              for _ in range(3)]
     try:
         hold.wait_arrived()

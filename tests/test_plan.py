@@ -8,6 +8,7 @@ ones were updated.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -197,3 +198,79 @@ def test_the_plan_carries_the_query_watches_to_expand_first():
     assert plan_sync(SyncRequest(), state, TS1).queries == queries
     assert plan_sync(SyncRequest(full=True), state, TS1).queries == queries
     assert plan_sync(SyncRequest(), state, TS0).queries == ()  # nothing to do: nothing asked
+
+
+# -- explicit IDs with nothing to do (issue 10 item 14) -----------------------------------------
+
+
+def test_explicit_ids_all_verified_under_this_data_timestamp_are_nothing_to_do():
+    state = SyncState(checked_data={"NCT00000001": TS0, "NCT00000002": TS1})
+    plan = plan_sync(SyncRequest(ids=("NCT00000001", "NCT00000002")), state, TS0)
+    assert plan == Plan(SyncMode.NOTHING_TO_DO, ids=("NCT00000001", "NCT00000002"))
+    assert plan.fetch_list() == []
+
+
+@pytest.mark.parametrize(
+    "request_, checked_data, data_timestamp, why",
+    [
+        (SyncRequest(ids=("NCT00000001",), force=True), {"NCT00000001": TS0}, TS0, "--force"),
+        (SyncRequest(ids=("NCT00000001",), full=True), {"NCT00000001": TS0}, TS0, "--full"),
+        (SyncRequest(ids=("NCT00000001", "NCT00000002")), {"NCT00000001": TS0}, TS0, "one never stored"),
+        (SyncRequest(ids=("NCT00000001",)), {"NCT00000001": None}, TS0, "stored, its run's data unknown"),
+        (SyncRequest(ids=("NCT00000001",)), {"NCT00000001": TS0}, TS1, "the registry's data moved"),
+        (SyncRequest(ids=("NCT00000001",)), {"NCT00000001": TS0}, None, "GET /version failed"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and " " in v or v in ("--force", "--full") else "",
+)
+def test_explicit_ids_are_fetched(request_, checked_data, data_timestamp, why):
+    plan = plan_sync(request_, SyncState(checked_data=checked_data), data_timestamp)
+    assert plan.mode is SyncMode.IDS, why
+    assert plan.fetch_list() == list(request_.ids)
+
+
+# -- removed studies (issue 10 item 2) -------------------------------------------------------------
+
+
+def test_a_removed_study_rests_until_its_weekly_check_or_full():
+    watched = ids(5)
+    state = SyncState(watched=watched, checked_order=watched, last_run=LAST,
+                      resting=frozenset(watched[1:2]), removed_due=frozenset(watched[3:4]))
+    assert plan_sync(SyncRequest(), state, TS1).fetch_list() == [n for n in watched if n != watched[1]]
+    assert plan_sync(SyncRequest(full=True), state, TS1).fetch_list() == list(watched)
+    assert plan_sync(SyncRequest(ids=watched[1:2]), state, TS1).fetch_list() == [watched[1]]
+
+
+def test_incremental_fetches_removed_studies_due_and_rechecks_resting_ones_in_turn():
+    watched = ids(40)
+    state = SyncState(watched=watched, checked_order=watched, last_run=LAST,
+                      resting=frozenset(watched[:1]), removed_due=frozenset(watched[30:31]))
+    plan = plan_sync(SyncRequest(recheck_share=0.05), state, TS1)
+    assert plan.mode is SyncMode.INCREMENTAL
+    # The rolling re-check (2 of 40) takes the least recently verified, resting or not.
+    assert plan.fetch_list() == [watched[0], watched[1], watched[30]]
+
+
+def test_removed_split_is_weekly_and_distrusts_a_check_dated_in_the_future():
+    from datetime import UTC, datetime
+
+    from regsync.sync import _removed_split
+
+    now = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    removed = {
+        "NCT00000001": ("2026-11-30T03:00:00.000000Z", "2026-11-30T03:00:00.000000Z"),  # 2 days
+        "NCT00000002": ("2026-11-01T03:00:00.000000Z", "2026-11-25T03:00:00.000000Z"),  # 7 days
+        "NCT00000003": ("2026-11-01T03:00:00.000000Z", "2046-11-25T03:00:00.000000Z"),  # future
+    }
+    assert _removed_split(removed, now) == (frozenset({"NCT00000001"}), frozenset({"NCT00000002", "NCT00000003"}))
+
+
+# -- the clock going back (issue 11 item 10) -------------------------------------------------------
+
+
+def test_a_query_watch_added_after_the_last_run_counts_by_sequence_not_by_its_timestamp():
+    last = LastRun(started_at="2026-09-04T10:00:00.000000Z", data_timestamp=TS0, id=7)
+    behind = WatchQuery(1, "kidney", "2020-01-01T00:00:00.000000Z", added_after_run=7)  # clock set back
+    older = WatchQuery(2, "cancer", "2030-01-01T00:00:00.000000Z", added_after_run=6)  # clock was ahead
+    state = SyncState(watched=ids(30), checked_order=ids(30), last_run=last)
+    assert plan_sync(SyncRequest(), replace(state, queries=(behind,)), TS0).mode is not SyncMode.NOTHING_TO_DO
+    assert plan_sync(SyncRequest(), replace(state, queries=(older,)), TS0).mode is SyncMode.NOTHING_TO_DO

@@ -52,7 +52,7 @@ def two_versions(tmp_path_factory) -> Path:
         with responses.RequestsMock() as mock:
             mock.get(f"{API}/version", json={"apiVersion": "2.0.5", "dataTimestamp": "2026-09-04T09:00:06"})
             mock.get(f"{API}/studies/{NCT}", json=version)
-            result = CliRunner().invoke(cli, ["--db", str(db), "--api-url", API, "sync", NCT, "--delay", "0"])
+            result = CliRunner().invoke(cli, ["--db", str(db), "--api-url", API, "sync", NCT, "--force", "--delay", "0"])
         assert result.exit_code == 0, result.output
     return db
 

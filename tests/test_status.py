@@ -38,8 +38,9 @@ def test_status_json_shape(fake, run, db_path):
     status = json.loads(result.stdout)
     assert set(status) == {
         "database", "size_bytes", "studies", "watched", "queries", "versions", "changes",
-        "flagged_changes", "removed", "last_complete_run", "runs",
+        "flagged_changes", "removed", "last_complete_run", "runs", "clock_warnings",
     }
+    assert status["clock_warnings"] == []
     assert status["database"] == str(db_path)
     assert status["size_bytes"] == sum(
         os.path.getsize(p) for p in (db_path, f"{db_path}-wal") if os.path.exists(p)
@@ -85,15 +86,16 @@ def test_status_text(fake, run, db_path):
     )
     assert lines[4] == ""
     assert lines[5].split() == [
-        "run", "started", "duration", "outcome", "mode", "checked", "new", "changed", "errors", "requests"
+        "run", "started", "duration", "outcome", "command", "mode", "checked", "new", "changed", "errors",
+        "requests",
     ]
     rows = [line.split() for line in lines[7:11]]
     # (date and time are two words)
     assert [[r[0], *r[4:]] for r in rows] == [
-        ["4", "ok", "full", "1", "0", "1", "0", "2"],
-        ["3", "nothing-to-do", "incremental", "0", "0", "0", "0", "1"],
-        ["2", "ok", "full", "1", "0", "0", "0", "2"],
-        ["1", "partial", "ids", "2", "2", "0", "1", "3"],
+        ["4", "ok", "sync", "full", "1", "0", "1", "0", "2"],
+        ["3", "nothing-to-do", "sync", "incremental", "0", "0", "0", "0", "1"],
+        ["2", "ok", "sync", "full", "1", "0", "0", "0", "2"],
+        ["1", "partial", "sync", "ids", "2", "2", "0", "1", "3"],
     ]
     assert all(re.fullmatch(r"\d+\.\ds", r[3]) for r in rows)
     assert lines[11:] == []

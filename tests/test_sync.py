@@ -121,7 +121,7 @@ def test_alias_is_followed_and_stored_under_the_canonical_id(api, run, db_path):
     assert result.stdout == f"NCT00000102 -> {DEFAULT} (alias) new (v1)\n"
     assert versions(db_path) == [1]
     api.get(study_url("NCT00000102"), status=301, headers={"Location": study_url(DEFAULT)})
-    line = json.loads(run("sync", "NCT00000102", "--json").stdout)
+    line = json.loads(run("sync", "NCT00000102", "--json", "--force").stdout)
     assert line["nct_id"] == DEFAULT
     assert line["requested_id"] == "NCT00000102"
     assert line["status"] == "unchanged"
