@@ -14,7 +14,7 @@ from typing import Any
 import click
 import orjson
 
-from regsync import DEFAULT_API_URL, __version__, render
+from regsync import DEFAULT_API_URL, __version__, params, render
 from regsync.model import Category, Severity
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
@@ -179,7 +179,7 @@ def _logging_configured() -> bool:
 
 def wait_option(fn):
     return click.option(
-        "--wait", type=click.FloatRange(min=0), default=0, envvar="REGSYNC_WAIT", show_default=True,
+        "--wait", type=params.SECONDS_OF_WAITING, default=0.0, envvar="REGSYNC_WAIT", show_default=True,
         help="Seconds to wait for another regsync writing to the same database [env: REGSYNC_WAIT].",
     )(fn)
 
@@ -198,15 +198,15 @@ def json_option(fn):
 @click.option("--force", is_flag=True, help="Sync even if the registry's dataTimestamp has not moved.")
 @click.option("--full", is_flag=True, help="Re-fetch every watched study, not only those updated (implies --force).")
 @wait_option
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
+@click.option("--timeout", type=params.TIMEOUT, default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
               help="Seconds to wait for each HTTP response [env: REGSYNC_TIMEOUT].")
-@click.option("--retries", type=click.IntRange(min=0), default=4, envvar="REGSYNC_RETRIES", show_default=True,
+@click.option("--retries", type=params.RETRIES, default=4, envvar="REGSYNC_RETRIES", show_default=True,
               help="Retries per request after 429, 5xx, timeouts and resets [env: REGSYNC_RETRIES].")
-@click.option("--max-wait", type=click.FloatRange(min=0), default=120.0, envvar="REGSYNC_MAX_WAIT", show_default=True,
+@click.option("--max-wait", type=params.SECONDS_OF_WAITING, default=120.0, envvar="REGSYNC_MAX_WAIT", show_default=True,
               help="Most seconds of back-off per request before giving up [env: REGSYNC_MAX_WAIT].")
-@click.option("--delay", type=click.FloatRange(min=0), default=1.0, envvar="REGSYNC_DELAY", show_default=True,
+@click.option("--delay", type=params.DELAY, default=1.0, envvar="REGSYNC_DELAY", show_default=True,
               help="Least seconds between requests; the registry asks for 1 [env: REGSYNC_DELAY].")
-@click.option("--recheck", type=click.FloatRange(0, 1), default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
+@click.option("--recheck", type=params.SHARE, default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
               help="Share of the watchlist re-verified on each incremental run [env: REGSYNC_RECHECK].")
 @click.pass_obj
 def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck):
@@ -447,7 +447,7 @@ def history(obj, nct_id, as_json):
 
 @cli.command()
 @click.argument("nct_id")
-@click.option("--version", "version", type=int, help="Version number (default: the latest).")
+@click.option("--version", "version", type=params.VERSION, help="Version number (default: the latest).")
 @click.pass_obj
 def show(obj, nct_id, version):
     """Print a stored record as JSON, as the API returned it.
@@ -463,8 +463,8 @@ def show(obj, nct_id, version):
 
 @cli.command()
 @click.argument("nct_id")
-@click.option("--from", "from_v", type=int, help="Older version (default: the one before --to).")
-@click.option("--to", "to_v", type=int, help="Newer version (default: the latest).")
+@click.option("--from", "from_v", type=params.VERSION, help="Older version (default: the one before --to).")
+@click.option("--to", "to_v", type=params.VERSION, help="Newer version (default: the latest).")
 @click.option("--all", "show_admin", is_flag=True, help="Also show registry bookkeeping (admin) changes.")
 @json_option
 @click.pass_obj
@@ -528,7 +528,7 @@ def _parse_since(value: str | None) -> str | None:
               help="Only these categories (repeatable): status, dates, outcomes, ...")
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
               help="This severity or higher; `admin` includes registry bookkeeping.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many changes.")
+@click.option("--limit", type=params.LIMIT, help="At most this many changes.")
 @json_option
 @click.pass_obj
 def changes(obj, since, nct_ids, categories, severity, limit, as_json):
@@ -582,7 +582,7 @@ def reclassify(obj, wait):
 
 
 @cli.command()
-@click.option("--runs", "limit", type=click.IntRange(min=1), default=10, show_default=True, help="How many recent runs.")
+@click.option("--runs", "limit", type=params.RUNS, default=10, show_default=True, help="How many recent runs.")
 @json_option
 @click.pass_obj
 def status(obj, limit, as_json):
