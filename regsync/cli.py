@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sqlite3
 import sys
 import time
@@ -60,32 +61,54 @@ def nct_ids_argument(values: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _setup_logging(verbose: int, log_file: str | None) -> None:
-    """Logs to stderr (-v) and/or a file. Without either, the library stays silent: its
-    warnings go nowhere rather than to Python's last-resort handler. Imported here, not at
-    the top: a read command without -v never loads logging."""
-    import logging
+# logging's levels, without importing it (a read command never does).
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
-    root = logging.getLogger("regsync")
-    root.setLevel(logging.DEBUG)
-    root.handlers.clear()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if verbose:
-        console = logging.StreamHandler(sys.stderr)
-        console.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-        console.setFormatter(fmt)
-        root.addHandler(console)
-    if log_file:
-        try:
-            logfile = logging.FileHandler(log_file)
-        except OSError as exc:
-            raise click.BadParameter(f"cannot write {log_file}: {exc.strerror}", param_hint="--log-file") from None
-        logfile.setLevel(logging.DEBUG)
-        logfile.setFormatter(fmt)
-        root.addHandler(logfile)
-    if not root.handlers:
-        root.addHandler(logging.NullHandler())
-    root.propagate = False
+
+def _log(level: int, message: str, *args: object) -> None:
+    """A line of the run's story for -v and --log-file; nothing when neither is set up."""
+    logging = sys.modules.get("logging")
+    if logging is not None and logging.getLogger("regsync").handlers:
+        logging.getLogger("regsync.cli").log(level, message, *args)
+
+
+def _asked(ctx: click.Context) -> str:
+    """The command line as regsync understood it, defaults included, so a log says what each
+    run was asked to do (credentials in --api-url are redacted by the log's formatter)."""
+    chain = []
+    while ctx is not None:
+        chain.append(ctx)
+        ctx = ctx.parent  # type: ignore[assignment]
+    words: list[str] = []
+    for level in reversed(chain):
+        words.append(level.info_name or "")
+        for param in level.command.params:
+            value = level.params.get(param.name or "")
+            if isinstance(param, click.Argument):
+                words += [shlex.quote(v) for v in (value or ())]
+                continue
+            if not isinstance(param, click.Option) or value is None or param.name in ("as_json",):
+                continue
+            opt = max(param.opts, key=len)
+            if param.count:
+                words += ["-" + "v" * value] if value else []
+            elif param.is_flag:
+                words += [opt] if value else []
+            else:
+                for item in value if param.multiple else [value]:
+                    words += [opt, f"{item:g}" if isinstance(item, float) else shlex.quote(str(item))]
+    return " ".join(words)
+
+
+def _setup_logging(verbose: int, log_file: str | None) -> None:
+    """Logs to stderr (-v INFO, -vv DEBUG) and/or a file (DEBUG). Imported here, not at the
+    top: a read command without -v never loads logging."""
+    from regsync.logsetup import LogFileError, configure
+
+    try:
+        configure(verbose, log_file)
+    except LogFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--log-file") from None
 
 
 class RegsyncGroup(click.Group):
@@ -96,14 +119,18 @@ class RegsyncGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RegsyncError as exc:
+            _log(ERROR, "error: %s", exc)
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except sqlite3.Error as exc:
             # Raised after the database was opened (disk I/O error, database locked past the
             # busy timeout, a page found malformed): a store error like any other.
-            click.echo(f"error: database {getattr(ctx.obj, 'db_path', '')} cannot be used: {exc}", err=True)
+            message = f"error: database {getattr(ctx.obj, 'db_path', '')} cannot be used: {exc}"
+            _log(ERROR, "%s", message)
+            click.echo(message, err=True)
             sys.exit(StoreError.exit_code)
         except KeyboardInterrupt:
+            _log(ERROR, "error: interrupted")
             click.echo("error: interrupted", err=True)
             sys.exit(130)
 
@@ -140,7 +167,7 @@ class RegsyncGroup(click.Group):
     help="ClinicalTrials.gov API v2 base URL [env: REGSYNC_API_URL].",
 )
 @click.option("-v", "--verbose", count=True, help="Log requests, retries and timings to stderr (-vv: debug).")
-@click.option("--log-file", type=click.Path(dir_okay=False), envvar="REGSYNC_LOG_FILE",
+@click.option("--log-file", metavar="PATH", envvar="REGSYNC_LOG_FILE",
               help="Append a debug log with timestamps to this file [env: REGSYNC_LOG_FILE].")
 @click.pass_context
 def cli(ctx, db_path, api_url, verbose, log_file):
@@ -168,6 +195,9 @@ def open_for_writing(obj: Context, wait: float) -> Store:
     seconds), migrations."""
     if not _logging_configured():  # writers may warn: silently, unless -v or --log-file
         _setup_logging(0, None)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        _log(INFO, "asked: %s", _asked(ctx))
     return Store.open_write(obj.db_path, wait=wait, clock=obj.clocks.monotonic, sleep=obj.clocks.sleep)
 
 
@@ -244,23 +274,25 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
             sys.stdout.flush()
             if progress:
                 progress.close()
-    if report.outcome is RunOutcome.NOTHING_TO_DO and not quiet:
+    nothing = (
+        f"nothing to do: the registry's data has not changed since the last run "
+        f"(dataTimestamp {report.data_timestamp}); --force syncs anyway"
+    )
+    c = report.counts
+    counted = (
+        f"{_plural(sum(c.values()), 'study', 'studies')}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
+        + (f", {c['removed']} removed" if c["removed"] else "")
+        + f", {c['error']} failed ({report.mode}, {report.requests} requests)"
+    )
+    done = report.outcome is RunOutcome.NOTHING_TO_DO
+    _log(ERROR if report.failed else INFO, "run %s %s: %s", report.run_id, report.outcome, nothing if done else counted)
+    if done and not quiet:
         if as_json:
             click.echo(_line({"status": "nothing-to-do", "data_timestamp": report.data_timestamp}))
         else:
-            click.echo(
-                f"nothing to do: the registry's data has not changed since the last run "
-                f"(dataTimestamp {report.data_timestamp}); --force syncs anyway",
-                err=True,  # a summary, like every other summary line; stdout is for data
-            )
+            click.echo(nothing, err=True)  # a summary, like every other summary line; stdout is for data
     elif not quiet and not as_json:
-        c = report.counts
-        click.echo(
-            f"{_plural(sum(c.values()), 'study', 'studies')}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
-            + (f", {c['removed']} removed" if c["removed"] else "")
-            + f", {c['error']} failed ({report.mode}, {report.requests} requests)",
-            err=True,
-        )
+        click.echo(counted, err=True)
     if report.failed:
         sys.exit(1)
 
@@ -274,6 +306,7 @@ def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
     one per study, and click.echo's flush and terminal check per line were 5% of its time):
     stdout is line-buffered at a terminal anyway, and it is flushed before anything goes to
     stderr, so a cron mail keeps the order."""
+    _log_outcome(outcome)
     if quiet and outcome.status == "unchanged":
         return
     if progress:
@@ -285,6 +318,17 @@ def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
     if outcome.status == "error":
         sys.stdout.flush()
         click.echo(render.error_line(outcome), err=True)
+
+
+def _log_outcome(outcome) -> None:
+    if outcome.status == "error":
+        _log(ERROR, "%s", render.error_line(outcome).removeprefix("error: "))
+        return
+    level = {"removed": WARNING, "unchanged": DEBUG}.get(outcome.status, INFO)
+    _log(level, "%s", render.sync_line(outcome))
+    if outcome.status == "changed":
+        for change in outcome.summary.flagged:
+            _log(DEBUG, "%s: %s %s: %s", outcome.nct_id, change.severity, change.category, change.summary)
 
 
 class _ProgressLine:
@@ -578,6 +622,7 @@ def reclassify(obj, wait):
             store.finish_run(run_id, "interrupted")
             raise
         store.finish_run(run_id, "ok")
+    _log(INFO, "reclassified %d version pairs: %d changes", pairs, found)
     click.echo(f"reclassified {pairs} version pairs: {found} changes")
 
 
