@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 import click
@@ -34,6 +34,7 @@ class Clocks:
 
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = params.utc_now  # what `--since 7d` and `yesterday` count from
 
 
 class Context:
@@ -556,17 +557,19 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         click.echo(render.diff_text(nct_id, from_v, to_v, changes, show_admin=show_admin))
 
 
-def _parse_since(value: str | None) -> str | None:
+def _parse_since(value: str | None, now: Callable[[], datetime]) -> str | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--since") from None
+        return params.parse_since(value, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--since'") from None
 
 
 @cli.command()
-@click.option("--since", help="Only changes detected on or after this date (YYYY-MM-DD).")
+@click.option("--since", metavar="WHEN",
+              help="Only changes detected on or after WHEN (UTC): 2026-12-01, 2026-12, 2026, an ISO datetime, "
+                   "12h, 7d, 2w, today, yesterday.")
 @click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
 @click.option("--category", "categories", multiple=True, metavar="CATEGORY",
               help="Only these categories (repeatable): status, dates, outcomes, ...")
@@ -591,7 +594,7 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
     ids = nct_ids_argument(nct_ids)
     wanted = [s.value for s in Severity.at_or_above(severity)]
     rows = open_store(obj).query_changes(
-        since=_parse_since(since), nct_ids=ids or None, categories=list(categories) or None,
+        since=_parse_since(since, obj.clocks.now), nct_ids=ids or None, categories=list(categories) or None,
         severities=wanted, limit=limit,
     )
     if as_json:
