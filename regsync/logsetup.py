@@ -88,7 +88,7 @@ class OneWarningHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except (OSError, ValueError):
             self._give_up()
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+    def handleError(self, record: logging.LogRecord) -> None:
         if not self.broken:
             self._give_up()
 

@@ -5,7 +5,6 @@ errors, one line naming the option (or its environment variable) and the allowed
 from __future__ import annotations
 
 import pytest
-
 from support.mocks import mock_version
 
 # (command, option, bad value, the allowed range as the error states it)

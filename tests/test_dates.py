@@ -10,11 +10,11 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
-
-from regsync.cli import Clocks
 from support.cli import Cli
 from support.mocks import mock_study, mock_version
 from support.records import edit, load
+
+from regsync.cli import Clocks
 
 DEFAULT = "NCT07240987"
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from support.fakeapi import Fault
 from support.procs import run_regsync
 from support.results import summary
