@@ -167,9 +167,12 @@ class RegsyncGroup(click.Group):
     "--api-url", default=DEFAULT_API_URL, envvar="REGSYNC_API_URL", show_default=True,
     help="ClinicalTrials.gov API v2 base URL [env: REGSYNC_API_URL].",
 )
-@click.option("-v", "--verbose", count=True, help="Log requests, retries and timings to stderr (-vv: debug).")
+@click.option("-v", "--verbose", count=True,
+              help="Log what was asked, requests, retries, outcomes and the summary to stderr "
+                   "(-vv: debug, also each request as sent and the pacing).")
 @click.option("--log-file", metavar="PATH", envvar="REGSYNC_LOG_FILE",
-              help="Append a debug log with timestamps to this file [env: REGSYNC_LOG_FILE].")
+              help="Append the debug log of each run to this file (a regular file, created 0600) "
+                   "[env: REGSYNC_LOG_FILE].")
 @click.pass_context
 def cli(ctx, db_path, api_url, verbose, log_file):
     """Keep a versioned local history of ClinicalTrials.gov records and flag what changed.
@@ -210,7 +213,7 @@ def _logging_configured() -> bool:
 
 def wait_option(fn):
     return click.option(
-        "--wait", type=params.SECONDS_OF_WAITING, default=0.0, envvar="REGSYNC_WAIT", show_default=True,
+        "--wait", type=params.SECONDS_OF_WAITING, default=0, envvar="REGSYNC_WAIT", show_default=True,
         help="Seconds to wait for another regsync writing to the same database [env: REGSYNC_WAIT].",
     )(fn)
 
