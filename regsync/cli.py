@@ -66,11 +66,19 @@ def nct_ids_argument(values: tuple[str, ...]) -> list[str]:
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
 
+def _telling() -> bool:
+    """Whether -v or --log-file is listening (not only the NullHandler that silences a
+    writer's warnings): the story of a run is only composed for someone to read."""
+    logging = sys.modules.get("logging")
+    return logging is not None and any(
+        not isinstance(h, logging.NullHandler) for h in logging.getLogger("regsync").handlers
+    )
+
+
 def _log(level: int, message: str, *args: object) -> None:
     """A line of the run's story for -v and --log-file; nothing when neither is set up."""
-    logging = sys.modules.get("logging")
-    if logging is not None and logging.getLogger("regsync").handlers:
-        logging.getLogger("regsync.cli").log(level, message, *args)
+    if _telling():
+        sys.modules["logging"].getLogger("regsync.cli").log(level, message, *args)
 
 
 def _asked(ctx: click.Context) -> str:
@@ -200,7 +208,7 @@ def open_for_writing(obj: Context, wait: float) -> Store:
     if not _logging_configured():  # writers may warn: silently, unless -v or --log-file
         _setup_logging(0, None)
     ctx = click.get_current_context(silent=True)
-    if ctx is not None:
+    if ctx is not None and _telling():
         _log(INFO, "asked: %s", _asked(ctx))
     return Store.open_write(obj.db_path, wait=wait, clock=obj.clocks.monotonic, sleep=obj.clocks.sleep)
 
@@ -325,6 +333,8 @@ def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
 
 
 def _log_outcome(outcome) -> None:
+    if not _telling():
+        return  # a sync of thousands of studies does not render each line twice for nothing
     if outcome.status == "error":
         _log(ERROR, "%s", render.error_line(outcome).removeprefix("error: "))
         return
