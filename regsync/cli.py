@@ -96,7 +96,7 @@ def _asked(ctx: click.Context) -> str:
             if isinstance(param, click.Argument):
                 words += [shlex.quote(v) for v in (value or ())]
                 continue
-            if not isinstance(param, click.Option) or value is None or param.name in ("as_json",):
+            if not isinstance(param, click.Option) or value is None:
                 continue
             opt = max(param.opts, key=len)
             if param.count:

@@ -277,3 +277,16 @@ def test_a_full_disk_under_the_log_file_is_one_warning_line_and_the_run_goes_on(
     ]
     assert "Logging error" not in result.stderr and "Traceback" not in result.stderr
     assert db_versions(db) == [1]
+
+
+def test_what_was_asked_includes_ids_flags_and_repeated_options(run, api, tmp_path):
+    from support.mocks import API
+
+    log = tmp_path / "asked.log"
+    result = run("--log-file", str(log), "watch", "add", "nct7240987", "--query", "AREA[Condition]asthma",
+                 "--query", "lupus nephritis")
+    assert result.exit_code == 0, result.output
+    assert story(log.read_text()) == [
+        f"INFO regsync.cli: asked: regsync --db {run.db_path} --api-url {API} --log-file {log} watch add "
+        "nct7240987 --query 'AREA[Condition]asthma' --query 'lupus nephritis' --wait 0"
+    ]
