@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sqlite3
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 import click
 import orjson
 
-from regsync import DEFAULT_API_URL, __version__, render
+from regsync import DEFAULT_API_URL, __version__, params, render
 from regsync.model import Category, Severity
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, Terminated, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
@@ -33,6 +34,7 @@ class Clocks:
 
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = params.utc_now  # what `--since 7d` and `yesterday` count from
 
 
 class Context:
@@ -60,32 +62,62 @@ def nct_ids_argument(values: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _setup_logging(verbose: int, log_file: str | None) -> None:
-    """Logs to stderr (-v) and/or a file. Without either, the library stays silent: its
-    warnings go nowhere rather than to Python's last-resort handler. Imported here, not at
-    the top: a read command without -v never loads logging."""
-    import logging
+# logging's levels, without importing it (a read command never does).
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
-    root = logging.getLogger("regsync")
-    root.setLevel(logging.DEBUG)
-    root.handlers.clear()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if verbose:
-        console = logging.StreamHandler(sys.stderr)
-        console.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-        console.setFormatter(fmt)
-        root.addHandler(console)
-    if log_file:
-        try:
-            logfile = logging.FileHandler(log_file)
-        except OSError as exc:
-            raise click.BadParameter(f"cannot write {log_file}: {exc.strerror}", param_hint="--log-file") from None
-        logfile.setLevel(logging.DEBUG)
-        logfile.setFormatter(fmt)
-        root.addHandler(logfile)
-    if not root.handlers:
-        root.addHandler(logging.NullHandler())
-    root.propagate = False
+
+def _telling() -> bool:
+    """Whether -v or --log-file is listening (not only the NullHandler that silences a
+    writer's warnings): the story of a run is only composed for someone to read."""
+    logging = sys.modules.get("logging")
+    return logging is not None and any(
+        not isinstance(h, logging.NullHandler) for h in logging.getLogger("regsync").handlers
+    )
+
+
+def _log(level: int, message: str, *args: object) -> None:
+    """A line of the run's story for -v and --log-file; nothing when neither is set up."""
+    if _telling():
+        sys.modules["logging"].getLogger("regsync.cli").log(level, message, *args)
+
+
+def _asked(ctx: click.Context) -> str:
+    """The command line as regsync understood it, defaults included, so a log says what each
+    run was asked to do (credentials in --api-url are redacted by the log's formatter)."""
+    chain = []
+    while ctx is not None:
+        chain.append(ctx)
+        ctx = ctx.parent  # type: ignore[assignment]
+    words: list[str] = []
+    for level in reversed(chain):
+        words.append(level.info_name or "")
+        for param in level.command.params:
+            value = level.params.get(param.name or "")
+            if isinstance(param, click.Argument):
+                words += [shlex.quote(v) for v in (value or ())]
+                continue
+            if not isinstance(param, click.Option) or value is None:
+                continue
+            opt = max(param.opts, key=len)
+            if param.count:
+                words += ["-" + "v" * value] if value else []
+            elif param.is_flag:
+                words += [opt] if value else []
+            else:
+                for item in value if param.multiple else [value]:
+                    words += [opt, f"{item:g}" if isinstance(item, float) else shlex.quote(str(item))]
+    return " ".join(words)
+
+
+def _setup_logging(verbose: int, log_file: str | None) -> None:
+    """Logs to stderr (-v INFO, -vv DEBUG) and/or a file (DEBUG). Imported here, not at the
+    top: a read command without -v never loads logging."""
+    from regsync.logsetup import LogFileError, configure
+
+    try:
+        configure(verbose, log_file)
+    except LogFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--log-file") from None
 
 
 class RegsyncGroup(click.Group):
@@ -96,17 +128,21 @@ class RegsyncGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RegsyncError as exc:
+            _log(ERROR, "error: %s", exc)
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except sqlite3.Error as exc:
             # Raised after the database was opened (disk I/O error, database locked past the
             # busy timeout, a page found malformed): a store error like any other.
-            click.echo(f"error: database {getattr(ctx.obj, 'db_path', '')} cannot be used: {exc}", err=True)
+            message = f"error: database {getattr(ctx.obj, 'db_path', '')} cannot be used: {exc}"
+            _log(ERROR, "%s", message)
+            click.echo(message, err=True)
             sys.exit(StoreError.exit_code)
         except Terminated:
             click.echo("error: terminated (SIGTERM)", err=True)
             sys.exit(Terminated.exit_code)
         except KeyboardInterrupt:
+            _log(ERROR, "error: interrupted")
             click.echo("error: interrupted", err=True)
             sys.exit(130)
 
@@ -142,9 +178,12 @@ class RegsyncGroup(click.Group):
     "--api-url", default=DEFAULT_API_URL, envvar="REGSYNC_API_URL", show_default=True,
     help="ClinicalTrials.gov API v2 base URL [env: REGSYNC_API_URL].",
 )
-@click.option("-v", "--verbose", count=True, help="Log requests, retries and timings to stderr (-vv: debug).")
-@click.option("--log-file", type=click.Path(dir_okay=False), envvar="REGSYNC_LOG_FILE",
-              help="Append a debug log with timestamps to this file [env: REGSYNC_LOG_FILE].")
+@click.option("-v", "--verbose", count=True,
+              help="Log what was asked, requests, retries, outcomes and the summary to stderr "
+                   "(-vv: debug, also each request as sent and the pacing).")
+@click.option("--log-file", metavar="PATH", envvar="REGSYNC_LOG_FILE",
+              help="Append the debug log of each run to this file (a regular file, created 0600) "
+                   "[env: REGSYNC_LOG_FILE].")
 @click.pass_context
 def cli(ctx, db_path, api_url, verbose, log_file):
     """Keep a versioned local history of ClinicalTrials.gov records and flag what changed.
@@ -180,6 +219,9 @@ def open_for_writing(obj: Context, wait: float) -> Store:
     seconds), migrations."""
     if not _logging_configured():  # writers may warn: silently, unless -v or --log-file
         _setup_logging(0, None)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _telling():
+        _log(INFO, "asked: %s", _asked(ctx))
     return Store.open_write(obj.db_path, wait=wait, clock=obj.clocks.monotonic, sleep=obj.clocks.sleep)
 
 
@@ -191,7 +233,7 @@ def _logging_configured() -> bool:
 
 def wait_option(fn):
     return click.option(
-        "--wait", type=click.FloatRange(min=0), default=0, envvar="REGSYNC_WAIT", show_default=True,
+        "--wait", type=params.SECONDS_OF_WAITING, default=0, envvar="REGSYNC_WAIT", show_default=True,
         help="Seconds to wait for another regsync writing to the same database [env: REGSYNC_WAIT].",
     )(fn)
 
@@ -210,15 +252,15 @@ def json_option(fn):
 @click.option("--force", is_flag=True, help="Sync even if the registry's dataTimestamp has not moved.")
 @click.option("--full", is_flag=True, help="Re-fetch every watched study, not only those updated (implies --force).")
 @wait_option
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
+@click.option("--timeout", type=params.TIMEOUT, default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
               help="Seconds to wait for each HTTP response [env: REGSYNC_TIMEOUT].")
-@click.option("--retries", type=click.IntRange(min=0), default=4, envvar="REGSYNC_RETRIES", show_default=True,
+@click.option("--retries", type=params.RETRIES, default=4, envvar="REGSYNC_RETRIES", show_default=True,
               help="Retries per request after 429, 5xx, timeouts and resets [env: REGSYNC_RETRIES].")
-@click.option("--max-wait", type=click.FloatRange(min=0), default=120.0, envvar="REGSYNC_MAX_WAIT", show_default=True,
+@click.option("--max-wait", type=params.SECONDS_OF_WAITING, default=120.0, envvar="REGSYNC_MAX_WAIT", show_default=True,
               help="Most seconds of back-off per request before giving up [env: REGSYNC_MAX_WAIT].")
-@click.option("--delay", type=click.FloatRange(min=0), default=1.0, envvar="REGSYNC_DELAY", show_default=True,
+@click.option("--delay", type=params.DELAY, default=1.0, envvar="REGSYNC_DELAY", show_default=True,
               help="Least seconds between requests; the registry asks for 1 [env: REGSYNC_DELAY].")
-@click.option("--recheck", type=click.FloatRange(0, 1), default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
+@click.option("--recheck", type=params.SHARE, default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
               help="Share of the watchlist re-verified on each incremental run [env: REGSYNC_RECHECK].")
 @click.pass_obj
 def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck):
@@ -256,24 +298,26 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
             sys.stdout.flush()
             if progress:
                 progress.close()
-    if report.outcome is RunOutcome.NOTHING_TO_DO and not quiet:
+    since = "these studies were last checked" if ids else "the last run"
+    nothing = (
+        f"nothing to do: the registry's data has not changed since {since} "
+        f"(dataTimestamp {report.data_timestamp}); --force syncs anyway"
+    )
+    c = report.counts
+    counted = (
+        f"{_plural(sum(c.values()), 'study', 'studies')}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
+        + (f", {c['removed']} removed" if c["removed"] else "")
+        + f", {c['error']} failed ({report.mode}, {report.requests} requests)"
+    )
+    done = report.outcome is RunOutcome.NOTHING_TO_DO
+    _log(ERROR if report.failed else INFO, "run %s %s: %s", report.run_id, report.outcome, nothing if done else counted)
+    if done and not quiet:
         if as_json:
             click.echo(_line({"status": "nothing-to-do", "data_timestamp": report.data_timestamp}))
         else:
-            since = "these studies were last checked" if ids else "the last run"
-            click.echo(
-                f"nothing to do: the registry's data has not changed since {since} "
-                f"(dataTimestamp {report.data_timestamp}); --force syncs anyway",
-                err=True,  # a summary, like every other summary line; stdout is for data
-            )
+            click.echo(nothing, err=True)  # a summary, like every other summary line; stdout is for data
     elif not quiet and not as_json:
-        c = report.counts
-        click.echo(
-            f"{_plural(sum(c.values()), 'study', 'studies')}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
-            + (f", {c['removed']} removed" if c["removed"] else "")
-            + f", {c['error']} failed ({report.mode}, {report.requests} requests)",
-            err=True,
-        )
+        click.echo(counted, err=True)
     if report.failed:
         sys.exit(1)
 
@@ -287,6 +331,7 @@ def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
     one per study, and click.echo's flush and terminal check per line were 5% of its time):
     stdout is line-buffered at a terminal anyway, and it is flushed before anything goes to
     stderr, so a cron mail keeps the order."""
+    _log_outcome(outcome)
     back = outcome.is_back
     reported_before = outcome.status == "removed" and outcome.removed_since
     if quiet and (outcome.status == "unchanged" or reported_before) and not back:
@@ -303,6 +348,19 @@ def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
     if outcome.status == "error":
         sys.stdout.flush()
         click.echo(render.error_line(outcome), err=True)
+
+
+def _log_outcome(outcome) -> None:
+    if not _telling():
+        return  # a sync of thousands of studies does not render each line twice for nothing
+    if outcome.status == "error":
+        _log(ERROR, "%s", render.error_line(outcome).removeprefix("error: "))
+        return
+    level = {"removed": WARNING, "unchanged": DEBUG}.get(outcome.status, INFO)
+    _log(level, "%s", render.sync_line(outcome))
+    if outcome.status == "changed":
+        for change in outcome.summary.flagged:
+            _log(DEBUG, "%s: %s %s: %s", outcome.nct_id, change.severity, change.category, change.summary)
 
 
 class _ProgressLine:
@@ -465,8 +523,9 @@ def history(obj, nct_id, as_json):
     \b
         regsync history NCT07240987
     """
+    nct_id = normalize_nct_id(nct_id)  # a bad ID is a usage error before the database is asked
     store = open_store(obj)
-    nct_id = resolve(store, normalize_nct_id(nct_id))
+    nct_id = resolve(store, nct_id)
     rows = store.history(nct_id)
     if as_json:
         click.echo(_dumps(rows))
@@ -476,7 +535,7 @@ def history(obj, nct_id, as_json):
 
 @cli.command()
 @click.argument("nct_id")
-@click.option("--version", "version", type=int, help="Version number (default: the latest).")
+@click.option("--version", "version", type=params.VERSION, help="Version number (default: the latest).")
 @click.pass_obj
 def show(obj, nct_id, version):
     """Print a stored record as JSON, as the API returned it.
@@ -486,14 +545,15 @@ def show(obj, nct_id, version):
     \b
         regsync show NCT07240987 --version 1
     """
+    nct_id = normalize_nct_id(nct_id)
     store = open_store(obj)
-    click.echo(_dumps(store.record(resolve(store, normalize_nct_id(nct_id)), version)))
+    click.echo(_dumps(store.record(resolve(store, nct_id), version)))
 
 
 @cli.command()
 @click.argument("nct_id")
-@click.option("--from", "from_v", type=int, help="Older version (default: the one before --to).")
-@click.option("--to", "to_v", type=int, help="Newer version (default: the latest).")
+@click.option("--from", "from_v", type=params.VERSION, help="Older version (default: the one before --to).")
+@click.option("--to", "to_v", type=params.VERSION, help="Newer version (default: the latest).")
 @click.option("--all", "show_admin", is_flag=True, help="Also show registry bookkeeping (admin) changes.")
 @json_option
 @click.pass_obj
@@ -506,8 +566,9 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         regsync diff NCT07240987              # latest against the previous version
         regsync diff NCT07240987 --from 1 --to 3 --json
     """
+    nct_id = normalize_nct_id(nct_id)  # a bad ID is a usage error before the database is asked
     store = open_store(obj)
-    nct_id = resolve(store, normalize_nct_id(nct_id))
+    nct_id = resolve(store, nct_id)
     current = store.study(nct_id)["current_version"]
     to_v = current if to_v is None else to_v
     if not 1 <= to_v <= current:
@@ -541,23 +602,25 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         click.echo(render.diff_text(nct_id, from_v, to_v, changes, show_admin=show_admin))
 
 
-def _parse_since(value: str | None) -> str | None:
+def _parse_since(value: str | None, now: Callable[[], datetime]) -> str | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--since") from None
+        return params.parse_since(value, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--since'") from None
 
 
 @cli.command()
-@click.option("--since", help="Only changes detected on or after this date (YYYY-MM-DD).")
+@click.option("--since", metavar="WHEN",
+              help="Only changes detected on or after WHEN (UTC): 2026-12-01, 2026-12, 2026, an ISO datetime, "
+                   "12h, 7d, 2w, today, yesterday.")
 @click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
 @click.option("--category", "categories", multiple=True, metavar="CATEGORY",
               help="Only these categories (repeatable): status, dates, outcomes, ...")
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
               help="This severity or higher; `admin` includes registry bookkeeping.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many changes.")
+@click.option("--limit", type=params.LIMIT, help="At most this many changes.")
 @json_option
 @click.pass_obj
 def changes(obj, since, nct_ids, categories, severity, limit, as_json):
@@ -578,7 +641,7 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
     store = open_store(obj)
     ids = [resolve(store, nct_id) for nct_id in ids]
     rows = store.query_changes(
-        since=_parse_since(since), nct_ids=ids or None, categories=list(categories) or None,
+        since=_parse_since(since, obj.clocks.now), nct_ids=ids or None, categories=list(categories) or None,
         severities=wanted, limit=limit,
     )
     if as_json:
@@ -610,11 +673,12 @@ def reclassify(obj, wait):
             store.finish_run(run_id, "interrupted", duration=obj.clocks.monotonic() - started)
             raise
         store.finish_run(run_id, "ok", duration=obj.clocks.monotonic() - started)
+    _log(INFO, "reclassified %d version pairs: %d changes", pairs, found)
     click.echo(f"reclassified {pairs} version pairs: {found} changes")
 
 
 @cli.command()
-@click.option("--runs", "limit", type=click.IntRange(min=1), default=10, show_default=True, help="How many recent runs.")
+@click.option("--runs", "limit", type=params.RUNS, default=10, show_default=True, help="How many recent runs.")
 @json_option
 @click.pass_obj
 def status(obj, limit, as_json):

@@ -259,6 +259,7 @@ class ApiClient:
         if self._last_request is not None and self.config.delay > 0:
             wait = self.config.delay - (self._clock() - self._last_request)
             if wait > 0:
+                log.debug("pacing: %.3f s before the next request (--delay %g)", wait, self.config.delay)
                 self._sleep(wait)
 
     def _get(self, url: str, *, what: str) -> _Answer:
@@ -275,6 +276,7 @@ class ApiClient:
             started = self._clock()
             self._last_request = started
             self.requests += 1
+            log.debug("sending GET %s (attempt %d of %d, timeout %g s)", url, attempt, cfg.attempts, cfg.timeout)
             try:
                 response = self.session.get(url, timeout=cfg.timeout, allow_redirects=True, stream=True)
                 # The body in one read, not in requests' default 10 KiB chunks: each chunk

@@ -21,10 +21,10 @@ class UsageError(RegsyncError):
 
 
 class InvalidNctId(UsageError):
-    def __init__(self, value: str):
+    def __init__(self, value: str, why: str | None = None):
         self.value = value
         super().__init__(
-            f"invalid NCT ID {value!r}: expected NCT followed by up to 8 digits (e.g. NCT07240987)"
+            f"invalid NCT ID {value!r}: {why or 'expected NCT followed by up to 8 digits (e.g. NCT07240987)'}"
         )
 
 

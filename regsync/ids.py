@@ -11,12 +11,28 @@ from regsync.errors import InvalidNctId
 _NCT_RE = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
 
 
+# NCT and digits, of which the pattern above refuses two kinds: say which, since "up to 8
+# digits" reads as wrong to someone who typed eight.
+_DIGITS_RE = re.compile(r"^[Nn][Cc][Tt](\d+)$")
+
+
 def normalize_nct_id(value: str) -> str:
     """Return the canonical form of an NCT ID: ``nct7240987`` -> ``NCT07240987``."""
     match = _NCT_RE.match(value.strip()) if isinstance(value, str) else None
     if not match:
-        raise InvalidNctId(value)
+        raise InvalidNctId(value, _why(value) if isinstance(value, str) else None)
     return f"NCT{int(match.group(1)):08d}"
+
+
+def _why(value: str) -> str | None:
+    digits = _DIGITS_RE.match(value.strip())
+    if not digits:
+        return None
+    significant = digits.group(1).lstrip("0")
+    if not significant:
+        return ("NCT00000000 does not exist (the registry numbers studies from NCT00000001); "
+                "8 digits are fine, e.g. NCT07240987")
+    return f"{len(significant)} digits after NCT; at most 8 (e.g. NCT07240987)"
 
 
 def is_nct_id(value: str) -> bool:

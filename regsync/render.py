@@ -62,11 +62,17 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def utc_time(stamp: str) -> str:
+    """A stored time (ISO 8601, UTC, with Z) as people read it, saying it is UTC: a cron box
+    and the person reading its output rarely share a time zone."""
+    return stamp[:19].replace("T", " ") + " UTC"
+
+
 def history_text(nct_id: str, rows: list[dict], removed_at: str | None = None) -> str:
     view = [
         {
             "version": r["version"],
-            "fetched_at": r["fetched_at"][:19].replace("T", " "),
+            "fetched_at": utc_time(r["fetched_at"]),
             "status": r["overall_status"],
             "last_update_posted": r["last_update_post_date"],
             "hash": r["content_hash"][:12],

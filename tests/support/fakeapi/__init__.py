@@ -52,6 +52,11 @@ Interface::
 Command line, for manual use (serves until Ctrl-C)::
 
     python -m support.fakeapi --port 8765 [--fixtures DIR] [--synthetic N]    # from tests/
+        [--data-timestamp TS] [--after N] [--next-data-timestamp TS]
+        [--edit NCT:PATH=VALUE] [--remove NCT] [--alias OLD=NEW] [--fault TARGET:KIND[xN]]
+
+    The scripted changes (a next release: edits, removals, aliases, faults, a new
+    dataTimestamp) take effect once --after N requests have been answered; see --help.
 
 Endpoints (under /api/v2):
 

@@ -1,0 +1,118 @@
+"""Option types for the command line: numbers within a stated range, and ``--since``.
+
+Here rather than in cli.py so the rules for what a value may be live in one place (and are
+testable without click's runner)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from regsync.store import TIME_FORMAT
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+class Bounded(click.ParamType):
+    """An int or a finite float in ``[low, high]``. Python's float() takes ``nan``, ``inf``
+    and ``1e400`` (inf), and int() takes 23 digits that SQLite cannot bind: each would reach
+    the library as a value nothing there is ready for (a request that never times out, a
+    pacing sleep of decades, an OverflowError). The error names the range, and the
+    environment variable when the value came from one."""
+
+    def __init__(self, kind: type[int | float], low: float, high: float):
+        self.kind = kind
+        self.low = low
+        self.high = high
+        self.name = "integer" if kind is int else "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, self.kind) and not isinstance(value, bool) and self._inside(value):
+            return value  # a default
+        text = str(value).strip()
+        number: float | None
+        try:
+            number = self.kind(text)
+        except (ValueError, OverflowError):
+            number = None
+        if number is None or not self._inside(number):
+            self.fail(self._message(value, param, ctx), param, ctx)
+        return number
+
+    def _inside(self, number: float) -> bool:
+        return math.isfinite(number) and self.low <= number <= self.high
+
+    def _message(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        kind = "an integer" if self.kind is int else "a number"
+        message = f"{value!r} is not {kind} from {_number(self.low)} to {_number(self.high)}"
+        if ctx is not None and param is not None and param.name is not None:
+            envvar = getattr(param, "envvar", None)
+            if ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT and isinstance(envvar, str):
+                message += f" (from {envvar})"
+        return message
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return f"[{_number(self.low)}-{_number(self.high)}]"
+
+
+# The ranges: wide enough for any real use, narrow enough that nothing downstream overflows
+# or waits for ever. A day of waiting for the lock or back-off is already far past a cron slot.
+SECONDS_OF_WAITING = Bounded(float, 0, 86400)
+TIMEOUT = Bounded(float, 0.1, 600)
+DELAY = Bounded(float, 0, 60)
+RETRIES = Bounded(int, 0, 100)
+SHARE = Bounded(float, 0, 1)
+VERSION = Bounded(int, 1, 1_000_000_000)
+LIMIT = Bounded(int, 1, 1_000_000_000)
+RUNS = Bounded(int, 1, 1_000_000)
+
+
+# -- --since -------------------------------------------------------------------------------
+
+SINCE_FORMATS = "YYYY-MM-DD, YYYY-MM, YYYY, an ISO datetime, 12h, 7d, 2w, today or yesterday"
+
+_RELATIVE = re.compile(r"^(\d{1,6})\s*([hdw])$")
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_since(value: str, now: Callable[[], datetime] = utc_now) -> str:
+    """The earliest detection time ``--since VALUE`` means, in the stored form (UTC): a date
+    as ``YYYY-MM-DD`` (every stored time of that day compares after it), a moment as a full
+    stored timestamp. Calendar words and relative spans count from ``now()``, in UTC like
+    every stored time. ValueError with the accepted forms otherwise."""
+    text = value.strip().lower()
+    try:
+        if text in ("today", "yesterday"):
+            day = now().astimezone(UTC).date() - timedelta(days=text == "yesterday")
+            return day.isoformat()
+        relative = _RELATIVE.match(text)
+        if relative:
+            span = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+            return (now().astimezone(UTC) - span).strftime(TIME_FORMAT)
+        month = _MONTH.match(text)
+        if month:
+            return date(int(month.group(1)), int(month.group(2)), 1).isoformat()
+        if _YEAR.match(text):
+            return date(int(text), 1, 1).isoformat()
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        moment = datetime.fromisoformat(value.strip())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # like every time regsync shows: UTC
+        return moment.astimezone(UTC).strftime(TIME_FORMAT)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not a date or time; use {SINCE_FORMATS}") from None
