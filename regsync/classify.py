@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import orjson
-
 from regsync.diff import RawChange, raw_diff
 from regsync.model import RESULTS_RECONCILIATION, Category, Change, Kind, OverallStatus
 from regsync.rules import DEFAULT_STAGE, STAGES, THRESHOLDS, rule
-from regsync.text import norm_text, numbers, text_edit_kind, token_similarity, trunc, words_changed
+from regsync.text import norm_text, numbers, text_edit_kind, token_similarity, words_changed
+from regsync.text import trunc as _trunc
 
 OS = OverallStatus
 STOPPED = frozenset({OS.TERMINATED, OS.SUSPENDED, OS.WITHDRAWN})
@@ -256,10 +255,57 @@ def field_label(name: str) -> str:
     return s[:1].upper() + s[1:]
 
 
-def _fmt_val(v: Any) -> str:
-    if isinstance(v, (dict, list)):
-        return trunc(orjson.dumps(v).decode(), 60)
-    return trunc(v, 60)
+def _fmt_val(v: Any, n: int = 60) -> str:
+    """A value as a person reads it, in at most ``n`` characters: never raw JSON."""
+    return _trunc(readable(v, n * 2), n)
+
+
+def trunc(v: Any, n: int = 100) -> str:
+    """``text.trunc``, with an object or list (where text was expected) made readable."""
+    return _fmt_val(v, n) if isinstance(v, (dict, list)) else _trunc(v, n)
+
+
+def readable(v: Any, budget: int = 200, depth: int = 0) -> str:
+    """``{"date": "2026-01-05", "type": "ACTUAL"}`` -> ``2026-01-05 (ACTUAL)``; other objects
+    as ``field value, field value``, lists as ``a; b``; cut once ``budget`` characters are
+    written (a malformed value can be arbitrarily large or deep)."""
+    if isinstance(v, dict):
+        if not v:
+            return "(empty)"
+        if depth > 3:
+            return "…"
+        day, kind = v.get("date"), v.get("type")
+        if isinstance(day, str) and set(v) <= {"date", "type"}:
+            return f"{day} ({kind})" if isinstance(kind, str) else day
+        parts: list[str] = []
+        used = 0
+        for key, item in v.items():
+            if used > budget:
+                parts.append("…")
+                break
+            shown = readable(item, budget - used, depth + 1)
+            if isinstance(item, (dict, list)) and item:
+                shown = f"({shown})"
+            parts.append(f"{field_label(str(key)).lower()} {shown}".strip())
+            used += len(parts[-1]) + 2
+        return ", ".join(parts)
+    if isinstance(v, list):
+        if not v:
+            return "(empty)"
+        if depth > 3:
+            return "…"
+        items: list[str] = []
+        used = 0
+        for item in v:
+            if used > budget:
+                items.append("…")
+                break
+            items.append(readable(item, budget - used, depth + 1))
+            used += len(items[-1]) + 2
+        return "; ".join(items)
+    if v is None:
+        return "(none)"
+    return v if isinstance(v, str) else str(v)
 
 
 def generic_summary(raw: RawChange, label: str | None = None) -> str:
@@ -445,7 +491,7 @@ def r_arms(raw: RawChange, ctx: Ctx) -> Hit:
         if raw.kind is Kind.REMOVED:
             return Hit("arms.removed", f"Arm removed: {_arm_label(raw.old)}")
         if raw.kind is Kind.RENAMED:
-            return Hit("arms.renamed", f"Arm renamed: {raw.old} -> {raw.new}")
+            return Hit("arms.renamed", f"Arm renamed: {trunc(raw.old, 60)} -> {trunc(raw.new, 60)}")
     arm = _item_key(raw, "label")
     fld = sub[0] if sub else ""
     if fld == "type":
@@ -473,7 +519,8 @@ def r_interventions(raw: RawChange, ctx: Ctx) -> Hit:
             o = raw.old if isinstance(raw.old, dict) else {}
             n = raw.new if isinstance(raw.new, dict) else {}
             return Hit("interventions.renamed",
-                       f"Intervention renamed: {o.get('type')}: {o.get('name')} -> {n.get('type')}: {n.get('name')}")
+                       f"Intervention renamed: {_fmt_val(o.get('type'))}: {_fmt_val(o.get('name'))} -> "
+                       f"{_fmt_val(n.get('type'))}: {_fmt_val(n.get('name'))}")
     name = _item_key(raw, "name")
     fld = sub[0] if sub else ""
     if fld.startswith("armGroupLabels"):

@@ -457,7 +457,11 @@ class _Run:
             studies, data_timestamp=self.data_timestamp, run_id=self.run_id, diff=self.diff
         )
         for result in results:
-            self._tell(StudyOutcome.saved(result))
+            if result.status is StudyStatus.ERROR:
+                # One record the store could not take (a malformed value): its error alone.
+                self._error(result.nct_id, result.error or "record not stored")
+            else:
+                self._tell(StudyOutcome.saved(result))
 
     def _not_found(self, nct_id: str, exc: StudyNotFound) -> None:
         """A 404 for a study we hold is a removal (an event, data kept); otherwise an error."""

@@ -1,0 +1,128 @@
+"""One bad record costs only itself (issue 11 items 1 and 3), through `regsync sync`.
+
+Thirty watched studies, all edited overnight, fetched in one ``filter.ids`` batch (mocked
+with ``responses``); the first record is malformed. Its oddities are changes it reports; a
+record that cannot be stored at all is one error line and one ledger row, and the other 29
+are stored. The hypothesis fuzzer over field types is tests/test_fuzz_records.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import orjson
+import responses
+
+from regsync.client import ApiClient, ClientConfig
+from regsync.model import Change, RunOutcome, StudyStatus
+from regsync.store import Store
+from regsync.sync import run_sync
+from support.fakeapi import mutate, synthesize
+from support.mocks import API, mock_version
+from support.results import summary
+
+N = 30
+DEEP = 1000  # the registry's JSON parser accepts 1024 levels; no JSON writer here reaches 1000
+
+
+def page(records: list[dict], first: bytes | None = None) -> bytes:
+    """A /studies answer; ``first`` replaces the first record's bytes."""
+    bodies = [orjson.dumps(r) for r in records]
+    if first is not None:
+        bodies[0] = first
+    return b'{"studies":[' + b",".join(bodies) + b"]}"
+
+
+def synced_thirty(api, run) -> tuple[list[str], list[dict]]:
+    """30 watched studies stored as v1; returns their IDs and the next night's edits."""
+    records = list(synthesize(N))
+    ids = [r["protocolSection"]["identificationModule"]["nctId"] for r in records]
+    mock_version(api)
+    api.get(f"{API}/studies", body=page(records), content_type="application/json")
+    assert run("watch", "add", *ids).exit_code == 0
+    assert run("sync", "--quiet").exit_code == 0
+    return ids, [mutate(r, "2026-09-05") for r in records]
+
+
+def ledger(db_path) -> tuple[tuple, list[tuple]]:
+    with sqlite3.connect(db_path) as conn:
+        run_id, outcome, errors = conn.execute("SELECT id, outcome, errors FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        rows = conn.execute("SELECT nct_id, error FROM run_errors WHERE run_id = ?", [run_id]).fetchall()
+    return (outcome, errors), rows
+
+
+def current_versions(db_path) -> dict[str, int]:
+    with sqlite3.connect(db_path) as conn:
+        return dict(conn.execute("SELECT nct_id, current_version FROM studies"))
+
+
+def test_malformed_values_are_changes_and_all_thirty_edits_are_stored(api, run, db_path):
+    ids, edited = synced_thirty(api, run)
+    bad = edited[0]
+    status = bad["protocolSection"]["statusModule"]
+    status["primaryCompletionDateStruct"] = {"date": "2027-02-30", "type": "ESTIMATED"}
+    status["overallStatus"] = {"value": "RECRUITING"}
+    bad["protocolSection"]["armsInterventionsModule"]["armGroups"][0]["label"] = {"en": "Arm A"}
+    bad["protocolSection"]["identificationModule"]["briefTitle"] = ["not", "text"]
+    api.replace(responses.GET, f"{API}/studies", body=page(edited), content_type="application/json")
+
+    result = run("sync", "--full", "--json")
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["nct_id"], x["status"], x["version"]) for x in lines] == [(i, "changed", 2) for i in ids]
+    assert set(lines[0]["categories"]) >= {"status", "dates", "arms", "identification"}
+    assert current_versions(db_path) == {i: 2 for i in ids}
+    assert ledger(db_path) == (("ok", 0), [])
+    # What the classifier could not interpret is said as what it is.
+    shown = run("changes", "--nct", ids[0], "--json")
+    summaries = {c["summary"] for c in orjson.loads(shown.stdout)}
+    assert "Overall status: COMPLETED -> value RECRUITING" in summaries
+    assert any(s.startswith("Brief title: ") and s.endswith(" -> not; text") for s in summaries)
+    assert any(s.startswith("Primary completion date: ") and s.endswith(": not a valid date") for s in summaries)
+
+
+def test_a_record_that_cannot_be_stored_fails_alone_the_run_is_partial(api, run, db_path):
+    ids, edited = synced_thirty(api, run)
+    edited[0]["protocolSection"]["nested"] = "@DEEP@"
+    first = orjson.dumps(edited[0]).replace(b'"@DEEP@"', b"[" * DEEP + b"]" * DEEP)
+    api.replace(responses.GET, f"{API}/studies", body=page(edited, first), content_type="application/json")
+
+    result = run("sync", "--full")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"error: {ids[0]}: record not stored (hashing it failed: RecursionError: ")
+    assert errors[0].endswith("); stored versions kept")
+    assert result.stderr.splitlines()[-1] == summary(N, changed=N - 1, failed=1, mode="full", requests=2)
+    assert sorted(result.stdout.splitlines()) == sorted(f"{i} changed v1 -> v2 [minor]: enrollment" for i in ids[1:])
+    assert current_versions(db_path) == {ids[0]: 1, **{i: 2 for i in ids[1:]}}
+    (outcome, count), rows = ledger(db_path)
+    assert (outcome, count) == ("partial", 1)
+    assert rows == [(ids[0], errors[0].removeprefix(f"error: {ids[0]}: "))]
+
+
+def test_run_sync_tells_a_classifier_crash_as_that_studys_error(db_path, fake_api):
+    """The library: a diff that raises for one study (any bug, any value) is that study's
+    outcome; the others of the page are stored and told."""
+    records = list(synthesize(3))
+    registry, server = fake_api(records)
+    ids = registry.ids()
+
+    def crash_on_first(old: dict, new: dict) -> list[Change]:
+        if new["protocolSection"]["identificationModule"]["nctId"] == ids[0]:
+            raise KeyError("armGroups")
+        return []
+
+    told = []
+    with Store.open_write(db_path) as store:
+        client = ApiClient(ClientConfig(api_url=server.url, delay=0), sleep=lambda s: None)
+        run_sync(store, client, ids)
+        for r in records:
+            registry.add(mutate(r, "2026-09-05"))
+        report = run_sync(store, client, ids, diff=crash_on_first, on_outcome=told.append)
+    assert [(o.nct_id, o.status, o.version) for o in told] == [
+        (ids[0], StudyStatus.ERROR, 1), (ids[1], StudyStatus.CHANGED, 2), (ids[2], StudyStatus.CHANGED, 2),
+    ]
+    assert told[0].error == "record not stored (comparing it with v1 failed: KeyError: 'armGroups'); stored versions kept"
+    assert report.outcome is RunOutcome.PARTIAL and report.failed
+    assert ledger(db_path) == (("partial", 1), [(ids[0], told[0].error)])
