@@ -269,6 +269,39 @@ OnProgress = Callable[[int, int | None], None]  # (studies done so far, total if
 # -- execution ----------------------------------------------------------------------------------
 
 
+def _post_date(record: dict[str, Any]) -> str:
+    status = record.get("protocolSection", {}).get("statusModule") if isinstance(record.get("protocolSection"), dict) else None
+    value = status.get("lastUpdatePostDateStruct") if isinstance(status, dict) else None
+    day = value.get("date") if isinstance(value, dict) else None
+    return day if isinstance(day, str) else ""
+
+
+def _one_copy_each(studies: Sequence[FetchedStudy]) -> Sequence[FetchedStudy]:
+    """One record per study of a page. An answer holding two copies of one study (paging
+    over data that moved, a batch naming it twice) keeps the copy last updated (the
+    registry's lastUpdatePostDate), the later in the answer on a tie; differing copies are
+    logged. Otherwise each copy would be stored and counted as a study of its own."""
+    kept: dict[str, int] = {}
+    differing: dict[str, int] = {}
+    for index, study in enumerate(studies):
+        before = kept.get(study.nct_id)
+        if before is None:
+            kept[study.nct_id] = index
+            continue
+        if study.record != studies[before].record:
+            differing[study.nct_id] = differing.get(study.nct_id, 1) + 1
+        if _post_date(study.record) >= _post_date(studies[before].record):
+            kept[study.nct_id] = index
+    if len(kept) == len(studies):
+        return studies
+    for nct_id, copies in differing.items():
+        log.warning(
+            "%s: %d differing copies in one answer; kept the one last updated %s",
+            nct_id, copies, _post_date(studies[kept[nct_id]].record) or "(no date)",
+        )
+    return [studies[i] for i in sorted(kept.values())]
+
+
 def run_sync(
     store: Store,
     client: ApiClient,
@@ -453,6 +486,7 @@ class _Run:
         self._store_page([fetched])
 
     def _store_page(self, studies: Sequence[FetchedStudy]) -> None:
+        studies = _one_copy_each(studies)
         results = self.store.save_page(
             studies, data_timestamp=self.data_timestamp, run_id=self.run_id, diff=self.diff
         )

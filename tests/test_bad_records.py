@@ -126,3 +126,45 @@ def test_run_sync_tells_a_classifier_crash_as_that_studys_error(db_path, fake_ap
     assert told[0].error == "record not stored (comparing it with v1 failed: KeyError: 'armGroups'); stored versions kept"
     assert report.outcome is RunOutcome.PARTIAL and report.failed
     assert ledger(db_path) == (("partial", 1), [(ids[0], told[0].error)])
+
+
+# -- issue 11 item 3: two copies of one study in one answer ------------------------------------
+
+
+def two_copies(api, run, first_post: str, second_post: str) -> tuple[object, list[str], dict, dict]:
+    ids, edited = synced_thirty(api, run)
+    one = mutate(edited[0], first_post)
+    one["protocolSection"]["identificationModule"]["briefTitle"] = "First copy"
+    other = mutate(edited[0], second_post)
+    other["protocolSection"]["identificationModule"]["briefTitle"] = "Second copy"
+    answer = [one, *edited[1:15], other, *edited[15:]]
+    api.replace(responses.GET, f"{API}/studies", body=page(answer), content_type="application/json")
+    return run("-v", "sync", "--full"), ids, one, other
+
+
+def stored_title(db_path, nct_id: str) -> str:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT brief_title FROM studies WHERE nct_id = ?", [nct_id]).fetchone()[0]
+
+
+def test_of_two_differing_copies_the_later_updated_is_kept_and_counted_once(api, run, db_path):
+    result, ids, one, other = two_copies(api, run, "2026-09-06", "2026-09-05")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == N and sorted(line.split()[0] for line in lines) == sorted(ids)
+    assert [line for line in lines if line.startswith(ids[0])] == [f"{ids[0]} changed v1 -> v2 [minor]: enrollment, identification"]
+    assert result.stderr.splitlines()[-1] == summary(N, changed=N, mode="full", requests=2)
+    assert current_versions(db_path) == {i: 2 for i in ids}
+    assert stored_title(db_path, ids[0]) == "First copy"
+    assert [line.split(" ", 2)[2] for line in result.stderr.splitlines() if "copies" in line] == [
+        f"WARNING regsync.sync: {ids[0]}: 2 differing copies in one answer; kept the one last updated 2026-09-06"
+    ]
+
+
+def test_of_two_copies_updated_the_same_day_the_later_in_the_answer_is_kept(api, run, db_path):
+    result, ids, one, other = two_copies(api, run, "2026-09-05", "2026-09-05")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == summary(N, changed=N, mode="full", requests=2)
+    assert stored_title(db_path, ids[0]) == "Second copy"
+    assert current_versions(db_path)[ids[0]] == 2
+    assert any(f"{ids[0]}: 2 differing copies" in line for line in result.stderr.splitlines())
