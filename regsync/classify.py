@@ -76,7 +76,9 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
 def classify_one(raw: RawChange, ctx: Ctx) -> Change:
     category = category_of(raw)
     hit: Hit | None = None
-    if category is Category.REFERENCES or (category is Category.ADMIN and raw.part(1) == "referencesModule"):
+    if len(raw.parts) == 2 and raw.part(0) == "protocolSection":
+        hit = r_module(raw, ctx)
+    elif category is Category.REFERENCES or (category is Category.ADMIN and raw.part(1) == "referencesModule"):
         hit = r_references(raw, category)
     elif raw.kind is Kind.CHANGED and category not in _OWN_TEXT_EDITS:
         hit = _text_edit(raw, f"{field_label(raw.last)}: {{}}-only edit")
@@ -205,6 +207,15 @@ _MODULE_CATEGORY = {
 }
 
 
+# The category of a module as a whole (a module lost): where its most important fields go.
+_WHOLE_MODULE_CATEGORY = {
+    "statusModule": Category.STATUS,
+    "designModule": Category.DESIGN,
+    "armsInterventionsModule": Category.ARMS,
+    "contactsLocationsModule": Category.CONTACTS,
+}
+
+
 def category_of(raw: RawChange) -> Category:
     top, mod, fld = raw.part(0), raw.part(1), raw.part(2)
     if top in ("hasResults", "resultsSection"):
@@ -213,6 +224,8 @@ def category_of(raw: RawChange) -> Category:
         return Category.DOCUMENTS
     if top != "protocolSection" or not mod:
         return Category.ADMIN
+    if not fld and mod in _WHOLE_MODULE_CATEGORY:
+        return _WHOLE_MODULE_CATEGORY[mod]
     if mod == "statusModule":
         if fld in _STATUS_FIELDS:
             return Category.STATUS
@@ -709,9 +722,9 @@ def r_documents(raw: RawChange, ctx: Ctx) -> Hit:
 
 def r_sponsor(raw: RawChange, ctx: Ctx) -> Hit:
     fld = raw.part(2)
+    sub = "" if raw.last == fld else " " + field_label(raw.last).lower()
     if fld == "responsibleParty":
-        return Hit("sponsor.responsible_party",
-                   generic_summary(raw, "Responsible party " + field_label(raw.last).lower()))
+        return Hit("sponsor.responsible_party", generic_summary(raw, "Responsible party" + sub))
     if raw.parts[-1] == "collaborators[]":
         if raw.kind is Kind.RENAMED:
             return Hit("sponsor.changed", f"Collaborator renamed: {raw.old} -> {raw.new}")
@@ -719,7 +732,7 @@ def r_sponsor(raw: RawChange, ctx: Ctx) -> Hit:
         name = item.get("name") if isinstance(item, dict) else item
         return Hit("sponsor.changed", f"Collaborator {raw.kind}: {name}")
     if fld == "leadSponsor":
-        return Hit("sponsor.changed", generic_summary(raw, "Lead sponsor " + field_label(raw.last).lower()))
+        return Hit("sponsor.changed", generic_summary(raw, "Lead sponsor" + sub))
     return Hit("sponsor.changed", generic_summary(raw))
 
 
@@ -803,6 +816,54 @@ def r_admin(raw: RawChange, ctx: Ctx) -> Hit:
     if top == "annotationSection":
         return Hit("admin.bookkeeping", f"Annotation section {raw.kind}")
     return Hit("admin.bookkeeping", generic_summary(raw))
+
+
+# Modules whose loss hides what matters most (the status and every date, the arms, the
+# outcomes, who may enrol, the design): major. Any other module lost: minor, still flagged.
+KEY_MODULES = frozenset({"statusModule", "designModule", "armsInterventionsModule",
+                         "outcomesModule", "eligibilityModule"})
+
+
+def _shape(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, list):
+        return "a list" if v else "an empty list"
+    if isinstance(v, dict):
+        return "an object" if v else "an empty object"
+    if isinstance(v, str):
+        return "text"
+    if isinstance(v, bool):
+        return "true/false"
+    return "a number"
+
+
+def _field_names(module: Any) -> str:
+    """``11 fields gone (overallStatus, startDateStruct, …)``: the names, cut at a name."""
+    keys = [str(k) for k in module] if isinstance(module, dict) else []
+    if not keys:
+        return "no fields"
+    shown: list[str] = []
+    for key in keys:
+        if sum(len(k) + 2 for k in shown) + len(key) > 110:
+            shown.append("…")
+            break
+        shown.append(key)
+    return f"{len(keys)} field{'' if len(keys) == 1 else 's'} gone ({', '.join(shown)})"
+
+
+def r_module(raw: RawChange, ctx: Ctx) -> Hit:
+    """A protocol module that disappeared, or is no longer (or again) an object."""
+    mod = raw.part(1)
+    label = field_label(mod)
+    if isinstance(raw.new, dict):
+        return Hit("module.restored", f"{label} is an object again (was {_shape(raw.old)}): "
+                   f"{len(raw.new)} field{'' if len(raw.new) == 1 else 's'}")
+    lost = "module.lost" if mod in KEY_MODULES else "module.lost.other"
+    if raw.kind is Kind.REMOVED:
+        return Hit(lost, f"{label} removed: {_field_names(raw.old)}")
+    was = "" if isinstance(raw.old, dict) or raw.old is None and raw.kind is Kind.ADDED else f" (was {_shape(raw.old)})"
+    return Hit(lost, f"{label} is now {_shape(raw.new)}{was}: {_field_names(raw.old)}")
 
 
 def _references_elsewhere(raw: RawChange, ctx: Ctx) -> Hit:

@@ -615,6 +615,12 @@ class _Differ:
             if ov is not MISSING and nv is not MISSING and ov == nv:
                 continue
             path = f"protocolSection.{k}"
+            if isinstance(ov, dict) != isinstance(nv, dict) and not (ov is MISSING and isinstance(nv, dict)):
+                # A module gone, or no longer (or again) an object: one change for the module
+                # (the rules flag it in its category), then its fields as removed or added.
+                self._leaf(ov, nv, path, path, None, None)
+                ov = ov if isinstance(ov, dict) else {}
+                nv = nv if isinstance(nv, dict) else {}
             if k == "armsInterventionsModule":
                 self.arms_interventions(_d(ov), _d(nv))
             elif k == "outcomesModule":

@@ -1,6 +1,8 @@
 """Category / severity / rule / summary per category, each from a real fixture + scripted edit."""
 from __future__ import annotations
 
+import pytest
+
 from regsync.classify import diff_records
 from support.diffhelpers import AI, CL, OM, SM, one, only, pair, ps
 
@@ -462,3 +464,67 @@ def test_has_results_missing_to_false_is_admin():
     old, new = pair("NCT07240987")
     del old["hasResults"]
     check(one(diff_records(old, new)), "results", "admin", "added", "results.bookkeeping")
+
+
+# --------------------------------------------------------------------------- a module lost (issue 11 item 2)
+
+STATUS_FIELDS = ("11 fields gone (statusVerifiedDate, overallStatus, expandedAccessInfo, startDateStruct, "
+                 "primaryCompletionDateStruct, …)")
+
+
+@pytest.mark.parametrize("value, shown", [(None, "is now null"), ([], "is now an empty list"),
+                                          ("n/a", "is now text"), (7, "is now a number")])
+def test_a_status_module_that_stops_being_an_object_is_a_major_status_change(value, shown):
+    old, new = pair("NCT07240987")
+    new["protocolSection"]["statusModule"] = value
+    ch = diff_records(old, new)
+    check(ch[0], "status", "major", "changed", "module.lost", path=SM,
+          summary=f"Status module {shown}: {STATUS_FIELDS}")
+    # ... and what was lost is told field by field, in its own category.
+    assert only(ch, path=f"{SM}.overallStatus")[0].kind == "removed"
+    assert {c.category for c in only(ch, kind="removed")} >= {"status", "dates"}
+    assert only(ch, path=f"{SM}.primaryCompletionDateStruct")[0].rule == "dates.removed"
+
+
+def test_a_status_module_that_disappears_is_a_major_status_change():
+    old, new = pair("NCT07240987")
+    del new["protocolSection"]["statusModule"]
+    c = diff_records(old, new)[0]
+    check(c, "status", "major", "removed", "module.lost", path=SM, summary=f"Status module removed: {STATUS_FIELDS}")
+
+
+@pytest.mark.parametrize("module, category", [
+    ("armsInterventionsModule", "arms"), ("outcomesModule", "outcomes"),
+    ("eligibilityModule", "eligibility"), ("designModule", "design"),
+])
+def test_the_key_modules_lost_are_major_in_their_category(module, category):
+    old, new = pair("NCT07240987")
+    new["protocolSection"][module] = []
+    c = only(diff_records(old, new), rule="module.lost")
+    assert [(x.category, x.severity, x.path) for x in c] == [(category, "major", f"protocolSection.{module}")]
+
+
+@pytest.mark.parametrize("module, category", [
+    ("sponsorCollaboratorsModule", "sponsor"), ("contactsLocationsModule", "contacts"),
+    ("conditionsModule", "conditions"), ("ipdSharingStatementModule", "ipd"),
+])
+def test_other_modules_lost_are_flagged_minor_in_their_category(module, category):
+    old, new = pair("NCT07240987")
+    new["protocolSection"][module] = None
+    c = one(only(diff_records(old, new), rule="module.lost.other"))
+    assert (c.category, c.severity, c.path) == (category, "minor", f"protocolSection.{module}")
+
+
+def test_a_module_that_becomes_an_object_again_is_flagged():
+    old, new = pair("NCT07240987")
+    old["protocolSection"]["eligibilityModule"] = None
+    ch = diff_records(old, new)
+    check(only(ch, rule="module.restored")[0], "eligibility", "minor", "changed", "module.restored",
+          path="protocolSection.eligibilityModule", summary="Eligibility module is an object again (was null): 5 fields")
+    assert only(ch, path="protocolSection.eligibilityModule.eligibilityCriteria")[0].kind == "added"
+
+
+def test_a_module_first_given_is_not_a_module_change():
+    old, new = pair("NCT07240987")
+    del old["protocolSection"]["oversightModule"]
+    assert not [c for c in diff_records(old, new) if c.rule.startswith("module.")]
