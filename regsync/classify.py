@@ -29,7 +29,7 @@ from typing import Any
 from regsync.diff import RawChange, raw_diff
 from regsync.model import RESULTS_RECONCILIATION, Category, Change, Kind, OverallStatus
 from regsync.rules import DEFAULT_STAGE, STAGES, THRESHOLDS, rule
-from regsync.text import norm_text, numbers, text_edit_kind, token_similarity, words_changed
+from regsync.text import change_excerpt, norm_text, numbers, text_edit_kind, token_similarity, words_changed
 from regsync.text import trunc as _trunc
 
 OS = OverallStatus
@@ -260,10 +260,12 @@ _LABELS = {
 
 
 def field_label(name: str) -> str:
-    """``primaryCompletionDateStruct`` -> ``Primary completion date struct`` (or its label)."""
+    """``lastUpdatePostDateStruct`` -> ``Last update post date`` (or its label)."""
     name = name.removesuffix("[]")
     if name in _LABELS:
         return _LABELS[name]
+    if name.endswith("DateStruct"):  # shown as a date (see readable): "Study first post date"
+        name = name.removesuffix("Struct")
     s = re.sub(r"(?<!^)([A-Z])", r" \1", name).lower()
     return s[:1].upper() + s[1:]
 
@@ -327,7 +329,16 @@ def generic_summary(raw: RawChange, label: str | None = None) -> str:
         return f"{label} added: {_fmt_val(raw.new)}"
     if raw.kind is Kind.REMOVED:
         return f"{label} removed: {_fmt_val(raw.old)}"
-    return f"{label}: {_fmt_val(raw.old)} -> {_fmt_val(raw.new)}"
+    return f"{label}: {_old_to_new(raw.old, raw.new, 60)}"
+
+
+def _old_to_new(old: Any, new: Any, n: int) -> str:
+    """``old -> new`` cut to ``n`` characters a side; when that would show the same text on
+    both sides (a long text edited past its start), the changed words instead."""
+    before, after = _fmt_val(old, n), _fmt_val(new, n)
+    if before == after and isinstance(old, str) and isinstance(new, str):
+        return change_excerpt(old, new, 2 * n)
+    return f"{before} -> {after}"
 
 
 def _set_member(raw: RawChange) -> Any:
@@ -492,7 +503,7 @@ def _intervention_label(it: Any) -> str:
 def _numbers_rule(raw: RawChange, dose_rule: str, wording_rule: str, label: str) -> Hit:
     """A description whose numbers changed is a dose or schedule change; else wording."""
     if raw.kind is Kind.CHANGED and numbers(raw.old) != numbers(raw.new):
-        return Hit(dose_rule, f"{label} changed (numbers: {trunc(raw.old, 45)} -> {trunc(raw.new, 45)})")
+        return Hit(dose_rule, f"{label} changed (numbers: {_old_to_new(raw.old, raw.new, 45)})")
     return Hit(wording_rule, generic_summary(raw, label))
 
 
@@ -626,7 +637,10 @@ def r_eligibility(raw: RawChange, ctx: Ctx) -> Hit:
     fld = raw.part(2)
     label = _LABELS.get(fld, field_label(raw.last))
     if fld == "eligibilityCriteria":
-        s = f"Eligibility criteria changed ({trunc(raw.old, 40)} -> {trunc(raw.new, 40)})"
+        if isinstance(raw.old, str) and isinstance(raw.new, str):
+            s = f"Eligibility criteria changed ({change_excerpt(raw.old, raw.new, 100)})"
+        else:
+            s = f"Eligibility criteria changed ({trunc(raw.old, 40)} -> {trunc(raw.new, 40)})"
         if ctx.stage == "pre":
             return Hit("eligibility.pre_recruitment", s)
         if isinstance(raw.old, str) and isinstance(raw.new, str):

@@ -98,6 +98,13 @@ def trunc(v: Any, n: int = 100) -> str:
     return s if len(s) <= n else s[: n - 1].rstrip() + "…"
 
 
+def change_excerpt(old: str, new: str, width: int = 100, context: int = 4) -> str:
+    """The changed words of a long text in one line: ``word_diff`` with ``context`` words
+    around each edit, whitespace collapsed, cut at ``width`` characters (so the first edit
+    always shows). For a summary where both sides would otherwise be cut to the same text."""
+    return trunc(word_diff(old, new, context), width)
+
+
 # -- word diff -------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"\n|[^\S\n]+|[^\s]+")

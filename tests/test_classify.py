@@ -528,3 +528,45 @@ def test_a_module_first_given_is_not_a_module_change():
     old, new = pair("NCT07240987")
     del old["protocolSection"]["oversightModule"]
     assert not [c for c in diff_records(old, new) if c.rule.startswith("module.")]
+
+
+# --------------------------------------------------------------------------- summaries that say something (issue 10 item 16)
+
+
+def test_an_eligibility_edit_past_the_start_shows_the_changed_words():
+    old, new = pair("NCT07240987")
+    em = ps(new, "eligibilityModule")
+    em["eligibilityCriteria"] = em["eligibilityCriteria"].replace("Agreement to participate", "Agreement to take part")
+    c = one(diff_records(old, new))
+    assert c.summary == ("Eligibility criteria changed (Inclusion Criteria: * Agreement to [-participate-] "
+                         "{+take part+} in the trial and …)")
+
+
+def test_a_long_text_edited_at_its_end_shows_the_edit_not_two_equal_starts():
+    old, new = pair("NCT07240987")
+    dm = ps(new, "descriptionModule")
+    dm["briefSummary"] = dm["briefSummary"].rstrip(".") + " and safety."
+    c = one(diff_records(old, new))
+    # not "Brief summary: X… -> X…"
+    assert c.summary == "Brief summary: … (eGFR) as the primary [-endpoint.-] {+endpoint and safety.+}"
+
+
+def test_admin_date_structs_read_as_dates_never_as_json():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule")["studyFirstPostDateStruct"] = {"date": "2026-01-05", "type": "ACTUAL"}
+    c = one(diff_records(old, new))
+    assert c.rule == "admin.bookkeeping"
+    assert c.summary == "Study first post date: 2025-11-20 (ACTUAL) -> 2026-01-05 (ACTUAL)"
+
+
+def test_no_summary_is_raw_json():
+    old, new = pair("NCT06131398")
+    sm = ps(new, "statusModule")
+    sm["lastUpdatePostDateStruct"] = {"date": "2026-09-05", "type": "ACTUAL"}
+    sm["studyFirstPostDateStruct"] = {"date": "2023-11-15"}
+    ps(new, "sponsorCollaboratorsModule")["responsibleParty"] = {"type": "PRINCIPAL_INVESTIGATOR", "investigatorFullName": "A B"}
+    ps(new, "contactsLocationsModule")["locations"][0]["geoPoint"] = {"lat": 1.5, "lon": 2.5}
+    ps(new, "statusModule")["expandedAccessInfo"] = {"hasExpandedAccess": False, "nctId": "NCT00000001"}
+    summaries = [c.summary for c in diff_records(old, new)]
+    assert len(summaries) >= 5
+    assert not [s for s in summaries if '{"' in s or "{'" in s or '["' in s], summaries
