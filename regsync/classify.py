@@ -29,7 +29,9 @@ from typing import Any
 from regsync.diff import RawChange, raw_diff
 from regsync.model import RESULTS_RECONCILIATION, Category, Change, Kind, OverallStatus
 from regsync.rules import DEFAULT_STAGE, STAGES, THRESHOLDS, rule
-from regsync.text import change_excerpt, norm_text, numbers, text_edit_kind, token_similarity, words_changed
+from regsync.text import (
+    UNIT_WORDS, change_excerpt, norm_text, numbers, text_edit_kind, token_similarity, words_changed,
+)
 from regsync.text import trunc as _trunc
 
 OS = OverallStatus
@@ -48,10 +50,6 @@ PLACEHOLDER_REASONS = frozenset({
     "not applicable", "no reason", "not provided", "various", "other reasons", "misc",
 })
 
-# Words that say how a measure is expressed, not what is measured ("Number of participants
-# with X" and "Percentage of patients with X" are one measure).
-UNIT_WORDS = frozenset({"percentage", "percent", "number", "proportion", "rate", "count",
-                        "participants", "patients", "subjects"})
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ import orjson
 
 from regsync.model import Kind
 from regsync.rules import THRESHOLDS
-from regsync.text import containment, norm_text, token_similarity
+from regsync.text import UNIT_WORDS, containment, norm_text, token_similarity, tokens
 
 
 class _Missing:
@@ -377,6 +377,45 @@ def _pair_renames(m: _Match, spec, fuzzy: bool) -> list:
     return out
 
 
+def _rewrite_score(old: Any, new: Any) -> float:
+    """How plainly ``new`` is ``old`` rewritten: the largest share of one measure's words
+    (unit words ignored, at least two) found in the other's measure and time frame."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return 0.0
+    mo, mn = tokens(old.get("measure"), UNIT_WORDS), tokens(new.get("measure"), UNIT_WORDS)
+    if len(mo) < 2 or len(mn) < 2:
+        return 0.0
+    fo, fn = mo | tokens(old.get("timeFrame")), mn | tokens(new.get("timeFrame"))
+    return max(len(mo & fn) / len(mo), len(mn & fo) / len(mn))
+
+
+def _pair_rewrites(m: _Match) -> list:
+    """Pair primary outcomes left removed and added that are the same outcome rewritten
+    (``THRESHOLDS.outcome_rewrite_containment``), best pairs first; removes them from m. An
+    outcome switched for a different one keeps being removed + added."""
+    if not m.removed or not m.added:
+        return []
+    cands = []
+    for ri, (oi, _) in enumerate(m.removed):
+        for ai, (ni, _) in enumerate(m.added):
+            score = _rewrite_score(oi, ni)
+            if score >= THRESHOLDS.outcome_rewrite_containment:
+                cands.append((-score, ri, ai))
+    cands.sort()
+    used_r: set[int] = set()
+    used_a: set[int] = set()
+    out = []
+    for _, ri, ai in cands:
+        if ri in used_r or ai in used_a:
+            continue
+        used_r.add(ri)
+        used_a.add(ai)
+        out.append((m.removed[ri][0], m.added[ai][0], m.removed[ri][1], m.added[ai][1]))
+    m.removed = [x for i, x in enumerate(m.removed) if i not in used_r]
+    m.added = [x for i, x in enumerate(m.added) if i not in used_a]
+    return out
+
+
 # --------------------------------------------------------------------------- walker
 
 
@@ -590,6 +629,8 @@ class _Differ:
             if m is None:
                 continue
             renames = _pair_renames(m, spec, True)
+            if name == "primaryOutcomes":
+                renames += _pair_rewrites(m)
             self._emit_match(m, renames, f"{_OM}.{name}", f"{_OM}.{name}", spec, 3)
         for k in list(om.keys()) + [k for k in nm.keys() if k not in om]:
             if k in OUTCOME_LISTS:

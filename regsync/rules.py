@@ -192,6 +192,11 @@ class Thresholds:
     """Key similarity above which an outcome or arm removed and one added are one, renamed."""
     rename_containment: float = 0.8
     """Or: share of the shorter key's words found in the longer one."""
+    outcome_rewrite_containment: float = 0.8
+    """A primary outcome removed and one added are one, rewritten (reported redefined or
+    reworded, not removed + added), when this share of one measure's words (at least two,
+    unit words such as "percentage of participants" ignored) is in the other's measure or
+    time frame."""
 
 
 THRESHOLDS = Thresholds()

@@ -23,6 +23,12 @@ STOP_WORDS = frozenset({
 })
 
 
+# Words that say how a measure is expressed, not what is measured ("Number of participants
+# with X" and "Percentage of patients with X" are one measure).
+UNIT_WORDS = frozenset({"percentage", "percent", "number", "proportion", "rate", "count",
+                        "participants", "patients", "subjects"})
+
+
 def unmarkup(s: str) -> str:
     """Drop HTML tags and decode entities (the registry's history pages carry both)."""
     import html

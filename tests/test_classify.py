@@ -570,3 +570,72 @@ def test_no_summary_is_raw_json():
     summaries = [c.summary for c in diff_records(old, new)]
     assert len(summaries) >= 5
     assert not [s for s in summaries if '{"' in s or "{'" in s or '["' in s], summaries
+
+
+# --------------------------------------------------------------------------- a primary outcome rewritten (issue 10 item 16)
+
+
+def _primary(rec: dict, **fields: str) -> None:
+    """The first primary outcome replaced by one with just ``fields`` (no description: an
+    outcome with everything but its measure unchanged is paired as a rename already)."""
+    ps(rec, "outcomesModule")["primaryOutcomes"][0] = fields
+
+
+def test_a_reworded_primary_outcome_is_one_redefined_change_not_removed_and_added():
+    old, new = pair("NCT07240987")
+    # The measure's words rearranged, part of the time frame moved into it.
+    _primary(new, measure="eGFR change from baseline", timeFrame="12 months",
+             description="eGFR calculated with the CKD-EPI equation.")
+    ch = only(diff_records(old, new), category="outcomes")
+    assert [(c.kind, c.rule) for c in ch] == [
+        ("renamed", "outcome.primary.redefined"), ("changed", "outcome.primary.timeframe_changed"),
+    ]
+    assert ch[0].summary == f"Primary outcome measure: {EGFR} -> eGFR change from baseline"
+    assert ch[0].path == f"{OM}.primaryOutcomes[measure={EGFR}]"
+    assert ch[1].path == f"{OM}.primaryOutcomes[measure=eGFR change from baseline].timeFrame"
+
+
+def test_a_primary_measure_shortened_to_its_core_is_paired_with_unit_words_ignored():
+    old, new = pair("NCT07240987")
+    _primary(old, measure="Percentage of Participants Achieving ACR20 Response at Week 12", timeFrame="Week 12")
+    _primary(new, measure="ACR20 response rate", timeFrame="At week 12")
+    ch = only(diff_records(old, new), category="outcomes")
+    assert [(c.kind, c.rule, c.severity) for c in ch] == [
+        ("renamed", "outcome.primary.redefined", "critical"), ("changed", "outcome.wording", "minor"),
+    ]
+
+
+@pytest.mark.parametrize("measure, time_frame", [
+    ("Change in urine albumin-to-creatinine ratio (UACR)", "Baseline to 12 months"),  # another measure
+    ("Time to dialysis", "Baseline to 12 months"),
+])
+def test_outcome_switching_stays_removed_and_added(measure, time_frame):
+    old, new = pair("NCT07240987")
+    _primary(new, measure=measure, timeFrame=time_frame)
+    ch = only(diff_records(old, new), category="outcomes")
+    assert sorted(c.rule for c in ch) == ["outcome.primary.added", "outcome.primary.removed"]
+
+
+def test_overall_survival_to_progression_free_survival_is_a_switch():
+    old, new = pair("NCT07240987")
+    _primary(old, measure="Overall survival", timeFrame="Up to 5 years",
+             description="Time from randomisation to death from any cause")
+    _primary(new, measure="Progression-free survival", timeFrame="Up to 5 years",
+             description="Time from randomisation to disease progression or death")
+    ch = only(diff_records(old, new), category="outcomes")
+    assert sorted(c.rule for c in ch) == ["outcome.primary.added", "outcome.primary.removed"]
+
+
+def test_two_rewritten_primaries_pair_each_with_its_own():
+    old, new = pair("NCT07240987")
+    primaries = ps(old, "outcomesModule")["primaryOutcomes"]
+    primaries.append({"measure": "Percentage of participants with serious adverse events", "timeFrame": "Up to 12 months"})
+    ps(new, "outcomesModule")["primaryOutcomes"] = [
+        {"measure": "Serious adverse events (participants)", "timeFrame": "Up to 12 months"},
+        {"measure": "eGFR change from baseline", "timeFrame": "12 months", "description": primaries[0]["description"]},
+    ]
+    renamed = only(diff_records(old, new), kind="renamed")
+    assert sorted((c.old, c.new) for c in renamed) == [
+        (EGFR, "eGFR change from baseline"),
+        ("Percentage of participants with serious adverse events", "Serious adverse events (participants)"),
+    ]
