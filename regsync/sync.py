@@ -401,7 +401,11 @@ class _Run:
             # Not fatal: without it the run just cannot skip work or go incremental next time.
             log.warning("could not read the API's dataTimestamp: %s", exc)
             return None
-        return str(value) if value is not None else None
+        if value is not None and not isinstance(value, str):
+            # A list or object cannot say whether the data moved: treated as not given.
+            log.warning("the API's dataTimestamp is not text (%s); ignored", type(value).__name__)
+            return None
+        return value
 
     def _expand_queries(self, queries: Sequence[WatchQuery]) -> list[str]:
         """Studies that newly match a query watch join the watchlist (and are fetched)."""

@@ -168,3 +168,23 @@ def test_of_two_copies_updated_the_same_day_the_later_in_the_answer_is_kept(api,
     assert stored_title(db_path, ids[0]) == "Second copy"
     assert current_versions(db_path)[ids[0]] == 2
     assert any(f"{ids[0]}: 2 differing copies" in line for line in result.stderr.splitlines())
+
+
+# -- a /version dataTimestamp that is not text -------------------------------------------------
+
+
+def test_a_data_timestamp_that_is_not_text_is_ignored_not_stored(api, run, db_path):
+    """A list or object as dataTimestamp cannot say whether the data moved: the run syncs
+    (never "nothing to do" on a garbage value seen twice) and stores no timestamp."""
+    from support.mocks import mock_study
+    from support.records import load
+
+    api.get(f"{API}/version", json={"apiVersion": "2.0.5", "dataTimestamp": {"at": "2026-09-04"}})
+    mock_study(api, load("NCT07240987"))
+    first = run("sync")
+    assert first.exit_code == 0, first.output
+    second = run("sync")
+    assert second.exit_code == 0
+    assert second.stdout == "NCT07240987 unchanged (v1)\n"
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT DISTINCT data_timestamp FROM runs").fetchall() == [(None,)]
