@@ -84,16 +84,27 @@ def mutations(draw: st.DrawFn) -> tuple[str, dict, list[tuple[tuple[Any, ...], A
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         path = draw(st.sampled_from(PATHS[name]))
         value = draw(odd_values)
-        parent: Any = record
-        for step in path[:-1]:
-            parent = parent[step] if isinstance(parent, dict) or (isinstance(step, int) and isinstance(parent, list) and step < len(parent)) else None
-            if not isinstance(parent, (dict, list)):
-                break
-        else:
-            if isinstance(parent, dict) or (isinstance(parent, list) and path[-1] < len(parent)):
-                parent[path[-1]] = value
-                done.append((path, value))
+        if _set(record, path, value):  # an earlier mutation may have replaced the path
+            done.append((path, value))
     return name, record, done
+
+
+def _holds(node: Any, step: Any) -> bool:
+    if isinstance(node, dict):
+        return isinstance(step, str) and step in node
+    return isinstance(node, list) and isinstance(step, int) and step < len(node)
+
+
+def _set(record: dict, path: tuple[Any, ...], value: Any) -> bool:
+    node: Any = record
+    for step in path[:-1]:
+        if not _holds(node, step):
+            return False
+        node = node[step]
+    if not _holds(node, path[-1]):
+        return False
+    node[path[-1]] = value
+    return True
 
 
 def _fetched(record: dict, nct_id: str) -> FetchedStudy:
