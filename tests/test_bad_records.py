@@ -188,3 +188,21 @@ def test_a_data_timestamp_that_is_not_text_is_ignored_not_stored(api, run, db_pa
     assert second.stdout == "NCT07240987 unchanged (v1)\n"
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT DISTINCT data_timestamp FROM runs").fetchall() == [(None,)]
+
+
+# -- issue 11 item 2: a module gone is not "no protocol change" ----------------------------
+
+
+def test_a_status_module_turned_null_is_a_major_change_not_bookkeeping(api, run, db_path):
+    from support.mocks import mock_study
+    from support.records import load
+
+    mock_version(api)
+    mock_study(api, load("NCT07240987"))
+    run("sync")
+    broken = load("NCT07240987")
+    broken["protocolSection"]["statusModule"] = None
+    api.replace(responses.GET, f"{API}/studies/NCT07240987", json=broken)
+    result = run("sync", "--force")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "NCT07240987 changed v1 -> v2 [major]: status, dates\n"
