@@ -206,3 +206,26 @@ def test_a_status_module_turned_null_is_a_major_change_not_bookkeeping(api, run,
     result = run("sync", "--force")
     assert result.exit_code == 0, result.output
     assert result.stdout == "NCT07240987 changed v1 -> v2 [major]: status, dates\n"
+
+
+def test_a_deeply_nested_record_once_stored_can_be_shown_and_diffed(run, db_path):
+    """Nesting past orjson's 254 levels is stored (the stdlib writer takes over); the read
+    commands print it too instead of a traceback."""
+    from regsync.client import FetchedStudy
+    from support.records import load
+
+    deep: object = "bottom"
+    for _ in range(400):
+        deep = [deep]
+    odd = load("NCT07240987")
+    odd["protocolSection"]["nested"] = deep
+    with Store.open_write(db_path) as store:
+        store.save_page([FetchedStudy("NCT07240987", "NCT07240987", load("NCT07240987"), "u")])
+        store.save_page([FetchedStudy("NCT07240987", "NCT07240987", odd, "u")])
+    shown = run("show", "NCT07240987")
+    assert shown.exit_code == 0
+    assert orjson.loads(shown.stdout)["protocolSection"]["nested"] == deep
+    diffed = run("diff", "NCT07240987", "--json")
+    assert diffed.exit_code == 0
+    (change,) = orjson.loads(diffed.stdout)["changes"]
+    assert change["path"] == "protocolSection.nested" and change["new"] == deep
