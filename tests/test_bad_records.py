@@ -13,12 +13,13 @@ import sqlite3
 import orjson
 import responses
 
-from regsync.client import ApiClient, ClientConfig
+from regsync.client import ApiClient, ClientConfig, FetchedStudy
 from regsync.model import Change, RunOutcome, StudyStatus
 from regsync.store import Store
 from regsync.sync import run_sync
 from support.fakeapi import mutate, synthesize
-from support.mocks import API, mock_version
+from support.mocks import API, mock_study, mock_version
+from support.records import load
 from support.results import summary
 
 N = 30
@@ -131,7 +132,7 @@ def test_run_sync_tells_a_classifier_crash_as_that_studys_error(db_path, fake_ap
 # -- issue 11 item 3: two copies of one study in one answer ------------------------------------
 
 
-def two_copies(api, run, first_post: str, second_post: str) -> tuple[object, list[str], dict, dict]:
+def two_copies(api, run, first_post: str, second_post: str) -> tuple[object, list[str]]:
     ids, edited = synced_thirty(api, run)
     one = mutate(edited[0], first_post)
     one["protocolSection"]["identificationModule"]["briefTitle"] = "First copy"
@@ -139,7 +140,7 @@ def two_copies(api, run, first_post: str, second_post: str) -> tuple[object, lis
     other["protocolSection"]["identificationModule"]["briefTitle"] = "Second copy"
     answer = [one, *edited[1:15], other, *edited[15:]]
     api.replace(responses.GET, f"{API}/studies", body=page(answer), content_type="application/json")
-    return run("-v", "sync", "--full"), ids, one, other
+    return run("-v", "sync", "--full"), ids
 
 
 def stored_title(db_path, nct_id: str) -> str:
@@ -148,7 +149,7 @@ def stored_title(db_path, nct_id: str) -> str:
 
 
 def test_of_two_differing_copies_the_later_updated_is_kept_and_counted_once(api, run, db_path):
-    result, ids, one, other = two_copies(api, run, "2026-09-06", "2026-09-05")
+    result, ids = two_copies(api, run, "2026-09-06", "2026-09-05")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert len(lines) == N and sorted(line.split()[0] for line in lines) == sorted(ids)
@@ -162,7 +163,7 @@ def test_of_two_differing_copies_the_later_updated_is_kept_and_counted_once(api,
 
 
 def test_of_two_copies_updated_the_same_day_the_later_in_the_answer_is_kept(api, run, db_path):
-    result, ids, one, other = two_copies(api, run, "2026-09-05", "2026-09-05")
+    result, ids = two_copies(api, run, "2026-09-05", "2026-09-05")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[-1] == summary(N, changed=N, mode="full", requests=2)
     assert stored_title(db_path, ids[0]) == "Second copy"
@@ -176,9 +177,6 @@ def test_of_two_copies_updated_the_same_day_the_later_in_the_answer_is_kept(api,
 def test_a_data_timestamp_that_is_not_text_is_ignored_not_stored(api, run, db_path):
     """A list or object as dataTimestamp cannot say whether the data moved: the run syncs
     (never "nothing to do" on a garbage value seen twice) and stores no timestamp."""
-    from support.mocks import mock_study
-    from support.records import load
-
     api.get(f"{API}/version", json={"apiVersion": "2.0.5", "dataTimestamp": {"at": "2026-09-04"}})
     mock_study(api, load("NCT07240987"))
     first = run("sync")
@@ -194,9 +192,6 @@ def test_a_data_timestamp_that_is_not_text_is_ignored_not_stored(api, run, db_pa
 
 
 def test_a_status_module_turned_null_is_a_major_change_not_bookkeeping(api, run, db_path):
-    from support.mocks import mock_study
-    from support.records import load
-
     mock_version(api)
     mock_study(api, load("NCT07240987"))
     run("sync")
@@ -211,9 +206,6 @@ def test_a_status_module_turned_null_is_a_major_change_not_bookkeeping(api, run,
 def test_a_deeply_nested_record_once_stored_can_be_shown_and_diffed(run, db_path):
     """Nesting past orjson's 254 levels is stored (the stdlib writer takes over); the read
     commands print it too instead of a traceback."""
-    from regsync.client import FetchedStudy
-    from support.records import load
-
     deep: object = "bottom"
     for _ in range(400):
         deep = [deep]
