@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import orjson
-
 from regsync import outcomes
 from regsync.diff import RawChange, raw_diff
 from regsync.model import RESULTS_RECONCILIATION, Category, Change, Kind, OverallStatus
 from regsync.rules import DEFAULT_STAGE, STAGES, THRESHOLDS, rule
-from regsync.text import norm_text, numbers, text_edit_kind, token_similarity, trunc, words_changed
+from regsync.text import (
+    UNIT_WORDS, change_excerpt, norm_text, numbers, text_edit_kind, token_similarity, words_changed,
+)
+from regsync.text import trunc as _trunc
 
 OS = OverallStatus
 STOPPED = frozenset({OS.TERMINATED, OS.SUSPENDED, OS.WITHDRAWN})
@@ -50,10 +51,6 @@ PLACEHOLDER_REASONS = frozenset({
     "not applicable", "no reason", "not provided", "various", "other reasons", "misc",
 })
 
-# Words that say how a measure is expressed, not what is measured ("Number of participants
-# with X" and "Percentage of patients with X" are one measure).
-UNIT_WORDS = frozenset({"percentage", "percent", "number", "proportion", "rate", "count",
-                        "participants", "patients", "subjects"})
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,9 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
 def classify_one(raw: RawChange, ctx: Ctx) -> Change:
     category = category_of(raw)
     hit: Hit | None = None
-    if category is Category.REFERENCES or (category is Category.ADMIN and raw.part(1) == "referencesModule"):
+    if len(raw.parts) == 2 and raw.part(0) == "protocolSection":
+        hit = r_module(raw, ctx)
+    elif category is Category.REFERENCES or (category is Category.ADMIN and raw.part(1) == "referencesModule"):
         hit = r_references(raw, category)
     elif raw.kind is Kind.CHANGED and category not in _OWN_TEXT_EDITS:
         hit = _text_edit(raw, f"{field_label(raw.last)}: {{}}-only edit")
@@ -272,6 +271,15 @@ _MODULE_CATEGORY = {
 }
 
 
+# The category of a module as a whole (a module lost): where its most important fields go.
+_WHOLE_MODULE_CATEGORY = {
+    "statusModule": Category.STATUS,
+    "designModule": Category.DESIGN,
+    "armsInterventionsModule": Category.ARMS,
+    "contactsLocationsModule": Category.CONTACTS,
+}
+
+
 def category_of(raw: RawChange) -> Category:
     top, mod, fld = raw.part(0), raw.part(1), raw.part(2)
     if top in ("hasResults", "resultsSection"):
@@ -280,6 +288,8 @@ def category_of(raw: RawChange) -> Category:
         return Category.DOCUMENTS
     if top != "protocolSection" or not mod:
         return Category.ADMIN
+    if not fld and mod in _WHOLE_MODULE_CATEGORY:
+        return _WHOLE_MODULE_CATEGORY[mod]
     if mod == "statusModule":
         if fld in _STATUS_FIELDS:
             return Category.STATUS
@@ -314,18 +324,67 @@ _LABELS = {
 
 
 def field_label(name: str) -> str:
-    """``primaryCompletionDateStruct`` -> ``Primary completion date struct`` (or its label)."""
+    """``lastUpdatePostDateStruct`` -> ``Last update post date`` (or its label)."""
     name = name.removesuffix("[]")
     if name in _LABELS:
         return _LABELS[name]
+    if name.endswith("DateStruct"):  # shown as a date (see readable): "Study first post date"
+        name = name.removesuffix("Struct")
     s = re.sub(r"(?<!^)([A-Z])", r" \1", name).lower()
     return s[:1].upper() + s[1:]
 
 
-def _fmt_val(v: Any) -> str:
-    if isinstance(v, (dict, list)):
-        return trunc(orjson.dumps(v).decode(), 60)
-    return trunc(v, 60)
+def _fmt_val(v: Any, n: int = 60) -> str:
+    """A value as a person reads it, in at most ``n`` characters: never raw JSON."""
+    return _trunc(readable(v, n * 2), n)
+
+
+def trunc(v: Any, n: int = 100) -> str:
+    """``text.trunc``, with an object or list (where text was expected) made readable."""
+    return _fmt_val(v, n) if isinstance(v, (dict, list)) else _trunc(v, n)
+
+
+def readable(v: Any, budget: int = 200, depth: int = 0) -> str:
+    """``{"date": "2026-01-05", "type": "ACTUAL"}`` -> ``2026-01-05 (ACTUAL)``; other objects
+    as ``field value, field value``, lists as ``a; b``; cut once ``budget`` characters are
+    written (a malformed value can be arbitrarily large or deep)."""
+    if isinstance(v, dict):
+        if not v:
+            return "(empty)"
+        if depth > 3:
+            return "…"
+        day, kind = v.get("date"), v.get("type")
+        if isinstance(day, str) and set(v) <= {"date", "type"}:
+            return f"{day} ({kind})" if isinstance(kind, str) else day
+        parts: list[str] = []
+        used = 0
+        for key, item in v.items():
+            if used > budget:
+                parts.append("…")
+                break
+            shown = readable(item, budget - used, depth + 1)
+            if isinstance(item, (dict, list)) and item:
+                shown = f"({shown})"
+            parts.append(f"{field_label(str(key)).lower()} {shown}".strip())
+            used += len(parts[-1]) + 2
+        return ", ".join(parts)
+    if isinstance(v, list):
+        if not v:
+            return "(empty)"
+        if depth > 3:
+            return "…"
+        items: list[str] = []
+        used = 0
+        for item in v:
+            if used > budget:
+                items.append("…")
+                break
+            items.append(readable(item, budget - used, depth + 1))
+            used += len(items[-1]) + 2
+        return "; ".join(items)
+    if v is None:
+        return "(none)"
+    return v if isinstance(v, str) else str(v)
 
 
 def generic_summary(raw: RawChange, label: str | None = None) -> str:
@@ -334,7 +393,16 @@ def generic_summary(raw: RawChange, label: str | None = None) -> str:
         return f"{label} added: {_fmt_val(raw.new)}"
     if raw.kind is Kind.REMOVED:
         return f"{label} removed: {_fmt_val(raw.old)}"
-    return f"{label}: {_fmt_val(raw.old)} -> {_fmt_val(raw.new)}"
+    return f"{label}: {_old_to_new(raw.old, raw.new, 60)}"
+
+
+def _old_to_new(old: Any, new: Any, n: int) -> str:
+    """``old -> new`` cut to ``n`` characters a side; when that would show the same text on
+    both sides (a long text edited past its start), the changed words instead."""
+    before, after = _fmt_val(old, n), _fmt_val(new, n)
+    if before == after and isinstance(old, str) and isinstance(new, str):
+        return change_excerpt(old, new, 2 * n)
+    return f"{before} -> {after}"
 
 
 def _set_member(raw: RawChange) -> Any:
@@ -499,7 +567,7 @@ def _intervention_label(it: Any) -> str:
 def _numbers_rule(raw: RawChange, dose_rule: str, wording_rule: str, label: str) -> Hit:
     """A description whose numbers changed is a dose or schedule change; else wording."""
     if raw.kind is Kind.CHANGED and numbers(raw.old) != numbers(raw.new):
-        return Hit(dose_rule, f"{label} changed (numbers: {trunc(raw.old, 45)} -> {trunc(raw.new, 45)})")
+        return Hit(dose_rule, f"{label} changed (numbers: {_old_to_new(raw.old, raw.new, 45)})")
     return Hit(wording_rule, generic_summary(raw, label))
 
 
@@ -511,7 +579,7 @@ def r_arms(raw: RawChange, ctx: Ctx) -> Hit:
         if raw.kind is Kind.REMOVED:
             return Hit("arms.removed", f"Arm removed: {_arm_label(raw.old)}")
         if raw.kind is Kind.RENAMED:
-            return Hit("arms.renamed", f"Arm renamed: {raw.old} -> {raw.new}")
+            return Hit("arms.renamed", f"Arm renamed: {trunc(raw.old, 60)} -> {trunc(raw.new, 60)}")
     arm = _item_key(raw, "label")
     fld = sub[0] if sub else ""
     if fld == "type":
@@ -539,7 +607,8 @@ def r_interventions(raw: RawChange, ctx: Ctx) -> Hit:
             o = raw.old if isinstance(raw.old, dict) else {}
             n = raw.new if isinstance(raw.new, dict) else {}
             return Hit("interventions.renamed",
-                       f"Intervention renamed: {o.get('type')}: {o.get('name')} -> {n.get('type')}: {n.get('name')}")
+                       f"Intervention renamed: {_fmt_val(o.get('type'))}: {_fmt_val(o.get('name'))} -> "
+                       f"{_fmt_val(n.get('type'))}: {_fmt_val(n.get('name'))}")
     name = _item_key(raw, "name")
     fld = sub[0] if sub else ""
     if fld.startswith("armGroupLabels"):
@@ -733,7 +802,10 @@ def r_eligibility(raw: RawChange, ctx: Ctx) -> Hit:
     fld = raw.part(2)
     label = _LABELS.get(fld, field_label(raw.last))
     if fld == "eligibilityCriteria":
-        s = f"Eligibility criteria changed ({trunc(raw.old, 40)} -> {trunc(raw.new, 40)})"
+        if isinstance(raw.old, str) and isinstance(raw.new, str):
+            s = f"Eligibility criteria changed ({change_excerpt(raw.old, raw.new, 100)})"
+        else:
+            s = f"Eligibility criteria changed ({trunc(raw.old, 40)} -> {trunc(raw.new, 40)})"
         if ctx.stage == "pre":
             return Hit("eligibility.pre_recruitment", s)
         if isinstance(raw.old, str) and isinstance(raw.new, str):
@@ -829,9 +901,9 @@ def r_documents(raw: RawChange, ctx: Ctx) -> Hit:
 
 def r_sponsor(raw: RawChange, ctx: Ctx) -> Hit:
     fld = raw.part(2)
+    sub = "" if raw.last == fld else " " + field_label(raw.last).lower()
     if fld == "responsibleParty":
-        return Hit("sponsor.responsible_party",
-                   generic_summary(raw, "Responsible party " + field_label(raw.last).lower()))
+        return Hit("sponsor.responsible_party", generic_summary(raw, "Responsible party" + sub))
     if raw.parts[-1] == "collaborators[]":
         if raw.kind is Kind.RENAMED:
             return Hit("sponsor.changed", f"Collaborator renamed: {raw.old} -> {raw.new}")
@@ -839,7 +911,7 @@ def r_sponsor(raw: RawChange, ctx: Ctx) -> Hit:
         name = item.get("name") if isinstance(item, dict) else item
         return Hit("sponsor.changed", f"Collaborator {raw.kind}: {name}")
     if fld == "leadSponsor":
-        return Hit("sponsor.changed", generic_summary(raw, "Lead sponsor " + field_label(raw.last).lower()))
+        return Hit("sponsor.changed", generic_summary(raw, "Lead sponsor" + sub))
     return Hit("sponsor.changed", generic_summary(raw))
 
 
@@ -923,6 +995,54 @@ def r_admin(raw: RawChange, ctx: Ctx) -> Hit:
     if top == "annotationSection":
         return Hit("admin.bookkeeping", f"Annotation section {raw.kind}")
     return Hit("admin.bookkeeping", generic_summary(raw))
+
+
+# Modules whose loss hides what matters most (the status and every date, the arms, the
+# outcomes, who may enrol, the design): major. Any other module lost: minor, still flagged.
+KEY_MODULES = frozenset({"statusModule", "designModule", "armsInterventionsModule",
+                         "outcomesModule", "eligibilityModule"})
+
+
+def _shape(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, list):
+        return "a list" if v else "an empty list"
+    if isinstance(v, dict):
+        return "an object" if v else "an empty object"
+    if isinstance(v, str):
+        return "text"
+    if isinstance(v, bool):
+        return "true/false"
+    return "a number"
+
+
+def _field_names(module: Any) -> str:
+    """``11 fields gone (overallStatus, startDateStruct, …)``: the names, cut at a name."""
+    keys = [str(k) for k in module] if isinstance(module, dict) else []
+    if not keys:
+        return "no fields"
+    shown: list[str] = []
+    for key in keys:
+        if sum(len(k) + 2 for k in shown) + len(key) > 110:
+            shown.append("…")
+            break
+        shown.append(key)
+    return f"{len(keys)} field{'' if len(keys) == 1 else 's'} gone ({', '.join(shown)})"
+
+
+def r_module(raw: RawChange, ctx: Ctx) -> Hit:
+    """A protocol module that disappeared, or is no longer (or again) an object."""
+    mod = raw.part(1)
+    label = field_label(mod)
+    if isinstance(raw.new, dict):
+        return Hit("module.restored", f"{label} is an object again (was {_shape(raw.old)}): "
+                   f"{len(raw.new)} field{'' if len(raw.new) == 1 else 's'}")
+    lost = "module.lost" if mod in KEY_MODULES else "module.lost.other"
+    if raw.kind is Kind.REMOVED:
+        return Hit(lost, f"{label} removed: {_field_names(raw.old)}")
+    was = "" if isinstance(raw.old, dict) or raw.old is None and raw.kind is Kind.ADDED else f" (was {_shape(raw.old)})"
+    return Hit(lost, f"{label} is now {_shape(raw.new)}{was}: {_field_names(raw.old)}")
 
 
 def _references_elsewhere(raw: RawChange, ctx: Ctx) -> Hit:

@@ -45,11 +45,21 @@ class Context:
 
 
 def _dumps(value) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:  # a stored record nested past orjson's 254 levels (see store._dumps)
+        import json
+
+        return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def _line(value) -> str:
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        import json
+
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def nct_ids_argument(values: tuple[str, ...]) -> list[str]:

@@ -79,7 +79,7 @@ import orjson
 
 from regsync.model import Kind
 from regsync.rules import THRESHOLDS
-from regsync.text import containment, norm_text, token_similarity
+from regsync.text import UNIT_WORDS, containment, norm_text, token_similarity, tokens
 
 
 class _Missing:
@@ -170,6 +170,9 @@ ATOM_PATTERNS = {
     "annotationSection",
 }
 ATOM_PREFIX_DEPTH = {"resultsSection": 2, "derivedSection": 2}  # one unit per module
+# Records are at most about 8 levels deep; anything nested deeper (malformed) is one unit,
+# so the walk never recurses as deep as the data.
+MAX_DEPTH = 12
 
 
 def _is_atom(pattern: str, depth: int) -> bool:
@@ -195,21 +198,40 @@ def _esc(v: Any) -> str:
 
 
 def _canon(v: Any) -> bytes:
-    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
+    try:
+        return orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # nesting past 254 levels, an integer past 64 bits: rare, slower
+        import json
+
+        return json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _key_value(v: Any) -> Any:
+    """A key field as a dict key: text stripped; an object or list (malformed) as its JSON."""
+    if isinstance(v, str):
+        return v.strip()
+    if isinstance(v, (dict, list)):
+        return _canon(v).decode()
+    return v
 
 
 def _key_fields(spec: tuple[str, ...], item: Any) -> tuple[tuple[str, Any], ...]:
     if not isinstance(item, dict):
-        return (("value", item),)
+        return (("value", _key_value(item)),)
     if spec == ("pmid|citation",):
         if item.get("pmid"):
-            return (("pmid", str(item["pmid"]).strip()),)
-        return (("citation", (item.get("citation") or "").strip()),)
-    out = []
-    for k in spec:
-        v = item.get(k)
-        out.append((k, v.strip() if isinstance(v, str) else v))
-    return tuple(out)
+            return (("pmid", str(_key_value(item["pmid"]))),)
+        citation = item.get("citation") or ""
+        return (("citation", citation.strip() if isinstance(citation, str) else _key_value(citation)),)
+    return tuple((k, _key_value(item.get(k))) for k in spec)
+
+
+def _raw_key(item: Any, key: tuple[str, Any]) -> Any:
+    """A key field as the record has it when it is an object or list (malformed), so the
+    change carries the value itself, not the text it was matched by."""
+    name, value = key
+    raw = item.get(name) if isinstance(item, dict) else item
+    return raw if isinstance(raw, (dict, list)) else value
 
 
 def _selector(key: tuple[tuple[str, Any], ...], occ: int) -> str:
@@ -355,6 +377,45 @@ def _pair_renames(m: _Match, spec, fuzzy: bool) -> list:
     return out
 
 
+def _rewrite_score(old: Any, new: Any) -> float:
+    """How plainly ``new`` is ``old`` rewritten: the largest share of one measure's words
+    (unit words ignored, at least two) found in the other's measure and time frame."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return 0.0
+    mo, mn = tokens(old.get("measure"), UNIT_WORDS), tokens(new.get("measure"), UNIT_WORDS)
+    if len(mo) < 2 or len(mn) < 2:
+        return 0.0
+    fo, fn = mo | tokens(old.get("timeFrame")), mn | tokens(new.get("timeFrame"))
+    return max(len(mo & fn) / len(mo), len(mn & fo) / len(mn))
+
+
+def _pair_rewrites(m: _Match) -> list:
+    """Pair primary outcomes left removed and added that are the same outcome rewritten
+    (``THRESHOLDS.outcome_rewrite_containment``), best pairs first; removes them from m. An
+    outcome switched for a different one keeps being removed + added."""
+    if not m.removed or not m.added:
+        return []
+    cands = []
+    for ri, (oi, _) in enumerate(m.removed):
+        for ai, (ni, _) in enumerate(m.added):
+            score = _rewrite_score(oi, ni)
+            if score >= THRESHOLDS.outcome_rewrite_containment:
+                cands.append((-score, ri, ai))
+    cands.sort()
+    used_r: set[int] = set()
+    used_a: set[int] = set()
+    out = []
+    for _, ri, ai in cands:
+        if ri in used_r or ai in used_a:
+            continue
+        used_r.add(ri)
+        used_a.add(ai)
+        out.append((m.removed[ri][0], m.added[ai][0], m.removed[ri][1], m.added[ai][1]))
+    m.removed = [x for i, x in enumerate(m.removed) if i not in used_r]
+    m.added = [x for i, x in enumerate(m.added) if i not in used_a]
+    return out
+
+
 # --------------------------------------------------------------------------- walker
 
 
@@ -373,7 +434,7 @@ class _Differ:
             return
         if old is not MISSING and new is not MISSING and old == new:
             return
-        if _is_atom(pattern, depth):
+        if _is_atom(pattern, depth) or depth > MAX_DEPTH:
             self._leaf(old, new, path, pattern, item_old, item_new)
             return
         if isinstance(old, dict) or isinstance(new, dict):
@@ -444,9 +505,10 @@ class _Differ:
             okey = _key_fields(spec, oi)
             nkey = _key_fields(spec, ni)
             if len(okey) == 1:
-                ov, nv = okey[0][1], nkey[0][1]
+                ov, nv = _raw_key(oi, okey[0]), _raw_key(ni, nkey[0])
             else:
-                ov, nv = dict(okey), dict(nkey)
+                ov = {k: _raw_key(oi, (k, v)) for k, v in okey}
+                nv = {k: _raw_key(ni, (k, v)) for k, v in nkey}
             self.emit(path + osel, ip, "renamed", ov, nv, oi, ni)
             if subst:
                 oi = subst(oi)
@@ -497,8 +559,7 @@ class _Differ:
             return m, r
 
         am, ar = arm_renames(None)
-        arm_map = {o.get("label"): n.get("label") for o, n, _, _ in ar
-                   if isinstance(o, dict) and isinstance(n, dict)}
+        arm_map = _label_map(ar)
         im = _match_keyed(oi, ni, ispec)
         if arm_map:
             im.removed = [(_subst_list(x, "armGroupLabels", arm_map), s) for x, s in im.removed]
@@ -509,8 +570,7 @@ class _Differ:
                 int_map[_iref(o)] = _iref(n)
         if int_map:
             am, ar = arm_renames(int_map)
-            arm_map = {o.get("label"): n.get("label") for o, n, _, _ in ar
-                       if isinstance(o, dict) and isinstance(n, dict)}
+            arm_map = _label_map(ar)
 
         def sub_arm(it):
             return _subst_list(it, "interventionNames", int_map) if int_map else it
@@ -569,6 +629,8 @@ class _Differ:
             if m is None:
                 continue
             renames = _pair_renames(m, spec, True)
+            if name == "primaryOutcomes":
+                renames += _pair_rewrites(m)
             self._emit_match(m, renames, f"{_OM}.{name}", f"{_OM}.{name}", spec, 3)
         for k in list(om.keys()) + [k for k in nm.keys() if k not in om]:
             if k in OUTCOME_LISTS:
@@ -594,6 +656,12 @@ class _Differ:
             if ov is not MISSING and nv is not MISSING and ov == nv:
                 continue
             path = f"protocolSection.{k}"
+            if isinstance(ov, dict) != isinstance(nv, dict) and not (ov is MISSING and isinstance(nv, dict)):
+                # A module gone, or no longer (or again) an object: one change for the module
+                # (the rules flag it in its category), then its fields as removed or added.
+                self._leaf(ov, nv, path, path, None, None)
+                ov = ov if isinstance(ov, dict) else {}
+                nv = nv if isinstance(nv, dict) else {}
             if k == "armsInterventionsModule":
                 self.arms_interventions(_d(ov), _d(nv))
             elif k == "outcomesModule":
@@ -619,7 +687,13 @@ def _as_list(v):
 
 
 def _phase_set(v):
-    return frozenset(v) if isinstance(v, list) else frozenset()
+    return frozenset(map(_hashable, v)) if isinstance(v, list) else frozenset()
+
+
+def _label_map(renames) -> dict[str, Any]:
+    """Old arm label -> new, for the renamed arms whose labels are text."""
+    return {o["label"]: n.get("label") for o, n, _, _ in renames
+            if isinstance(o, dict) and isinstance(n, dict) and isinstance(o.get("label"), str)}
 
 
 def _hashable(v):
@@ -636,6 +710,7 @@ _ITYPE = {
 
 def _iref(it: dict) -> str:
     t = it.get("type") or ""
+    t = t if isinstance(t, str) else str(t)
     return f"{_ITYPE.get(t, t.replace('_', ' ').title())}: {it.get('name')}"
 
 
@@ -643,10 +718,10 @@ def _subst_list(item, field_name, mapping):
     if not isinstance(item, dict) or not isinstance(item.get(field_name), list):
         return item
     lst = item[field_name]
-    if not any(x in mapping for x in lst):
+    if not any(isinstance(x, str) and x in mapping for x in lst):
         return item
     out = dict(item)
-    out[field_name] = [mapping.get(x, x) for x in lst]
+    out[field_name] = [mapping.get(x, x) if isinstance(x, str) else x for x in lst]
     return out
 
 

@@ -157,6 +157,10 @@ _TABLE: tuple[Rule, ...] = (
     Rule("ipd.changed", C.IPD, S.MINOR, "IPD sharing statement changed"),
     Rule("admin.bookkeeping", C.ADMIN, S.ADMIN, "registry bookkeeping (submit/post/verified dates, misc)"),
     Rule("admin.derived", C.ADMIN, S.ADMIN, "derivedSection (computed by the registry)"),
+    # a protocol module as a whole (its category: the module's)
+    Rule("module.lost", None, S.MAJOR, "statusModule, designModule, armsInterventionsModule, outcomesModule or eligibilityModule disappeared or is no longer an object (null, [], text): its fields are gone"),
+    Rule("module.lost.other", None, S.MINOR, "another protocol module disappeared or is no longer an object"),
+    Rule("module.restored", None, S.MINOR, "a protocol module that was not an object (null, [], text) is one again"),
     # any category
     Rule("text.whitespace", None, S.ADMIN, "whitespace-only text edit", reconciled=S.ADMIN),
     Rule("text.formatting", None, S.ADMIN, "formatting-only edit (case, punctuation, markup)", reconciled=S.ADMIN),
@@ -198,6 +202,11 @@ class Thresholds:
     """Key similarity above which an outcome or arm removed and one added are one, renamed."""
     rename_containment: float = 0.8
     """Or: share of the shorter key's words found in the longer one."""
+    outcome_rewrite_containment: float = 0.8
+    """A primary outcome removed and one added are one, rewritten (reported redefined or
+    reworded, not removed + added), when this share of one measure's words (at least two,
+    unit words such as "percentage of participants" ignored) is in the other's measure or
+    time frame."""
 
 
 THRESHOLDS = Thresholds()

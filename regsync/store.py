@@ -84,7 +84,21 @@ def _sha256(data: bytes) -> Any:
 def content_hash(record: Mapping[str, Any]) -> str:
     """sha256 of the record's canonical JSON (sorted keys), minus registry-computed parts."""
     kept = {k: v for k, v in record.items() if k not in HASH_EXCLUDED_TOP_LEVEL}
-    return _sha256(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return _sha256(_dumps(kept, sort_keys=True)).hexdigest()
+
+
+def _dumps(value: Any, *, sort_keys: bool = False) -> bytes:
+    """orjson's JSON, or the standard library's for what orjson refuses: nesting deeper than
+    254 levels (the registry's parser accepts 1024) or an integer beyond 64 bits. Records
+    orjson can write keep their hash; a record neither can write raises (its study fails)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+    except TypeError:
+        import json
+
+        return json.dumps(
+            value, sort_keys=sort_keys, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
 
 
 def _get(record: Mapping[str, Any], *keys: str) -> Any:
@@ -96,14 +110,18 @@ def _get(record: Mapping[str, Any], *keys: str) -> Any:
     return node
 
 
-def _summary_fields(record: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    """(brief title, overall status, last update post date): the columns kept beside a record."""
+def _summary_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(brief title, overall status, last update post date): the columns kept beside a record.
+    Only text is kept there: a malformed value (an object as overallStatus) stays in the
+    record itself, and its column is empty."""
     status = _get(record, "protocolSection", "statusModule")
-    return (
+    values = (
         _get(record, "protocolSection", "identificationModule", "briefTitle"),
         _get(status, "overallStatus") if status is not None else None,
         _get(status, "lastUpdatePostDateStruct", "date") if status is not None else None,
     )
+    title, overall, posted = (v if isinstance(v, str) else None for v in values)
+    return title, overall, posted
 
 
 # -- migrations ------------------------------------------------------------------------------
@@ -193,14 +211,44 @@ class SaveResult:
 
     nct_id: str
     requested_id: str
-    status: StudyStatus  # new | changed | unchanged
-    version: int
+    status: StudyStatus  # new | changed | unchanged | error
+    version: int | None  # error: the current version (None: not stored before)
     previous_version: int | None = None
     changes: list[Change] = field(default_factory=list)  # for changed studies
     removed_since: str | None = None  # it had been removed from the registry since then: it is back
+    error: str | None = None  # error: why this record was not stored
 
 
 DiffFn = Callable[[dict[str, Any], dict[str, Any]], list[Change]]
+
+
+@dataclass
+class _Rows:
+    """What one study of a page writes (prepared before anything is written)."""
+
+    fetched: Fetched
+    study: tuple[Any, ...] | None = None
+    version: tuple[Any, ...] | None = None
+    changes: list[tuple[Any, ...]] = field(default_factory=list)
+    checked: tuple[str, int, str] | None = None  # unchanged: (last_checked, checked_run, nct_id)
+    back: str | None = None  # removed from the registry since then, and now it is back
+
+
+# What SQLite (or binding a Python value) raises for a value it cannot store: one study's
+# problem. OperationalError (disk full, locked, I/O) is the database's and fails the page.
+_VALUE_ERRORS = (sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.IntegrityError,
+                 sqlite3.DataError, OverflowError, TypeError, ValueError)
+
+
+def _not_stored(fetched: Fetched, current: int | None, stage: str, exc: BaseException) -> SaveResult:
+    """The result of a record that could not be stored: one line naming the cause."""
+    cause = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if len(cause) > 160:
+        cause = cause[:159] + "…"
+    return SaveResult(
+        fetched.nct_id, fetched.requested_id, StudyStatus.ERROR, current,
+        error=f"record not stored ({stage} failed: {cause}); stored versions kept",
+    )
 
 
 def classify_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
@@ -575,95 +623,152 @@ class Store:
         ``last_checked`` moves. Any other record becomes the study's next version (v1 for a
         new study) with the changes ``diff`` classifies against the previous one. A record
         fetched through an alias also records the alias (once) and moves the watchlist to the
-        canonical ID. All of it commits together or not at all.
+        canonical ID. A record that cannot be hashed, compared, classified or stored (a value
+        of a type nobody expected) costs only itself: its result has status ``error`` and
+        says why, nothing of it is stored, and the page's other records are. The page commits
+        together or not at all; a failure of the database itself (disk full) stores nothing.
         """
         if not studies:
             return []
         now = utcnow()
-        digests = [content_hash(s.record) for s in studies]
         results: list[SaveResult] = []
-        checked: list[tuple[str, int, str]] = []
-        study_rows: list[tuple[Any, ...]] = []
-        version_rows: list[tuple[Any, ...]] = []
-        change_rows: list[tuple[Any, ...]] = []
+        pending: list[_Rows | None] = []  # what each study writes; None: it failed
         with self.transaction():
             known = self._current_states([s.nct_id for s in studies])
             removed = self._removed_since([s.nct_id for s in studies])
             seq = run_id if run_id is not None else self._last_run_id()
             source_ids: dict[str, int] = {}  # one URL answers for a whole page
             saved_here: dict[str, dict[str, Any]] = {}  # records of this page, by study
-            for fetched, digest in zip(studies, digests):
+            for fetched in studies:
                 nct_id = fetched.nct_id
                 state = known.get(nct_id)
                 back = removed.pop(nct_id, None)
-                if state is not None and state[0] == digest:
-                    checked.append((now, seq, nct_id))
-                    results.append(SaveResult(
-                        nct_id, fetched.requested_id, StudyStatus.UNCHANGED, state[1], removed_since=back
-                    ))
-                else:
-                    previous = state[1] if state else None
-                    version = previous + 1 if previous else 1
-                    changes: list[Change] = []
-                    if previous is not None:
-                        before = saved_here.get(nct_id) or self.record(nct_id, previous)
-                        changes = diff(before, fetched.record)
-                        change_rows.extend(_change_row(nct_id, previous, version, c, now) for c in changes)
-                    title, status, posted = _summary_fields(fetched.record)
-                    study_rows.append((nct_id, title, status, posted, version, digest, now, now, now, seq))
-                    if fetched.source not in source_ids:
-                        source_ids[fetched.source] = self._source_id(fetched.source)
-                    version_rows.append((
-                        nct_id, version, now, digest, data_timestamp, source_ids[fetched.source],
-                        fetched.requested_id if fetched.requested_id != nct_id else None, run_id,
-                        status, posted, orjson.dumps(fetched.record),
-                    ))
+                stage = "hashing it"
+                try:
+                    digest = content_hash(fetched.record)
+                    if state is not None and state[0] == digest:
+                        rows = _Rows(fetched, checked=(now, seq, nct_id), back=back)
+                        result = SaveResult(
+                            nct_id, fetched.requested_id, StudyStatus.UNCHANGED, state[1], removed_since=back
+                        )
+                    else:
+                        previous = state[1] if state else None
+                        version = previous + 1 if previous else 1
+                        changes: list[Change] = []
+                        change_rows: list[tuple[Any, ...]] = []
+                        if previous is not None:
+                            stage = f"comparing it with v{previous}"
+                            before = saved_here.get(nct_id) or self.record(nct_id, previous)
+                            changes = diff(before, fetched.record)
+                            change_rows = [_change_row(nct_id, previous, version, c, now) for c in changes]
+                        stage = "storing it"
+                        title, status, posted = _summary_fields(fetched.record)
+                        if fetched.source not in source_ids:
+                            source_ids[fetched.source] = self._source_id(fetched.source)
+                        rows = _Rows(
+                            fetched,
+                            study=(nct_id, title, status, posted, version, digest, now, now, now, seq),
+                            version=(
+                                nct_id, version, now, digest, data_timestamp, source_ids[fetched.source],
+                                fetched.requested_id if fetched.requested_id != nct_id else None, run_id,
+                                status, posted, _dumps(fetched.record),
+                            ),
+                            changes=change_rows,
+                            back=back,
+                        )
+                        result = SaveResult(
+                            nct_id, fetched.requested_id,
+                            StudyStatus.CHANGED if previous else StudyStatus.NEW,
+                            version, previous, changes, removed_since=back,
+                        )
+                except sqlite3.OperationalError:
+                    raise  # the database failed (disk full, I/O), not this record
+                except Exception as exc:  # noqa: BLE001 - any fault of one record is that record's
+                    results.append(_not_stored(fetched, state[1] if state else None, stage, exc))
+                    pending.append(None)
+                    continue
+                if rows.study is not None:
                     known[nct_id] = (digest, version)
                     saved_here[nct_id] = fetched.record
-                    self._listed_aliases(nct_id, fetched.record, now)
-                    results.append(SaveResult(
-                        nct_id, fetched.requested_id,
-                        StudyStatus.CHANGED if previous else StudyStatus.NEW,
-                        version, previous, changes, removed_since=back,
-                    ))
-                if back is not None:
-                    self.conn.execute(
-                        "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) "
-                        "VALUES (?, 'reappeared', ?, ?, ?)",
-                        [nct_id, f"back in the registry (removed since {back[:10]})", now, run_id],
-                    )
-                if fetched.requested_id != nct_id:
-                    self._follow_alias(fetched.requested_id, nct_id, run_id, now)
-            conn = self.conn
-            # Parents first: versions refer to studies, changes to versions.
-            conn.executemany(
-                """INSERT INTO studies (nct_id, brief_title, overall_status, last_update_post_date,
-                       current_version, content_hash, first_seen, last_checked, last_changed,
-                       checked_run)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (nct_id) DO UPDATE SET
-                       brief_title = excluded.brief_title, overall_status = excluded.overall_status,
-                       last_update_post_date = excluded.last_update_post_date,
-                       current_version = excluded.current_version, content_hash = excluded.content_hash,
-                       last_checked = excluded.last_checked, last_changed = excluded.last_changed,
-                       checked_run = excluded.checked_run, removed_at = NULL""",
-                study_rows,
-            )
-            # The record goes in as the bytes orjson made and becomes TEXT in SQLite (the
-            # CAST): no decoding to a Python str and re-encoding to UTF-8 on the way.
-            conn.executemany(
-                """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
-                       source, source_id, requested_id, run_id, overall_status,
-                       last_update_post_date, record)
-                   VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, CAST(? AS TEXT))""",
-                version_rows,
-            )
-            conn.executemany(_INSERT_CHANGE, change_rows)
-            conn.executemany(
-                "UPDATE studies SET last_checked = ?, checked_run = ?, removed_at = NULL WHERE nct_id = ?",
-                checked,
-            )
+                results.append(result)
+                pending.append(rows)
+            self._write_rows(pending, results, run_id, now)
         return results
+
+    def _write_rows(
+        self, pending: list[_Rows | None], results: list[SaveResult], run_id: int | None, now: str
+    ) -> None:
+        """Write a page's rows in one go; if SQLite refuses a value, write them study by
+        study instead (a savepoint each) and turn the refused study's result into its error."""
+        conn = self.conn
+        conn.execute("SAVEPOINT save_page")
+        try:
+            self._insert_rows([r for r in pending if r is not None], run_id, now)
+        except sqlite3.OperationalError:
+            raise
+        except _VALUE_ERRORS:
+            conn.execute("ROLLBACK TO save_page")
+        else:
+            conn.execute("RELEASE save_page")
+            return
+        conn.execute("RELEASE save_page")
+        for index, rows in enumerate(pending):
+            if rows is None:
+                continue
+            conn.execute("SAVEPOINT save_study")
+            try:
+                self._insert_rows([rows], run_id, now)
+            except sqlite3.OperationalError:
+                raise
+            except _VALUE_ERRORS as exc:
+                conn.execute("ROLLBACK TO save_study")
+                was = results[index]
+                current = was.version if was.status is StudyStatus.UNCHANGED else was.previous_version
+                results[index] = _not_stored(rows.fetched, current, "storing it", exc)
+            conn.execute("RELEASE save_study")
+
+    def _insert_rows(self, page: Sequence[_Rows], run_id: int | None, now: str) -> None:
+        conn = self.conn
+        # Parents first: versions refer to studies, changes to versions.
+        conn.executemany(
+            """INSERT INTO studies (nct_id, brief_title, overall_status, last_update_post_date,
+                   current_version, content_hash, first_seen, last_checked, last_changed,
+                   checked_run)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (nct_id) DO UPDATE SET
+                   brief_title = excluded.brief_title, overall_status = excluded.overall_status,
+                   last_update_post_date = excluded.last_update_post_date,
+                   current_version = excluded.current_version, content_hash = excluded.content_hash,
+                   last_checked = excluded.last_checked, last_changed = excluded.last_changed,
+                   checked_run = excluded.checked_run, removed_at = NULL""",
+            [r.study for r in page if r.study is not None],
+        )
+        # The record goes in as the bytes orjson made and becomes TEXT in SQLite (the
+        # CAST): no decoding to a Python str and re-encoding to UTF-8 on the way.
+        conn.executemany(
+            """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
+                   source, source_id, requested_id, run_id, overall_status,
+                   last_update_post_date, record)
+               VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, CAST(? AS TEXT))""",
+            [r.version for r in page if r.version is not None],
+        )
+        conn.executemany(_INSERT_CHANGE, [c for r in page for c in r.changes])
+        conn.executemany(
+            "UPDATE studies SET last_checked = ?, checked_run = ?, removed_at = NULL WHERE nct_id = ?",
+            [r.checked for r in page if r.checked is not None],
+        )
+        for r in page:
+            nct_id = r.fetched.nct_id
+            if r.study is not None:
+                self._listed_aliases(nct_id, r.fetched.record, now)
+            if r.back is not None:
+                conn.execute(
+                    "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) "
+                    "VALUES (?, 'reappeared', ?, ?, ?)",
+                    [nct_id, f"back in the registry (removed since {r.back[:10]})", now, run_id],
+                )
+            if r.fetched.requested_id != nct_id:
+                self._follow_alias(r.fetched.requested_id, nct_id, run_id, now)
 
     def _source_id(self, url: str) -> int:
         """The id of ``url`` in ``sources``, added if new."""
@@ -943,7 +1048,7 @@ _INSERT_CHANGE = """INSERT INTO changes (nct_id, from_version, to_version, categ
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    return None if value is None else _dumps(value).decode()
 
 
 def _change_row(nct_id: str, from_v: int, to_v: int, c: Change, when: str) -> tuple[Any, ...]:

@@ -344,6 +344,39 @@ OnProgress = Callable[[int, int | None], None]  # (studies done so far, total if
 # -- execution ----------------------------------------------------------------------------------
 
 
+def _post_date(record: dict[str, Any]) -> str:
+    status = record.get("protocolSection", {}).get("statusModule") if isinstance(record.get("protocolSection"), dict) else None
+    value = status.get("lastUpdatePostDateStruct") if isinstance(status, dict) else None
+    day = value.get("date") if isinstance(value, dict) else None
+    return day if isinstance(day, str) else ""
+
+
+def _one_copy_each(studies: Sequence[FetchedStudy]) -> Sequence[FetchedStudy]:
+    """One record per study of a page. An answer holding two copies of one study (paging
+    over data that moved, a batch naming it twice) keeps the copy last updated (the
+    registry's lastUpdatePostDate), the later in the answer on a tie; differing copies are
+    logged. Otherwise each copy would be stored and counted as a study of its own."""
+    kept: dict[str, int] = {}
+    differing: dict[str, int] = {}
+    for index, study in enumerate(studies):
+        before = kept.get(study.nct_id)
+        if before is None:
+            kept[study.nct_id] = index
+            continue
+        if study.record != studies[before].record:
+            differing[study.nct_id] = differing.get(study.nct_id, 1) + 1
+        if _post_date(study.record) >= _post_date(studies[before].record):
+            kept[study.nct_id] = index
+    if len(kept) == len(studies):
+        return studies
+    for nct_id, copies in differing.items():
+        log.warning(
+            "%s: %d differing copies in one answer; kept the one last updated %s",
+            nct_id, copies, _post_date(studies[kept[nct_id]].record) or "(no date)",
+        )
+    return [studies[i] for i in sorted(kept.values())]
+
+
 def run_sync(
     store: Store,
     client: ApiClient,
@@ -457,7 +490,11 @@ class _Run:
             # Not fatal: without it the run just cannot skip work or go incremental next time.
             log.warning("could not read the API's dataTimestamp: %s", exc)
             return None
-        return str(value) if value is not None else None
+        if value is not None and not isinstance(value, str):
+            # A list or object cannot say whether the data moved: treated as not given.
+            log.warning("the API's dataTimestamp is not text (%s); ignored", type(value).__name__)
+            return None
+        return value
 
     def _expand_queries(self, queries: Sequence[WatchQuery]) -> list[str]:
         """Studies that newly match a query watch join the watchlist (and are fetched)."""
@@ -544,11 +581,16 @@ class _Run:
         self._store_page([fetched])
 
     def _store_page(self, studies: Sequence[FetchedStudy]) -> None:
+        studies = _one_copy_each(studies)
         results = self.store.save_page(
             studies, data_timestamp=self.data_timestamp, run_id=self.run_id, diff=self.diff
         )
         for result in results:
-            self._tell(StudyOutcome.saved(result))
+            if result.status is StudyStatus.ERROR:
+                # One record the store could not take (a malformed value): its error alone.
+                self._error(result.nct_id, result.error or "record not stored")
+            else:
+                self._tell(StudyOutcome.saved(result))
 
     def _not_found(self, nct_id: str, exc: StudyNotFound) -> None:
         """A 404 for a study we hold is a removal (an event, data kept); otherwise an error."""

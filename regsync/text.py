@@ -23,6 +23,12 @@ STOP_WORDS = frozenset({
 })
 
 
+# Words that say how a measure is expressed, not what is measured ("Number of participants
+# with X" and "Percentage of patients with X" are one measure).
+UNIT_WORDS = frozenset({"percentage", "percent", "number", "proportion", "rate", "count",
+                        "participants", "patients", "subjects"})
+
+
 def unmarkup(s: str) -> str:
     """Drop HTML tags and decode entities (the registry's history pages carry both)."""
     import html
@@ -96,6 +102,13 @@ def trunc(v: Any, n: int = 100) -> str:
         return "(none)"
     s = " ".join((v if isinstance(v, str) else str(v)).split())
     return s if len(s) <= n else s[: n - 1].rstrip() + "…"
+
+
+def change_excerpt(old: str, new: str, width: int = 100, context: int = 4) -> str:
+    """The changed words of a long text in one line: ``word_diff`` with ``context`` words
+    around each edit, whitespace collapsed, cut at ``width`` characters (so the first edit
+    always shows). For a summary where both sides would otherwise be cut to the same text."""
+    return trunc(word_diff(old, new, context), width)
 
 
 # -- word diff -------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Category / severity / rule / summary per category, each from a real fixture + scripted edit."""
 from __future__ import annotations
 
+import pytest
+
 from regsync.classify import diff_records
 from support.diffhelpers import AI, CL, OM, SM, one, only, pair, ps
 
@@ -468,3 +470,182 @@ def test_has_results_missing_to_false_is_admin():
     old, new = pair("NCT07240987")
     del old["hasResults"]
     check(one(diff_records(old, new)), "results", "admin", "added", "results.bookkeeping")
+
+
+# --------------------------------------------------------------------------- a module lost (issue 11 item 2)
+
+STATUS_FIELDS = ("11 fields gone (statusVerifiedDate, overallStatus, expandedAccessInfo, startDateStruct, "
+                 "primaryCompletionDateStruct, …)")
+
+
+@pytest.mark.parametrize("value, shown", [(None, "is now null"), ([], "is now an empty list"),
+                                          ("n/a", "is now text"), (7, "is now a number")])
+def test_a_status_module_that_stops_being_an_object_is_a_major_status_change(value, shown):
+    old, new = pair("NCT07240987")
+    new["protocolSection"]["statusModule"] = value
+    ch = diff_records(old, new)
+    check(ch[0], "status", "major", "changed", "module.lost", path=SM,
+          summary=f"Status module {shown}: {STATUS_FIELDS}")
+    # ... and what was lost is told field by field, in its own category.
+    assert only(ch, path=f"{SM}.overallStatus")[0].kind == "removed"
+    assert {c.category for c in only(ch, kind="removed")} >= {"status", "dates"}
+    assert only(ch, path=f"{SM}.primaryCompletionDateStruct")[0].rule == "dates.removed"
+
+
+def test_a_status_module_that_disappears_is_a_major_status_change():
+    old, new = pair("NCT07240987")
+    del new["protocolSection"]["statusModule"]
+    c = diff_records(old, new)[0]
+    check(c, "status", "major", "removed", "module.lost", path=SM, summary=f"Status module removed: {STATUS_FIELDS}")
+
+
+@pytest.mark.parametrize("module, category", [
+    ("armsInterventionsModule", "arms"), ("outcomesModule", "outcomes"),
+    ("eligibilityModule", "eligibility"), ("designModule", "design"),
+])
+def test_the_key_modules_lost_are_major_in_their_category(module, category):
+    old, new = pair("NCT07240987")
+    new["protocolSection"][module] = []
+    c = only(diff_records(old, new), rule="module.lost")
+    assert [(x.category, x.severity, x.path) for x in c] == [(category, "major", f"protocolSection.{module}")]
+
+
+@pytest.mark.parametrize("module, category", [
+    ("sponsorCollaboratorsModule", "sponsor"), ("contactsLocationsModule", "contacts"),
+    ("conditionsModule", "conditions"), ("ipdSharingStatementModule", "ipd"),
+])
+def test_other_modules_lost_are_flagged_minor_in_their_category(module, category):
+    old, new = pair("NCT07240987")
+    new["protocolSection"][module] = None
+    c = one(only(diff_records(old, new), rule="module.lost.other"))
+    assert (c.category, c.severity, c.path) == (category, "minor", f"protocolSection.{module}")
+
+
+def test_a_module_that_becomes_an_object_again_is_flagged():
+    old, new = pair("NCT07240987")
+    old["protocolSection"]["eligibilityModule"] = None
+    ch = diff_records(old, new)
+    check(only(ch, rule="module.restored")[0], "eligibility", "minor", "changed", "module.restored",
+          path="protocolSection.eligibilityModule", summary="Eligibility module is an object again (was null): 5 fields")
+    assert only(ch, path="protocolSection.eligibilityModule.eligibilityCriteria")[0].kind == "added"
+
+
+def test_a_module_first_given_is_not_a_module_change():
+    old, new = pair("NCT07240987")
+    del old["protocolSection"]["oversightModule"]
+    assert not [c for c in diff_records(old, new) if c.rule.startswith("module.")]
+
+
+# --------------------------------------------------------------------------- summaries that say something (issue 10 item 16)
+
+
+def test_an_eligibility_edit_past_the_start_shows_the_changed_words():
+    old, new = pair("NCT07240987")
+    em = ps(new, "eligibilityModule")
+    em["eligibilityCriteria"] = em["eligibilityCriteria"].replace("Agreement to participate", "Agreement to take part")
+    c = one(diff_records(old, new))
+    assert c.summary == ("Eligibility criteria changed (Inclusion Criteria: * Agreement to [-participate-] "
+                         "{+take part+} in the trial and …)")
+
+
+def test_a_long_text_edited_at_its_end_shows_the_edit_not_two_equal_starts():
+    old, new = pair("NCT07240987")
+    dm = ps(new, "descriptionModule")
+    dm["briefSummary"] = dm["briefSummary"].rstrip(".") + " and safety."
+    c = one(diff_records(old, new))
+    # not "Brief summary: X… -> X…"
+    assert c.summary == "Brief summary: … (eGFR) as the primary [-endpoint.-] {+endpoint and safety.+}"
+
+
+def test_admin_date_structs_read_as_dates_never_as_json():
+    old, new = pair("NCT07240987")
+    ps(new, "statusModule")["studyFirstPostDateStruct"] = {"date": "2026-01-05", "type": "ACTUAL"}
+    c = one(diff_records(old, new))
+    assert c.rule == "admin.bookkeeping"
+    assert c.summary == "Study first post date: 2025-11-20 (ACTUAL) -> 2026-01-05 (ACTUAL)"
+
+
+def test_no_summary_is_raw_json():
+    old, new = pair("NCT06131398")
+    sm = ps(new, "statusModule")
+    sm["lastUpdatePostDateStruct"] = {"date": "2026-09-05", "type": "ACTUAL"}
+    sm["studyFirstPostDateStruct"] = {"date": "2023-11-15"}
+    ps(new, "sponsorCollaboratorsModule")["responsibleParty"] = {"type": "PRINCIPAL_INVESTIGATOR", "investigatorFullName": "A B"}
+    ps(new, "contactsLocationsModule")["locations"][0]["geoPoint"] = {"lat": 1.5, "lon": 2.5}
+    ps(new, "statusModule")["expandedAccessInfo"] = {"hasExpandedAccess": False, "nctId": "NCT00000001"}
+    summaries = [c.summary for c in diff_records(old, new)]
+    assert len(summaries) >= 5
+    assert not [s for s in summaries if '{"' in s or "{'" in s or '["' in s], summaries
+
+
+# --------------------------------------------------------------------------- a primary outcome rewritten (issue 10 item 16)
+
+
+def _primary(rec: dict, **fields: str) -> None:
+    """The first primary outcome replaced by one with just ``fields`` (no description: an
+    outcome with everything but its measure unchanged is paired as a rename already)."""
+    ps(rec, "outcomesModule")["primaryOutcomes"][0] = fields
+
+
+def test_a_reworded_primary_outcome_is_one_renamed_change_not_removed_and_added():
+    old, new = pair("NCT07240987")
+    # The measure's words rearranged, part of the time frame moved into it: the same outcome,
+    # the same time point (issue 15: a rewording, not a change)
+    _primary(new, measure="eGFR change from baseline", timeFrame="12 months",
+             description="eGFR calculated with the CKD-EPI equation.")
+    ch = only(diff_records(old, new), category="outcomes")
+    assert [(c.kind, c.rule, c.severity) for c in ch] == [
+        ("renamed", "outcome.wording", "admin"), ("changed", "outcome.wording", "admin"),
+    ]
+    assert ch[0].summary == f"Primary outcome measure: {EGFR} -> eGFR change from baseline"
+    assert ch[0].path == f"{OM}.primaryOutcomes[measure={EGFR}]"
+    assert ch[1].path == f"{OM}.primaryOutcomes[measure=eGFR change from baseline].timeFrame"
+
+
+def test_a_primary_measure_shortened_to_its_core_is_paired_with_unit_words_ignored():
+    old, new = pair("NCT07240987")
+    _primary(old, measure="Percentage of Participants Achieving ACR20 Response at Week 12", timeFrame="Week 12")
+    _primary(new, measure="ACR20 response rate", timeFrame="At week 12")
+    ch = only(diff_records(old, new), category="outcomes")
+    assert sorted((c.kind, c.rule, c.severity) for c in ch) == [
+        ("changed", "outcome.wording", "admin"), ("renamed", "outcome.wording", "admin"),
+    ]
+
+
+@pytest.mark.parametrize("measure, time_frame", [
+    ("Change in urine albumin-to-creatinine ratio (UACR)", "Baseline to 12 months"),  # another measure
+    ("Time to dialysis", "Baseline to 12 months"),
+])
+def test_outcome_switching_stays_removed_and_added(measure, time_frame):
+    old, new = pair("NCT07240987")
+    _primary(new, measure=measure, timeFrame=time_frame)
+    ch = only(diff_records(old, new), category="outcomes")
+    # UACR is a secondary outcome of this trial: made primary, it is promoted, not new
+    added = "outcome.primary.promoted" if "UACR" in measure else "outcome.primary.added"
+    assert sorted(c.rule for c in ch) == sorted([added, "outcome.primary.removed"])
+    assert {c.severity for c in ch} == {"critical"}
+
+
+def test_overall_survival_to_progression_free_survival_is_a_switch():
+    old, new = pair("NCT07240987")
+    _primary(old, measure="Overall survival", timeFrame="Up to 5 years",
+             description="Time from randomisation to death from any cause")
+    _primary(new, measure="Progression-free survival", timeFrame="Up to 5 years",
+             description="Time from randomisation to disease progression or death")
+    ch = only(diff_records(old, new), category="outcomes")
+    assert sorted(c.rule for c in ch) == ["outcome.primary.added", "outcome.primary.removed"]
+
+
+def test_two_rewritten_primaries_pair_each_with_its_own():
+    old, new = pair("NCT07240987")
+    primaries = ps(old, "outcomesModule")["primaryOutcomes"]
+    primaries.append({"measure": "Percentage of participants with serious adverse events", "timeFrame": "Up to 12 months"})
+    ps(new, "outcomesModule")["primaryOutcomes"] = [
+        {"measure": "Serious adverse events (participants)", "timeFrame": "Up to 12 months"},
+        {"measure": "eGFR change from baseline", "timeFrame": "12 months", "description": primaries[0]["description"]},
+    ]
+    renamed = only(diff_records(old, new), kind="renamed")
+    assert sorted((c.old, c.new) for c in renamed) == [
+        (EGFR, "eGFR change from baseline"),
+        ("Percentage of participants with serious adverse events", "Serious adverse events (participants)"),
+    ]

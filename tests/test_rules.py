@@ -697,6 +697,17 @@ EXAMPLES: list[Example] = [
             lambda o, n: ps(n, "identificationModule").update(
                 briefTitle="Mesenchymal stem cells for chronic kidney diseases."),
             category=C.IDENTIFICATION, summary="Brief title: formatting-only edit"),
+    # -- a protocol module as a whole -----------------------------------------------------
+    # the status module comes back as null: the status and every date are gone
+    Example("module.lost", S.MAJOR, CKD, lambda o, n: n["protocolSection"].update(statusModule=None),
+            category=C.STATUS),
+    # the sponsor module disappears
+    Example("module.lost.other", S.MINOR, CKD, lambda o, n: n["protocolSection"].pop("sponsorCollaboratorsModule"),
+            category=C.SPONSOR, summary="Sponsor collaborators module removed: 2 fields gone "
+                                        "(responsibleParty, leadSponsor)"),
+    # an outcomes module that was an empty list is an object again
+    Example("module.restored", S.MINOR, CKD, lambda o, n: o["protocolSection"].update(outcomesModule=[]),
+            category=C.OUTCOMES, summary="Outcomes module is an object again (was an empty list): 2 fields"),
 ]
 
 
@@ -1003,8 +1014,10 @@ def test_ids_are_unique_dotted_and_keyed_by_themselves() -> None:
         assert r.description.strip()
 
 
-def test_only_text_rules_apply_in_any_category() -> None:
-    assert {r.id for r in RULES.values() if r.category is None} == {"text.whitespace", "text.formatting"}
+def test_only_text_and_whole_module_rules_apply_in_any_category() -> None:
+    assert {r.id for r in RULES.values() if r.category is None} == {
+        "text.whitespace", "text.formatting", "module.lost", "module.lost.other", "module.restored",
+    }
 
 
 def test_rule_looks_up_and_an_unknown_id_fails_loudly() -> None:

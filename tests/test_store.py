@@ -227,7 +227,8 @@ def test_a_page_is_one_transaction_alias_bookkeeping_included(db_path):
         store.save_page([Fetched(record("NCT00000001"))])
 
     def broken(old: dict, new: dict) -> list[Change]:
-        raise RuntimeError("the classifier failed half-way through the page")
+        # The database failing mid-page (disk full) is not one study's problem.
+        raise sqlite3.OperationalError("database or disk is full")
 
     page = [
         Fetched(record("NCT00000005"), requested_id="NCT00000102"),  # an alias: new, event, watchlist
@@ -235,7 +236,7 @@ def test_a_page_is_one_transaction_alias_bookkeeping_included(db_path):
     ]
     before = {t: rows(db_path, f"SELECT * FROM {t}") for t in ("studies", "versions", "changes", "events", "watchlist")}
     with Store.open_write(db_path) as store:
-        with pytest.raises(RuntimeError):
+        with pytest.raises(sqlite3.OperationalError):
             store.save_page(page, diff=broken)
     assert {t: rows(db_path, f"SELECT * FROM {t}") for t in before} == before  # nothing of the page
 
@@ -250,6 +251,94 @@ def test_a_page_is_one_transaction_alias_bookkeeping_included(db_path):
         ("NCT00000005", "alias", "NCT00000102 is an alias of NCT00000005"),  # recorded once
     ]
     assert rows(db_path, "SELECT requested_id FROM versions WHERE nct_id = 'NCT00000005'") == [("NCT00000102",)]
+
+
+def test_a_record_the_classifier_trips_on_costs_only_itself(db_path):
+    """Issue 11 item 1: any error while diffing, classifying, hashing or storing one record is
+    that record's error result; the page's other records are stored, alias bookkeeping too."""
+    with Store.open_write(db_path) as store:
+        store.watch_add(["NCT00000001", "NCT00000102"])
+        store.save_page([Fetched(record("NCT00000001")), Fetched(record("NCT00000002"))])
+
+    def broken(old: dict, new: dict) -> list[Change]:
+        if old["protocolSection"]["identificationModule"]["nctId"] == "NCT00000001":
+            raise TypeError("unhashable type: 'dict'")
+        return title_diff(old, new)
+
+    page = [
+        Fetched(record("NCT00000001", title="Renamed")),  # diff raises
+        Fetched(record("NCT00000005"), requested_id="NCT00000102"),  # an alias: new, event, watchlist
+        Fetched(record("NCT00000002", title="Renamed")),
+    ]
+    with Store.open_write(db_path) as store:
+        results = store.save_page(page, diff=broken)
+        assert [(r.nct_id, r.status, r.version) for r in results] == [
+            ("NCT00000001", StudyStatus.ERROR, 1),
+            ("NCT00000005", StudyStatus.NEW, 1),
+            ("NCT00000002", StudyStatus.CHANGED, 2),
+        ]
+        assert results[0].error == (
+            "record not stored (comparing it with v1 failed: TypeError: unhashable type: 'dict'); "
+            "stored versions kept"
+        )
+        assert store.watch_ids() == ["NCT00000001", "NCT00000005"]
+    assert rows(db_path, "SELECT nct_id, version FROM versions ORDER BY nct_id, version") == [
+        ("NCT00000001", 1), ("NCT00000002", 1), ("NCT00000002", 2), ("NCT00000005", 1),
+    ]
+    assert rows(db_path, "SELECT nct_id, kind FROM events") == [("NCT00000005", "alias")]
+
+
+def test_a_value_sqlite_refuses_costs_only_its_record(db_path):
+    """A value SQLite cannot bind (here an integer past 64 bits in a change) fails its own
+    record, not the page: the page's rows are written study by study after all."""
+    def huge(old: dict, new: dict) -> list[Change]:
+        changes = title_diff(old, new)
+        if new["protocolSection"]["identificationModule"]["nctId"] == "NCT00000002":
+            changes = [Change(**{**TITLE_CHANGE.to_dict(), "delta_days": 2**70})]
+        return changes
+
+    with Store.open_write(db_path) as store:
+        store.save_page([Fetched(record(f"NCT0000000{n}")) for n in (1, 2, 3)])
+        results = store.save_page(
+            [Fetched(record(f"NCT0000000{n}", title="Renamed")) for n in (1, 2, 3)], diff=huge
+        )
+        assert [(r.status, r.version) for r in results] == [
+            (StudyStatus.CHANGED, 2), (StudyStatus.ERROR, 1), (StudyStatus.CHANGED, 2),
+        ]
+        assert results[1].error.startswith("record not stored (storing it failed: OverflowError: ")
+    assert rows(db_path, "SELECT nct_id, max(version), count(*) FROM versions GROUP BY nct_id") == [
+        ("NCT00000001", 2, 2), ("NCT00000002", 1, 1), ("NCT00000003", 2, 2),
+    ]
+    assert rows(db_path, "SELECT nct_id, current_version, brief_title FROM studies ORDER BY nct_id") == [
+        ("NCT00000001", 2, "Renamed"), ("NCT00000002", 1, "A study"), ("NCT00000003", 2, "Renamed"),
+    ]
+    assert rows(db_path, "SELECT nct_id, to_version FROM changes ORDER BY nct_id") == [
+        ("NCT00000001", 2), ("NCT00000003", 2),
+    ]
+
+
+def test_malformed_summary_columns_and_deep_records_are_stored(db_path):
+    """An object as overallStatus or briefTitle (SQLite cannot bind it) leaves its column
+    empty; nesting past orjson's 254 levels and integers past 64 bits are still hashed and
+    stored, and read back as they were."""
+    deep: object = "bottom"
+    for _ in range(400):
+        deep = [deep]
+    odd = record("NCT00000001")
+    odd["protocolSection"]["statusModule"]["overallStatus"] = {"value": "RECRUITING"}
+    odd["protocolSection"]["identificationModule"]["briefTitle"] = ["A", "study"]
+    odd["protocolSection"]["deep"] = deep
+    odd["protocolSection"]["count"] = 2**70
+    with Store.open_write(db_path) as store:
+        (result,) = store.save_page([Fetched(odd)])
+        assert (result.status, result.version) == (StudyStatus.NEW, 1)
+        assert store.record("NCT00000001")["protocolSection"]["deep"] == deep
+        assert content_hash(odd) == result_hash(db_path)
+    assert rows(db_path, "SELECT brief_title, overall_status FROM studies") == [(None, None)]
+
+
+def result_hash(db: Path) -> str:
+    return rows(db, "SELECT content_hash FROM studies")[0][0]
 
 
 def test_save_always_stores_the_changes_with_the_version(db_path):
