@@ -89,7 +89,7 @@ def test_open_read_takes_no_lock_and_cannot_write(db_path):
         writer.watch_add(["NCT00000001"])
         assert not reader.writable
         assert reader.watch_ids() == ["NCT00000001"]
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(StoreError, match="readonly"):
             reader.watch_add(["NCT00000002"])
 
 
