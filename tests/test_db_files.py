@@ -606,3 +606,58 @@ def test_parallel_readers_on_an_older_schema_write_nothing(tmp_path):
         )
     assert db.read_bytes() == before
     assert listing(tmp_path) == ["trials.db"]
+
+
+FULL_DISK_SCRIPT = r'''
+set -u
+regsync="$1"; db_src="$2"; url="$3"; out="$4"; shift 4
+mnt="$out/mnt"
+mkdir -p "$mnt"
+mount --make-rprivate / && mount -t tmpfs -o size=16m tmpfs "$mnt" || exit 99
+cp "$db_src" "$mnt/trials.db"
+dd if=/dev/zero of="$mnt/filler" bs=64k 2>/dev/null
+truncate -s -96K "$mnt/filler"  # room to open the database, none for new versions
+"$regsync" --db "$mnt/trials.db" --api-url "$url" sync "$@" >"$out/full.out" 2>"$out/full.err"
+echo $? >"$out/full.rc"
+rm "$mnt/filler"
+"$regsync" --db "$mnt/trials.db" status --json >"$out/status.json" 2>&1
+"$regsync" --db "$mnt/trials.db" --api-url "$url" sync "$@" >"$out/again.out" 2>"$out/again.err"
+echo $? >"$out/again.rc"
+'''
+
+
+def test_a_real_full_disk_tmpfs(fake, tmp_path):
+    """The same as above on a real full file system: a small tmpfs in a private mount
+    namespace (skips where that is not permitted)."""
+    if not shutil.which("unshare"):
+        pytest.skip("no unshare here: cannot mount a private tmpfs")
+    registry, server = fake
+    ids = fixture_names()
+    src = tmp_path / "src" / "trials.db"
+    src.parent.mkdir()
+    assert Cli(src)("sync", *ids, api_url=server.url).exit_code == 0
+    wal_free(src)
+    for nct_id in ids:
+        registry.add(edit(load(nct_id), overallStatus="RECRUITING", whyStopped="x" * 5000))
+    out = tmp_path / "out"
+    out.mkdir()
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", FULL_DISK_SCRIPT, "sh", regsync_argv()[0], str(src), server.url, str(out), *ids],
+        capture_output=True, text=True, env=regsync_env(), timeout=HANG_GUARD * 3, check=False,
+    )
+    if done.returncode == 99 or not (out / "full.rc").exists():
+        pytest.skip(f"could not mount a private tmpfs: {done.stderr.strip()}")
+    full_err = (out / "full.err").read_text()
+    assert (out / "full.rc").read_text().strip() == "4", full_err
+    assert "Traceback" not in full_err
+    errors = [line for line in full_err.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: cannot write to database {out}/mnt/trials.db: database or disk is full; "
+        "what was stored before is intact (free some space and run again)"
+    ], full_err
+    status = json.loads((out / "status.json").read_text())
+    assert status["runs"][0]["outcome"] == "failed"
+    assert status["versions"] == len(ids)  # nothing half-stored
+    assert (out / "again.rc").read_text().strip() == "0", (out / "again.err").read_text()
+    again = sorted((out / "again.out").read_text().splitlines())
+    assert [line.split(" [")[0] for line in again] == sorted(f"{nct_id} changed v1 -> v2" for nct_id in ids)
