@@ -130,6 +130,21 @@ def _setup_logging(verbose: int, log_file: str | None) -> None:
         raise click.BadParameter(str(exc), param_hint="--log-file") from None
 
 
+class _DbPath(click.ParamType):
+    """Any path but an empty one: what the path is (a directory, a FIFO, a device) is the
+    store's to check, as one line and exit 4, before anything is opened or created."""
+
+    name = "path"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not str(value).strip():
+            self.fail("the database path is empty", param, ctx)
+        return str(value)
+
+
+DB_PATH = _DbPath()
+
+
 class RegsyncGroup(click.Group):
     """Every error as one line on stderr (`error: ...`) with its documented exit code, for
     every command: click's usage errors (2) here in ``main``, the library's in ``invoke``."""
@@ -182,7 +197,7 @@ class RegsyncGroup(click.Group):
 @click.version_option(__version__, prog_name="regsync")
 @click.option(
     "--db", "db_path", default="regsync.db", envvar="REGSYNC_DB", show_default=True,
-    type=click.Path(dir_okay=False), help="SQLite database file [env: REGSYNC_DB].",
+    type=DB_PATH, help="SQLite database file [env: REGSYNC_DB].",
 )
 @click.option(
     "--api-url", default=DEFAULT_API_URL, envvar="REGSYNC_API_URL", show_default=True,
@@ -224,15 +239,18 @@ def open_store(obj: Context) -> Store:
     return Store.open_read(obj.db_path)
 
 
-def open_for_writing(obj: Context, wait: float) -> Store:
+def open_for_writing(obj: Context, wait: float, *, create: bool = True) -> Store:
     """The database, for a writing command: checks, the writer lock (waiting up to ``wait``
-    seconds), migrations."""
+    seconds), migrations. ``create=False``: a command with nothing to work on without a
+    database (reclassify, watch remove) exits 4 rather than create an empty one."""
     if not _logging_configured():  # writers may warn: silently, unless -v or --log-file
         _setup_logging(0, None)
     ctx = click.get_current_context(silent=True)
     if ctx is not None and _telling():
         _log(INFO, "asked: %s", _asked(ctx))
-    return Store.open_write(obj.db_path, wait=wait, clock=obj.clocks.monotonic, sleep=obj.clocks.sleep)
+    return Store.open_write(
+        obj.db_path, wait=wait, create=create, clock=obj.clocks.monotonic, sleep=obj.clocks.sleep
+    )
 
 
 def _logging_configured() -> bool:
@@ -469,7 +487,7 @@ def watch_remove(obj, nct_ids, queries, wait):
         regsync watch remove --query 'AREA[Condition]"chronic kidney disease"'
     """
     ids, exprs = _watch_targets(nct_ids, queries)
-    with open_for_writing(obj, wait) as store:
+    with open_for_writing(obj, wait, create=False) as store:
         watched = set(store.watch_ids())
         # An alias still on the watchlist (never synced) goes as given; otherwise its study.
         ids = list(dict.fromkeys(n if n in watched else resolve(store, n) for n in ids))
@@ -674,7 +692,7 @@ def reclassify(obj, wait):
         regsync reclassify
         regsync reclassify --wait 600   # while the nightly sync may still be running
     """
-    with open_for_writing(obj, wait) as store:
+    with open_for_writing(obj, wait, create=False) as store:
         run_id = store.begin_run("reclassify")
         started = obj.clocks.monotonic()
         try:

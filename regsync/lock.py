@@ -1,5 +1,10 @@
 """One writer at a time: an advisory lock file beside the database.
 
+The lock belongs to the file, not to the path string: it is ``<real path>.lock``, with
+symlinks resolved, so ``/srv/trials.db``, ``./trials.db`` and a symlink to it all meet the
+same lock. (A hard link is a second name SQLite cannot share a journal across: the store
+refuses to write through one.)
+
 flock() is released by the kernel when the holder dies, however it dies (SIGKILL included),
 so a killed sync never leaves a stale lock behind. Readers never take it: WAL lets them read
 while a sync writes. ``regsync.store.Store.open_write`` takes it; nothing else needs to.
@@ -17,8 +22,8 @@ from regsync.errors import LockBusy, StoreError
 
 
 class WriteLock:
-    """``<db>.lock``, held with flock(). ``clock`` and ``sleep`` are injectable so a test can
-    wait out ``--wait`` without waiting for real."""
+    """``<real path of db>.lock``, held with flock(). ``clock`` and ``sleep`` are injectable so
+    a test can wait out ``--wait`` without waiting for real."""
 
     def __init__(
         self,
@@ -27,7 +32,8 @@ class WriteLock:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        self.path = os.fspath(db_path) + ".lock"
+        self.db_path = os.fspath(db_path)  # as the user wrote it, for messages
+        self.path = os.path.realpath(self.db_path) + ".lock"
         self._fd: int | None = None
         self._clock = clock
         self._sleep = sleep
@@ -54,13 +60,17 @@ class WriteLock:
                     os.close(fd)
                     waited = f" after waiting {wait:g} s" if wait > 0 else ""
                     raise LockBusy(
-                        f"another regsync{holder} is writing to {self.path[:-5]}{waited}; "
+                        f"another regsync{holder} is writing to {self.db_path}{waited}; "
                         "try again later or pass --wait SECONDS"
                     ) from None
                 self._sleep(poll)
         # The holder's pid, for the message a second writer prints.
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:  # a full disk (ENOSPC), a quota: one line, nothing held
+            os.close(fd)
+            raise StoreError(f"cannot write lock file {self.path}: {exc.strerror}") from None
         self._fd = fd
 
     def release(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,7 +31,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from regsync.errors import StoreError, UnknownStudy, UnknownVersion
+from regsync.errors import (
+    LockBusy,
+    RegsyncError,
+    StoreError,
+    UnknownStudy,
+    UnknownVersion,
+)
 from regsync.lock import WriteLock
 from regsync.model import Change, RunOutcome, StoredChange, StudyStatus
 
@@ -52,6 +59,11 @@ MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' MIGRATIONS_TABLE
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # UTC, as stored in every *_at column
 
 _NCT_ID = re.compile(r"NCT\d{8}")
+
+# How long a writer's statement waits for SQLite's own write lock (held by a program other
+# than regsync: regsync's writers already queue on the writer lock) before it gives up with
+# LockBusy; ``--wait`` lengthens it.
+BUSY_TIMEOUT = 30.0
 
 # ``IN (...)`` lists are cut to this many parameters (SQLite's limit is 32766 here, 999 in
 # old builds).
@@ -291,7 +303,8 @@ class Store:
     @classmethod
     def open_read(cls, path: str | os.PathLike[str]) -> Store:
         """Open for reading: no lock (WAL lets readers read while a sync writes), no
-        migration, and the connection cannot write (``PRAGMA query_only``).
+        migration, and the connection cannot write (``PRAGMA query_only``). A database in a
+        read-only place (a read-only mount, an archived copy) is opened read-only.
 
         StoreError, the file untouched: a missing directory or database, a directory, a file
         that is not SQLite or not regsync's, a schema newer than this regsync, or an older one
@@ -299,7 +312,7 @@ class Store:
         """
         path = os.fspath(path)
         _check_path(path, write=False)
-        conn = _connect(path)
+        conn = _connect_for_reading(path)
         try:
             _check_schema(conn, path, write=False)
             conn.execute("PRAGMA query_only = ON")
@@ -314,23 +327,28 @@ class Store:
         path: str | os.PathLike[str],
         *,
         wait: float = 0.0,
+        create: bool = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> Store:
-        """Open for writing, creating the database if it does not exist.
+        """Open for writing, creating the database if it does not exist (unless ``create`` is
+        false: then a missing database is a StoreError, and nothing is created).
 
         In this order: the checks of ``open_read`` plus that the file and its directory can be
-        written, before anything (a lock, a journal) is created beside the file; then the
-        writer lock, waiting up to ``wait`` seconds (LockBusy, exit 3); then the migrations.
-        ``close()`` releases the lock.
+        written and that the file has one name (no hard link), before anything (a lock, a
+        journal) is created beside the file; then the writer lock of the real file (a symlink
+        or another spelling of the path meets the same lock), waiting up to ``wait`` seconds
+        (LockBusy, exit 3); then the migrations, all in one transaction, so a kill leaves
+        the schema whole or absent. ``close()`` releases the lock.
         """
         path = os.fspath(path)
-        _check_path(path, write=True)
+        _check_path(path, write=True, create=create)
         lock = WriteLock(path, clock=clock, sleep=sleep)
         lock.acquire(wait)
         conn: sqlite3.Connection | None = None
         try:
             conn = _connect(path)
+            conn.execute(f"PRAGMA busy_timeout = {int(max(BUSY_TIMEOUT, wait) * 1000)}")
             pending = _check_schema(conn, path, write=True)
             # WAL: readers (history, diff, changes) are never blocked by a nightly sync.
             conn.execute("PRAGMA journal_mode = WAL")
@@ -342,13 +360,21 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
             store = cls(conn, path, lock=lock)
             if pending:  # sqlite-utils is only imported to migrate
-                build_migrations().apply(store.db)
+                # One transaction for them all (sqlite-utils nests each in a savepoint): a
+                # kill while a new database is created leaves no table at all, never a
+                # migrations table with nothing recorded in it.
+                with store.transaction():
+                    if pending == migration_names():
+                        # Left by a creation killed half-way (empty, see _check_schema): made
+                        # again whole, with its index.
+                        conn.execute(f"DROP TABLE IF EXISTS {MIGRATIONS_TABLE}")
+                    build_migrations().apply(store.db)
         except BaseException as exc:
             if conn is not None:
                 conn.close()
             lock.release()
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"cannot use database {path}: {exc}") from None
+                raise _store_error(path, exc) from None
             raise
         return store
 
@@ -382,14 +408,27 @@ class Store:
         if self.conn.in_transaction:
             yield
             return
-        self.conn.execute("BEGIN")
         try:
-            yield
-        except BaseException:
+            # IMMEDIATE: SQLite's write lock up front, waiting out the busy timeout. A
+            # deferred BEGIN that reads first and writes later fails at once ("database is
+            # locked") when another connection wrote in between.
+            self.conn.execute("BEGIN IMMEDIATE" if self._lock is not None else "BEGIN")
+            try:
+                yield
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # Disk full, I/O error, a lock held by another program: one line (exit 4, or 3
+            # for the lock); the transaction is rolled back, what was stored before stays.
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite rolls back itself when the connection closes
+            raise _store_error(self.path, exc) from None
         if self._lock is not None:
             if self._checkpointer is None:
                 self._checkpointer = _Checkpointer(self.path)
@@ -1069,43 +1108,146 @@ def _read_change(row: Mapping[str, Any]) -> Change:
 # -- opening ------------------------------------------------------------------------------------
 
 
-def _check_path(path: str, *, write: bool) -> None:
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_a_file(path: str, mode: int) -> StoreError | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return StoreError(f"{path} is a directory, not a database file")
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    return StoreError(f"{path} is {kind}, not a database file")
+
+
+def _check_path(path: str, *, write: bool, create: bool = True) -> None:
     """Everything that can be told before a file is opened, so that a bad state leaves the
-    file untouched and nothing (a lock, a journal) created beside it."""
+    file untouched and nothing (a lock, a journal) created beside it. Only a regular file
+    (or, for a writer that may create it, nothing) is a database: a FIFO would block the
+    open, a device would have SQLite make ``/dev/null-journal``."""
+    if not path:
+        raise StoreError("the database path is empty")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise StoreError(f"database directory does not exist: {parent}")
-    exists = os.path.exists(path)
-    if not exists and not write:
-        raise StoreError(f"no database at {path} (run `regsync sync` first, or pass --db)")
-    if exists and os.path.isdir(path):
-        raise StoreError(f"{path} is a directory, not a database")
-    if exists:
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise StoreError(f"cannot use database {path}: {exc.strerror}") from None
+    if st is None:
+        if not write or not create:
+            raise StoreError(f"no database at {path} (run `regsync sync` first, or pass --db)")
+    else:
+        refused = _not_a_file(path, st.st_mode)
+        if refused is not None:
+            raise refused
         _check_sqlite_header(path)
     if write:
-        if exists and not os.access(path, os.W_OK):
+        if st is not None and st.st_nlink > 1:
+            # SQLite names the -wal and -shm after the path: two names are two journals.
+            raise StoreError(
+                f"database {path} has {st.st_nlink} hard links, and SQLite keeps its journal per "
+                "name (writing through two names can corrupt it): keep one name, or use a symlink"
+            )
+        if st is not None and not os.access(path, os.W_OK):
             raise StoreError(f"database {path} is read-only")
-        # The lock file, the -wal and the -shm are made beside the database.
-        if not os.access(parent, os.W_OK):
+        # The lock file, the -wal and the -shm are made beside the real file.
+        if not os.access(os.path.dirname(os.path.realpath(path)), os.W_OK):
             raise StoreError(f"cannot write in {parent} (read-only directory)")
 
 
 def _check_sqlite_header(path: str) -> None:
     try:
-        with open(path, "rb") as fh:
-            header = fh.read(16)
+        # O_NONBLOCK: should the file have become a FIFO since it was checked, never block.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise StoreError(f"cannot read database {path}: {exc.strerror}") from None
+    try:
+        refused = _not_a_file(path, os.fstat(fd).st_mode)
+        if refused is not None:
+            raise refused
+        header = os.pread(fd, 16, 0)
+    except OSError as exc:
+        raise StoreError(f"cannot read database {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     if header and header != b"SQLite format 3\x00":
         raise StoreError(f"{path} is not a SQLite database; refusing to touch it")
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, **kwargs: Any) -> sqlite3.Connection:
     try:
         # isolation_level=None: transactions are explicit (Store.transaction), never implicit.
-        return sqlite3.connect(path, timeout=30, isolation_level=None)
+        return sqlite3.connect(path, timeout=30, isolation_level=None, **kwargs)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot use database {path}: {exc}") from None
+
+
+def _file_uri(path: str, query: str) -> str:
+    quoted = os.path.abspath(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    return f"file:{quoted}?{query}"
+
+
+def _cannot_open(exc: sqlite3.Error) -> bool:
+    """SQLite could not open (or create) the -wal/-shm it needs, as in a read-only place."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY"))
+
+
+def _connect_for_reading(path: str) -> sqlite3.Connection:
+    """A connection a read command can use, also where nothing can be written.
+
+    Where the directory is writable, a plain connection (as writers use; it cleans up the
+    -wal it opens). In a read-only place (a read-only mount, an archived copy) SQLite cannot
+    create the -shm a WAL database needs: there the file is opened read-only, and when that
+    fails too, as immutable (no -shm, no locks: nothing can write it there). Immutable would
+    ignore a -wal that holds committed changes, so that case is refused, plainly."""
+    real = os.path.realpath(path)
+    directory = os.path.dirname(real)
+    if os.access(directory, os.W_OK):
+        return _connect(path)
+    for query in ("mode=ro", "immutable=1"):
+        if query == "immutable=1":
+            try:
+                wal_size = os.path.getsize(real + "-wal")
+            except OSError:
+                wal_size = 0
+            if wal_size:
+                raise StoreError(
+                    f"cannot read database {path}: its write-ahead log {path}-wal holds changes "
+                    f"not yet in the database file, and {os.path.dirname(os.path.abspath(path))} "
+                    "is read-only; open it once where it can be written"
+                )
+        conn = _connect(_file_uri(real, query), uri=True)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the WAL, if any
+        except sqlite3.Error as exc:
+            conn.close()
+            if query == "mode=ro" and _cannot_open(exc):
+                continue
+            raise StoreError(f"cannot read database {path}: {exc}") from None
+        return conn
+    raise AssertionError("unreachable")
+
+
+def _store_error(path: str, exc: sqlite3.Error) -> RegsyncError:
+    """The one line for an SQLite error met while writing."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or str(exc) == "database is locked":
+        return LockBusy(
+            f"another program is writing to {path} (SQLite: {exc}); try again later or pass --wait SECONDS"
+        )
+    if name.startswith("SQLITE_FULL") or "database or disk is full" in str(exc):
+        return StoreError(
+            f"cannot write to database {path}: database or disk is full; what was stored before "
+            "is intact (free some space and run again)"
+        )
+    return StoreError(f"database {path} cannot be used: {exc}")
 
 
 def _check_schema(conn: sqlite3.Connection, path: str, *, write: bool) -> list[str]:
@@ -1132,8 +1274,16 @@ def _check_schema(conn: sqlite3.Connection, path: str, *, write: bool) -> list[s
             "upgrade regsync to use it"
         )
     if not applied:
-        if write and not tables:
-            return known
+        # Nothing but an empty migrations table: the creation of a regsync database that was
+        # killed before its first migration committed (an older regsync made the table in a
+        # transaction of its own). It holds nothing: a writer completes it.
+        if not tables - {MIGRATIONS_TABLE} and not _any_row(conn, MIGRATIONS_TABLE, tables):
+            if write:
+                return known
+            raise StoreError(
+                f"database {path} holds no regsync data yet (empty, or its creation was "
+                "interrupted); run a writing command such as `regsync sync` to create it"
+            )
         # Never add regsync's tables to another application's database.
         raise StoreError(f"{path} is not a regsync database; refusing to touch it")
     pending = [name for name in known if name not in applied]
@@ -1144,3 +1294,12 @@ def _check_schema(conn: sqlite3.Connection, path: str, *, write: bool) -> list[s
             "to upgrade it"
         )
     return pending
+
+
+def _any_row(conn: sqlite3.Connection, table: str, tables: set[str]) -> bool:
+    if table not in tables:
+        return False
+    try:
+        return conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+    except sqlite3.DatabaseError:
+        return True  # unreadable: not known to be empty

@@ -74,7 +74,9 @@ def test_second_writer_exits_3_with_one_line_and_writes_nothing(fake, tmp_path):
     assert result.stderr.splitlines() == [busy_line(db, os.getpid())]
     assert registry.requests == []  # not even /version
     assert not db.exists()  # nothing created either
-    # Other writing commands take the same lock.
+    # Other writing commands take the same lock (reclassify and watch remove need a
+    # database to work on: without one they exit 4 before reaching the lock).
+    run_regsync(db, server.url, "watch", "add", DEFAULT)
     lock.acquire()
     try:
         for args in (("watch", "add", DEFAULT), ("watch", "remove", DEFAULT), ("reclassify",)):

@@ -89,7 +89,7 @@ def test_open_read_takes_no_lock_and_cannot_write(db_path):
         writer.watch_add(["NCT00000001"])
         assert not reader.writable
         assert reader.watch_ids() == ["NCT00000001"]
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(StoreError, match="readonly"):
             reader.watch_add(["NCT00000002"])
 
 
@@ -236,7 +236,7 @@ def test_a_page_is_one_transaction_alias_bookkeeping_included(db_path):
     ]
     before = {t: rows(db_path, f"SELECT * FROM {t}") for t in ("studies", "versions", "changes", "events", "watchlist")}
     with Store.open_write(db_path) as store:
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(StoreError, match="disk is full"):
             store.save_page(page, diff=broken)
     assert {t: rows(db_path, f"SELECT * FROM {t}") for t in before} == before  # nothing of the page
 
