@@ -425,40 +425,71 @@ def watch_list(obj, as_json):
 # -- reading -------------------------------------------------------------------------------
 
 
+def as_of_option(fn):
+    return click.option(
+        "--as-of", "as_of", metavar="DATE",
+        help="What regsync knew then: only versions stored by the end of this day (YYYY-MM-DD, UTC).",
+    )(fn)
+
+
+def _parse_day(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
 @cli.command()
 @click.argument("nct_id")
 @json_option
+@as_of_option
 @click.pass_obj
-def history(obj, nct_id, as_json):
+def history(obj, nct_id, as_json, as_of):
     """One row per stored version of a study.
 
     Example:
 
     \b
         regsync history NCT07240987
+        regsync history NCT07240987 --as-of 2026-06-30   # what was known then
     """
     nct_id = normalize_nct_id(nct_id)
-    rows = open_store(obj).history(nct_id)
+    day = _parse_day(as_of, "--as-of")
+    store = open_store(obj)
+    rows = store.history(nct_id) if day is None else store.history_as_of(nct_id, day)
     if as_json:
         click.echo(_dumps(rows))
     else:
-        click.echo(render.history_text(nct_id, rows))
+        click.echo(render.history_text(nct_id, rows, as_of=day))
 
 
 @cli.command()
 @click.argument("nct_id")
 @click.option("--version", "version", type=int, help="Version number (default: the latest).")
+@as_of_option
 @click.pass_obj
-def show(obj, nct_id, version):
+def show(obj, nct_id, version, as_of):
     """Print a stored record as JSON, as the API returned it.
 
     Example:
 
     \b
         regsync show NCT07240987 --version 1
+        regsync show NCT07240987 --as-of 2026-06-30   # the latest version known then
     """
     nct_id = normalize_nct_id(nct_id)
-    click.echo(_dumps(open_store(obj).record(nct_id, version)))
+    day = _parse_day(as_of, "--as-of")
+    store = open_store(obj)
+    if day is not None:
+        if version is not None:
+            raise UsageError("--version and --as-of cannot be combined")
+        known = store.history_as_of(nct_id, day)
+        if not known:
+            raise RegsyncError(f"{nct_id} had no version stored by the end of {day} (UTC)")
+        version = known[-1]["version"]
+    click.echo(_dumps(store.record(nct_id, version)))
 
 
 @cli.command()

@@ -55,7 +55,7 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def history_text(nct_id: str, rows: list[dict]) -> str:
+def history_text(nct_id: str, rows: list[dict], *, as_of: str | None = None) -> str:
     view = [
         {
             "version": r["version"],
@@ -66,7 +66,13 @@ def history_text(nct_id: str, rows: list[dict]) -> str:
         }
         for r in rows
     ]
-    return f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}\n" + table(
+    head = f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}"
+    if as_of is not None:
+        # Nothing about later versions: a point-in-time view must not look ahead.
+        if not rows:
+            return f"{nct_id} as of {as_of}: no version stored yet"
+        head = f"{nct_id} as of {as_of}: {len(rows)} version{'s' * (len(rows) != 1)}"
+    return head + "\n" + table(
         view, ["version", "fetched_at", "status", "last_update_posted", "hash"]
     )
 
