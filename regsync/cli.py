@@ -638,5 +638,51 @@ def status(obj, limit, as_json):
         click.echo(render.status_text(runs, counts, obj.db_path, size, last))
 
 
+# -- feeds (issue 14) ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the feed to this file (replaced in one step) instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(["atom", "json"]), default="atom", show_default=True,
+              help="Atom (RFC 4287) or JSON Feed 1.1.")
+@click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
+              help="Versions with a change of this severity or higher; entries list only those changes.")
+@click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
+@click.option("--category", "categories", multiple=True, metavar="CATEGORY",
+              help="Only these categories (repeatable): status, dates, outcomes, ...")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="At most this many entries, newest first.")
+@click.pass_obj
+def feed(obj, output, fmt, severity, nct_ids, categories, limit):
+    """A feed of flagged changes: one entry per study version, newest first.
+
+    Entry ids are the same in every run, so a feed reader never shows an entry twice.
+
+    Example:
+
+    \b
+        regsync feed --output /var/www/trials.atom
+        regsync feed --format json --severity major --category outcomes
+    """
+    from regsync import feed as feeds
+
+    known = [c.value for c in Category]
+    for category in categories:
+        if category not in known:
+            raise UsageError(f"unknown category {category!r}; one of: {', '.join(known)}")
+    ids = nct_ids_argument(nct_ids)
+    entries = feeds.collect(open_store(obj), severity=severity, nct_ids=ids, categories=list(categories), limit=limit)
+    data = feeds.render(entries, fmt, severity=severity, nct_ids=ids, categories=list(categories))
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        feeds.write_atomically(output, data)
+    except OSError as exc:
+        raise RegsyncError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
 def main() -> None:
     cli(prog_name="regsync")
