@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import sys
@@ -188,6 +189,112 @@ def json_option(fn):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
 
 
+# -- notifications after a sync (issue 14) -------------------------------------------------
+
+# Secrets come from the environment only: a command line shows in `ps`, shell history and cron
+# mail. Slack's webhook URLs carry their token, so the URL is one.
+WEBHOOK_URL_ENV = "REGSYNC_WEBHOOK_URL"
+SMTP_PASSWORD_ENV = "REGSYNC_SMTP_PASSWORD"
+_NOTIFY_KEY = "regsync.notify"
+_SEVERITIES = [s.value for s in Severity]
+_NOTIFY_OPTIONS = [
+    click.option("--no-notify", is_flag=True, help="Send no notification for this run."),
+    click.option("--webhook-format", type=click.Choice(["slack", "json"]), default="slack", show_default=True,
+                 envvar="REGSYNC_WEBHOOK_FORMAT",
+                 help="Slack-compatible {text, blocks} or regsync's JSON, POSTed to $REGSYNC_WEBHOOK_URL "
+                      "[env: REGSYNC_WEBHOOK_FORMAT]."),
+    click.option("--webhook-severity", type=click.Choice(_SEVERITIES), default="major", show_default=True,
+                 envvar="REGSYNC_WEBHOOK_SEVERITY",
+                 help="Changes of this severity or higher go to the webhook [env: REGSYNC_WEBHOOK_SEVERITY]."),
+    click.option("--webhook-mode", type=click.Choice(["digest", "study"]), default="digest", show_default=True,
+                 envvar="REGSYNC_WEBHOOK_MODE",
+                 help="One message per run, or one per study version [env: REGSYNC_WEBHOOK_MODE]."),
+    click.option("--mail-to", multiple=True, metavar="ADDRESS", envvar="REGSYNC_MAIL_TO",
+                 help="Mail what the sync found to this address (repeatable) [env: REGSYNC_MAIL_TO, space-separated]."),
+    click.option("--mail-from", metavar="ADDRESS", envvar="REGSYNC_MAIL_FROM",
+                 help="Sender address (default: regsync@ this host's name) [env: REGSYNC_MAIL_FROM]."),
+    click.option("--mail-severity", type=click.Choice(_SEVERITIES), default="major", show_default=True,
+                 envvar="REGSYNC_MAIL_SEVERITY",
+                 help="Changes of this severity or higher are mailed [env: REGSYNC_MAIL_SEVERITY]."),
+    click.option("--mail-mode", type=click.Choice(["digest", "study"]), default="digest", show_default=True,
+                 envvar="REGSYNC_MAIL_MODE", help="One mail per run, or one per study version [env: REGSYNC_MAIL_MODE]."),
+    click.option("--smtp-host", default="localhost", show_default=True, envvar="REGSYNC_SMTP_HOST",
+                 help="SMTP server [env: REGSYNC_SMTP_HOST]."),
+    click.option("--smtp-port", type=click.IntRange(1, 65535), default=25, show_default=True, envvar="REGSYNC_SMTP_PORT",
+                 help="SMTP port [env: REGSYNC_SMTP_PORT]."),
+    click.option("--smtp-user", envvar="REGSYNC_SMTP_USER",
+                 help="Log in as this user, with the password in $REGSYNC_SMTP_PASSWORD [env: REGSYNC_SMTP_USER]."),
+    click.option("--smtp-starttls", is_flag=True, envvar="REGSYNC_SMTP_STARTTLS",
+                 help="Upgrade the SMTP connection with STARTTLS (certificate verified) [env: REGSYNC_SMTP_STARTTLS]."),
+]
+_NOTIFY_PARAMS = ("no_notify", "webhook_format", "webhook_severity", "webhook_mode", "mail_to", "mail_from",
+                  "mail_severity", "mail_mode", "smtp_host", "smtp_port", "smtp_user", "smtp_starttls")
+
+
+def notify_options(fn):
+    """The notification options of a command, folded into one ``Settings`` (checked before
+    the command runs: a configuration that cannot work is a usage error, exit 2) that
+    ``_notify_after_sync`` reads from the click context."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        values = {name: kwargs.pop(name) for name in _NOTIFY_PARAMS}
+        click.get_current_context().meta[_NOTIFY_KEY] = _notify_settings(values)
+        return fn(*args, **kwargs)
+
+    for option in reversed(_NOTIFY_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _notify_settings(v: dict[str, Any]):
+    url = os.environ.get(WEBHOOK_URL_ENV, "").strip()
+    if v["no_notify"] or not (url or v["mail_to"]):
+        return None  # nothing to send: smtplib and the rest are not even imported
+    from regsync import notify
+
+    webhook = notify.Webhook(
+        url, style=v["webhook_format"], severity=Severity(v["webhook_severity"]), digest=v["webhook_mode"] == "digest",
+    ) if url else None
+    to = tuple(a for value in v["mail_to"] for a in value.replace(",", " ").split())
+    mail = None
+    if to:
+        import socket
+
+        mail = notify.Mail(
+            to, v["mail_from"] or f"regsync@{socket.gethostname()}", host=v["smtp_host"], port=v["smtp_port"],
+            user=v["smtp_user"] or None, password=os.environ.get(SMTP_PASSWORD_ENV) or None,
+            starttls=v["smtp_starttls"], severity=Severity(v["mail_severity"]), digest=v["mail_mode"] == "digest",
+        )
+    settings = notify.Settings(webhook, mail)
+    try:
+        notify.check(settings)
+    except notify.ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return settings
+
+
+def _notify_after_sync(obj: Context, report) -> None:
+    """Send what the run stored, once it is stored. A delivery that failed is one line on
+    stderr per channel, and exit 5 unless the sync itself failed (exit 1 says more)."""
+    settings = click.get_current_context().meta.get(_NOTIFY_KEY)
+    if settings is None or not settings.enabled or not report.run_id:
+        return
+    from regsync import notify
+    from regsync.errors import NotificationFailed
+
+    with Store.open_read(obj.db_path) as store:
+        found = notify.findings(store, report.run_id)
+    if not found:
+        return
+    failures = notify.deliver(found, settings, run_id=report.run_id)
+    sys.stdout.flush()
+    for failure in failures:
+        click.echo(f"error: {failure}", err=True)
+    if failures and not report.failed:
+        sys.exit(NotificationFailed.exit_code)
+
+
 # -- sync ----------------------------------------------------------------------------------
 
 
@@ -209,6 +316,7 @@ def json_option(fn):
 @click.option("--recheck", type=click.FloatRange(0, 1), default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
               help="Share of the watchlist re-verified on each incremental run [env: REGSYNC_RECHECK].")
 @click.pass_obj
+@notify_options
 def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck):
     """Fetch studies and store every version whose content changed.
 
@@ -261,6 +369,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
             + f", {c['error']} failed ({report.mode}, {report.requests} requests)",
             err=True,
         )
+    _notify_after_sync(obj, report)
     if report.failed:
         sys.exit(1)
 

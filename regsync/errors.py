@@ -2,7 +2,8 @@
 
 Exit codes are part of the contract with cron and scripts (documented in README.md):
 0 success, 1 a study or the run failed, 2 usage error, 3 another regsync holds the write
-lock, 4 the local database cannot be used.
+lock, 4 the local database cannot be used, 5 a notification could not be delivered (the sync
+is stored).
 """
 
 from __future__ import annotations
@@ -66,3 +67,9 @@ class LockBusy(RegsyncError):
     """Another regsync process is writing to the same database."""
 
     exit_code = 3
+
+
+class NotificationFailed(RegsyncError):
+    """The sync is stored, but a notification (webhook, e-mail) could not be delivered."""
+
+    exit_code = 5

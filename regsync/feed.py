@@ -28,7 +28,6 @@ from typing import Any
 
 import orjson
 
-from regsync import __version__
 from regsync.model import Change, ChangeSummary, Severity, StoredChange, sort_changes, summarize
 from regsync.store import Store
 from regsync.text import trunc
@@ -197,7 +196,7 @@ def collect(
 
 def _when(stamp: str) -> datetime:
     """A stored UTC time (``2026-11-25T02:10:04.123456Z``) as an aware datetime, to the second."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC).replace(microsecond=0)
+    return datetime.fromisoformat(stamp).astimezone(UTC).replace(microsecond=0)
 
 
 def _feed_id(severity: str, nct_ids: Sequence[str], categories: Sequence[str]) -> str:
