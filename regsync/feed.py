@@ -335,7 +335,11 @@ def write_atomically(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)  # a feed is for publishing: readable like any file written plainly
+        # mkstemp makes it private (0600); a feed is for publishing: the mode any file
+        # written plainly would get (0666 less the umask).
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         try:

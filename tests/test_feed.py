@@ -4,6 +4,7 @@ study version, read back with an independent parser (feedparser)."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import xml.etree.ElementTree as ET
 
@@ -196,10 +197,17 @@ def test_feed_to_a_file(stored, run, tmp_path):
     result = run("feed", "--output", str(target))
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     assert target.read_bytes() == _feed(run)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()  # like a file written plainly, not mkstemp's 0600
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".regsync-feed-")] == []
     result = run("feed", "--output", str(tmp_path / "missing" / "trials.atom"))
     assert result.exit_code == 1
     assert result.stderr == f"error: cannot write {tmp_path / 'missing' / 'trials.atom'}: No such file or directory\n"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_an_empty_feed_is_valid(api, run):
