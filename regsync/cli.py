@@ -571,7 +571,7 @@ def history(obj, nct_id, as_json, as_of):
     if as_json:
         click.echo(_dumps(rows))
     else:
-        click.echo(render.history_text(nct_id, rows, as_of=day))
+        click.echo(render.history_text(nct_id, rows) if day is None else render.history_as_of_text(nct_id, rows, day))
 
 
 @cli.command()

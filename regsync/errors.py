@@ -57,6 +57,12 @@ class BadResponse(FetchError):
     """The registry answered 200 but the body is not a usable study record."""
 
 
+class NotificationFailed(RegsyncError):
+    """The sync is stored, but a notification (webhook, e-mail) could not be delivered."""
+
+    exit_code = 5
+
+
 class StoreError(RegsyncError):
     """The local database cannot be used: missing directory, read-only, not SQLite, too new."""
 
@@ -67,9 +73,3 @@ class LockBusy(RegsyncError):
     """Another regsync process is writing to the same database."""
 
     exit_code = 3
-
-
-class NotificationFailed(RegsyncError):
-    """The sync is stored, but a notification (webhook, e-mail) could not be delivered."""
-
-    exit_code = 5

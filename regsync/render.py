@@ -55,7 +55,7 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def history_text(nct_id: str, rows: list[dict], *, as_of: str | None = None) -> str:
+def history_text(nct_id: str, rows: list[dict]) -> str:
     view = [
         {
             "version": r["version"],
@@ -66,13 +66,7 @@ def history_text(nct_id: str, rows: list[dict], *, as_of: str | None = None) -> 
         }
         for r in rows
     ]
-    head = f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}"
-    if as_of is not None:
-        # Nothing about later versions: a point-in-time view must not look ahead.
-        if not rows:
-            return f"{nct_id} as of {as_of}: no version stored yet"
-        head = f"{nct_id} as of {as_of}: {len(rows)} version{'s' * (len(rows) != 1)}"
-    return head + "\n" + table(
+    return f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}\n" + table(
         view, ["version", "fetched_at", "status", "last_update_posted", "hash"]
     )
 
@@ -91,6 +85,15 @@ def _badge(severity: Severity) -> str:
 
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
+
+
+def history_as_of_text(nct_id: str, rows: list[dict], as_of: str) -> str:
+    """``history --as-of``: the versions stored by the end of ``as_of``, and not a word about
+    later ones (a point-in-time view must not look ahead)."""
+    if not rows:
+        return f"{nct_id} as of {as_of}: no version stored yet"
+    _, _, rest = history_text(nct_id, rows).partition("\n")
+    return f"{nct_id} as of {as_of}: {len(rows)} version{'s' * (len(rows) != 1)}\n{rest}"
 
 
 def diff_text(nct_id: str, from_v: int, to_v: int, changes: list[Change], *, show_admin: bool = False) -> str:
