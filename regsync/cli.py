@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import sqlite3
@@ -9,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import click
@@ -108,6 +109,8 @@ def _asked(ctx: click.Context) -> str:
                 continue
             if not isinstance(param, click.Option) or value is None:
                 continue
+            if param.name in _NOTIFY_PARAMS and level.get_parameter_source(param.name) is click.core.ParameterSource.DEFAULT:
+                continue  # notification settings nobody set are noise in the story of a run
             opt = max(param.opts, key=len)
             if param.count:
                 words += ["-" + "v" * value] if value else []
@@ -270,6 +273,112 @@ def json_option(fn):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
 
 
+# -- notifications after a sync (issue 14) -------------------------------------------------
+
+# Secrets come from the environment only: a command line shows in `ps`, shell history and cron
+# mail. Slack's webhook URLs carry their token, so the URL is one.
+WEBHOOK_URL_ENV = "REGSYNC_WEBHOOK_URL"
+SMTP_PASSWORD_ENV = "REGSYNC_SMTP_PASSWORD"
+_NOTIFY_KEY = "regsync.notify"
+_SEVERITIES = [s.value for s in Severity]
+_NOTIFY_OPTIONS = [
+    click.option("--no-notify", is_flag=True, help="Send no notification for this run."),
+    click.option("--webhook-format", type=click.Choice(["slack", "json"]), default="slack", show_default=True,
+                 envvar="REGSYNC_WEBHOOK_FORMAT",
+                 help="Slack-compatible {text, blocks} or regsync's JSON, POSTed to $REGSYNC_WEBHOOK_URL "
+                      "[env: REGSYNC_WEBHOOK_FORMAT]."),
+    click.option("--webhook-severity", type=click.Choice(_SEVERITIES), default="major", show_default=True,
+                 envvar="REGSYNC_WEBHOOK_SEVERITY",
+                 help="Changes of this severity or higher go to the webhook [env: REGSYNC_WEBHOOK_SEVERITY]."),
+    click.option("--webhook-mode", type=click.Choice(["digest", "study"]), default="digest", show_default=True,
+                 envvar="REGSYNC_WEBHOOK_MODE",
+                 help="One message per run, or one per study version [env: REGSYNC_WEBHOOK_MODE]."),
+    click.option("--mail-to", multiple=True, metavar="ADDRESS", envvar="REGSYNC_MAIL_TO",
+                 help="Mail what the sync found to this address (repeatable) [env: REGSYNC_MAIL_TO, space-separated]."),
+    click.option("--mail-from", metavar="ADDRESS", envvar="REGSYNC_MAIL_FROM",
+                 help="Sender address (default: regsync@ this host's name) [env: REGSYNC_MAIL_FROM]."),
+    click.option("--mail-severity", type=click.Choice(_SEVERITIES), default="major", show_default=True,
+                 envvar="REGSYNC_MAIL_SEVERITY",
+                 help="Changes of this severity or higher are mailed [env: REGSYNC_MAIL_SEVERITY]."),
+    click.option("--mail-mode", type=click.Choice(["digest", "study"]), default="digest", show_default=True,
+                 envvar="REGSYNC_MAIL_MODE", help="One mail per run, or one per study version [env: REGSYNC_MAIL_MODE]."),
+    click.option("--smtp-host", default="localhost", show_default=True, envvar="REGSYNC_SMTP_HOST",
+                 help="SMTP server [env: REGSYNC_SMTP_HOST]."),
+    click.option("--smtp-port", type=click.IntRange(1, 65535), default=25, show_default=True, envvar="REGSYNC_SMTP_PORT",
+                 help="SMTP port [env: REGSYNC_SMTP_PORT]."),
+    click.option("--smtp-user", envvar="REGSYNC_SMTP_USER",
+                 help="Log in as this user, with the password in $REGSYNC_SMTP_PASSWORD [env: REGSYNC_SMTP_USER]."),
+    click.option("--smtp-starttls", is_flag=True, envvar="REGSYNC_SMTP_STARTTLS",
+                 help="Upgrade the SMTP connection with STARTTLS (certificate verified) [env: REGSYNC_SMTP_STARTTLS]."),
+]
+_NOTIFY_PARAMS = ("no_notify", "webhook_format", "webhook_severity", "webhook_mode", "mail_to", "mail_from",
+                  "mail_severity", "mail_mode", "smtp_host", "smtp_port", "smtp_user", "smtp_starttls")
+
+
+def notify_options(fn):
+    """The notification options of a command, folded into one ``Settings`` (checked before
+    the command runs: a configuration that cannot work is a usage error, exit 2) that
+    ``_notify_after_sync`` reads from the click context."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        values = {name: kwargs.pop(name) for name in _NOTIFY_PARAMS}
+        click.get_current_context().meta[_NOTIFY_KEY] = _notify_settings(values)
+        return fn(*args, **kwargs)
+
+    for option in reversed(_NOTIFY_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _notify_settings(v: dict[str, Any]):
+    url = os.environ.get(WEBHOOK_URL_ENV, "").strip()
+    if v["no_notify"] or not (url or v["mail_to"]):
+        return None  # nothing to send: smtplib and the rest are not even imported
+    from regsync import notify
+
+    webhook = notify.Webhook(
+        url, style=v["webhook_format"], severity=Severity(v["webhook_severity"]), digest=v["webhook_mode"] == "digest",
+    ) if url else None
+    to = tuple(a for value in v["mail_to"] for a in value.replace(",", " ").split())
+    mail = None
+    if to:
+        import socket
+
+        mail = notify.Mail(
+            to, v["mail_from"] or f"regsync@{socket.gethostname()}", host=v["smtp_host"], port=v["smtp_port"],
+            user=v["smtp_user"] or None, password=os.environ.get(SMTP_PASSWORD_ENV) or None,
+            starttls=v["smtp_starttls"], severity=Severity(v["mail_severity"]), digest=v["mail_mode"] == "digest",
+        )
+    settings = notify.Settings(webhook, mail)
+    try:
+        notify.check(settings)
+    except notify.ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return settings
+
+
+def _notify_after_sync(obj: Context, report) -> None:
+    """Send what the run stored, once it is stored. A delivery that failed is one line on
+    stderr per channel, and exit 5 unless the sync itself failed (exit 1 says more)."""
+    settings = click.get_current_context().meta.get(_NOTIFY_KEY)
+    if settings is None or not settings.enabled or not report.run_id:
+        return
+    from regsync import notify
+    from regsync.errors import NotificationFailed
+
+    with Store.open_read(obj.db_path) as store:
+        found = notify.findings(store, report.run_id)
+    if not found:
+        return
+    failures = notify.deliver(found, settings, run_id=report.run_id)
+    sys.stdout.flush()
+    for failure in failures:
+        click.echo(f"error: {failure}", err=True)
+    if failures and not report.failed:
+        sys.exit(NotificationFailed.exit_code)
+
+
 # -- sync ----------------------------------------------------------------------------------
 
 
@@ -291,6 +400,7 @@ def json_option(fn):
 @click.option("--recheck", type=params.SHARE, default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
               help="Share of the watchlist re-verified on each incremental run [env: REGSYNC_RECHECK].")
 @click.pass_obj
+@notify_options
 def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck):
     """Fetch studies and store every version whose content changed.
 
@@ -346,6 +456,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
             click.echo(nothing, err=True)  # a summary, like every other summary line; stdout is for data
     elif not quiet and not as_json:
         click.echo(counted, err=True)
+    _notify_after_sync(obj, report)
     if report.failed:
         sys.exit(1)
 
@@ -539,43 +650,75 @@ def _watch_status(row: dict) -> str:
 # -- reading -------------------------------------------------------------------------------
 
 
+def as_of_option(fn):
+    return click.option(
+        "--as-of", "as_of", metavar="DATE",
+        help="What regsync knew then: only versions stored by the end of this day (YYYY-MM-DD, UTC).",
+    )(fn)
+
+
+def _parse_day(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
 @cli.command()
 @click.argument("nct_id")
 @json_option
+@as_of_option
 @click.pass_obj
-def history(obj, nct_id, as_json):
+def history(obj, nct_id, as_json, as_of):
     """One row per stored version of a study.
 
     Example:
 
     \b
         regsync history NCT07240987
+        regsync history NCT07240987 --as-of 2026-06-30   # what was known then
     """
     nct_id = normalize_nct_id(nct_id)  # a bad ID is a usage error before the database is asked
+    day = _parse_day(as_of, "--as-of")
     store = open_store(obj)
     nct_id = resolve(store, nct_id)
-    rows = store.history(nct_id)
+    rows = store.history(nct_id) if day is None else store.history_as_of(nct_id, day)
     if as_json:
         click.echo(_dumps(rows))
-    else:
+    elif day is None:
         click.echo(render.history_text(nct_id, rows, store.study(nct_id).get("removed_at")))
+    else:
+        click.echo(render.history_as_of_text(nct_id, rows, day))
 
 
 @cli.command()
 @click.argument("nct_id")
 @click.option("--version", "version", type=params.VERSION, help="Version number (default: the latest).")
+@as_of_option
 @click.pass_obj
-def show(obj, nct_id, version):
+def show(obj, nct_id, version, as_of):
     """Print a stored record as JSON, as the API returned it.
 
     Example:
 
     \b
         regsync show NCT07240987 --version 1
+        regsync show NCT07240987 --as-of 2026-06-30   # the latest version known then
     """
     nct_id = normalize_nct_id(nct_id)
+    day = _parse_day(as_of, "--as-of")
     store = open_store(obj)
-    click.echo(_dumps(store.record(resolve(store, nct_id), version)))
+    nct_id = resolve(store, nct_id)
+    if day is not None:
+        if version is not None:
+            raise UsageError("--version and --as-of cannot be combined")
+        known = store.history_as_of(nct_id, day)
+        if not known:
+            raise RegsyncError(f"{nct_id} had no version stored by the end of {day} (UTC)")
+        version = known[-1]["version"]
+    click.echo(_dumps(store.record(nct_id, version)))
 
 
 @cli.command()
@@ -735,6 +878,52 @@ def status(obj, limit, as_json):
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+# -- feeds (issue 14) ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the feed to this file (replaced in one step) instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(["atom", "json"]), default="atom", show_default=True,
+              help="Atom (RFC 4287) or JSON Feed 1.1.")
+@click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
+              help="Versions with a change of this severity or higher; entries list only those changes.")
+@click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
+@click.option("--category", "categories", multiple=True, metavar="CATEGORY",
+              help="Only these categories (repeatable): status, dates, outcomes, ...")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="At most this many entries, newest first.")
+@click.pass_obj
+def feed(obj, output, fmt, severity, nct_ids, categories, limit):
+    """A feed of flagged changes: one entry per study version, newest first.
+
+    Entry ids are the same in every run, so a feed reader never shows an entry twice.
+
+    Example:
+
+    \b
+        regsync feed --output /var/www/trials.atom
+        regsync feed --format json --severity major --category outcomes
+    """
+    from regsync import feed as feeds
+
+    known = [c.value for c in Category]
+    for category in categories:
+        if category not in known:
+            raise UsageError(f"unknown category {category!r}; one of: {', '.join(known)}")
+    ids = nct_ids_argument(nct_ids)
+    entries = feeds.collect(open_store(obj), severity=severity, nct_ids=ids, categories=list(categories), limit=limit)
+    data = feeds.render(entries, fmt, severity=severity, nct_ids=ids, categories=list(categories))
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        feeds.write_atomically(output, data)
+    except OSError as exc:
+        raise RegsyncError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def main() -> None:

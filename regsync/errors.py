@@ -2,7 +2,8 @@
 
 Exit codes are part of the contract with cron and scripts (documented in README.md):
 0 success, 1 a study or the run failed, 2 usage error, 3 another regsync holds the write
-lock, 4 the local database cannot be used.
+lock, 4 the local database cannot be used, 5 a notification could not be delivered (the sync
+is stored).
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class ApiUnavailable(FetchError):
 
 class BadResponse(FetchError):
     """The registry answered 200 but the body is not a usable study record."""
+
+
+class NotificationFailed(RegsyncError):
+    """The sync is stored, but a notification (webhook, e-mail) could not be delivered."""
+
+    exit_code = 5
 
 
 class StoreError(RegsyncError):

@@ -101,6 +101,15 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
+def history_as_of_text(nct_id: str, rows: list[dict], as_of: str) -> str:
+    """``history --as-of``: the versions stored by the end of ``as_of``, and not a word about
+    later ones (a point-in-time view must not look ahead)."""
+    if not rows:
+        return f"{nct_id} as of {as_of}: no version stored yet"
+    _, _, rest = history_text(nct_id, rows).partition("\n")
+    return f"{nct_id} as of {as_of}: {len(rows)} version{'s' * (len(rows) != 1)}\n{rest}"
+
+
 def diff_text(nct_id: str, from_v: int, to_v: int, changes: list[Change], *, show_admin: bool = False) -> str:
     """Changes grouped by category, most severe first; bookkeeping counted unless shown."""
     lines = [_style(f"{nct_id} v{from_v} -> v{to_v}", bold=True)]

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -1027,6 +1027,28 @@ class Store:
             "flagged_changes": one("SELECT COUNT(*) FROM changes WHERE severity != 'admin'"),
             "removed": one("SELECT COUNT(*) FROM studies WHERE removed_at IS NOT NULL"),
         }
+
+    # point in time and a run's findings (issue 14) -------------------------------------
+
+    def history_as_of(self, nct_id: str, day: str) -> list[dict[str, Any]]:
+        """The rows of ``history`` for the versions regsync had stored by the end of ``day``
+        (YYYY-MM-DD, UTC), for event studies that must not look ahead; [] when it had none
+        yet. UnknownStudy when the study was never stored."""
+        # Every *_at is UTC ISO 8601, so "before the next midnight" is a string comparison.
+        bound = (date.fromisoformat(day) + timedelta(days=1)).isoformat() + "T00:00:00"
+        return [row for row in self.history(nct_id) if row["fetched_at"] < bound]
+
+    def changes_of_run(self, run_id: int) -> list[StoredChange]:
+        """The changes classified for the versions a run stored, by study and version."""
+        return [
+            StoredChange(r["nct_id"], r["from_version"], r["to_version"], r["detected_at"], _read_change(r))
+            for r in self._rows(
+                """SELECT c.* FROM changes c
+                   JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version
+                   WHERE v.run_id = ? ORDER BY c.nct_id, c.to_version, c.id""",
+                [run_id],
+            )
+        ]
 
 
 class _Checkpointer:

@@ -1,0 +1,349 @@
+"""Feeds of flagged changes: Atom (RFC 4287) and JSON Feed 1.1, one entry per study version.
+
+The registry's own RSS says *that* a study changed; an entry here says *what* changed and how
+much it matters: its title is the study and its headline, its content the change summaries
+with their severities, and it links to the study's page and its history tab on the registry.
+
+An entry's id is a tag URI (RFC 4151) made of the NCT ID, the stored version number and that
+version's content hash, so it is the same in every run (a feed reader never shows an entry
+twice) and a different stored record can never reuse it. Reclassifying keeps the ids and the
+detection dates.
+
+Atom is written by feedgenerator (Django's feed writer as a standalone package, kept by the
+Pelican project: namespaces, escaping, RFC 3339 dates and the required elements); JSON Feed is
+plain JSON. feedgen was the other candidate: its 1.0.0 writes an entry's links with no rel,
+type or title (its issue #135, open since 2024), so the study page and the history tab would
+both be "alternate" links, which RFC 4287 forbids.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from regsync.model import Change, ChangeSummary, Severity, StoredChange, sort_changes, summarize
+from regsync.store import Store
+from regsync.text import trunc
+
+REGISTRY = "https://clinicaltrials.gov"
+PROJECT = "https://github.com/regsync/regsync"
+# The tagging entity of every id: regsync's own name space (RFC 4151 tag: URIs), fixed so that
+# ids never change. The year is when it was minted, not when a feed is written.
+TAG = "tag:regsync.github.io,2026:"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+DEFAULT_LIMIT = 100
+FORMATS = ("atom", "json")
+
+
+def study_url(nct_id: str) -> str:
+    """The study's page on the registry."""
+    return f"{REGISTRY}/study/{nct_id}"
+
+
+def history_url(nct_id: str, a: int | None = None, b: int | None = None) -> str:
+    """The study's history tab; with the registry's own version numbers (0 is the first
+    registration) it opens the compare view of ``a`` against ``b``."""
+    url = f"{REGISTRY}/study/{nct_id}?tab=history"
+    if a is not None and b is not None:
+        url += f"&a={a}&b={b}"
+    return url
+
+
+@dataclass(frozen=True)
+class VersionChanges:
+    """The flagged changes of one stored version of a study, against the one before it."""
+
+    nct_id: str
+    title: str | None  # the study's brief title
+    from_version: int
+    to_version: int
+    detected_at: str  # when regsync stored the version (UTC, as stored)
+    content_hash: str  # of the version's record
+    changes: tuple[Change, ...]  # most severe first
+    # The registry's version numbers of the pair, when known (regsync stores its own
+    # numbering; the registry's history tab numbers every posting from 0).
+    registry_versions: tuple[int, int] | None = None
+
+    @property
+    def summary(self) -> ChangeSummary:
+        return summarize(self.changes)
+
+    @property
+    def max_severity(self) -> Severity:
+        found = Severity.max(c.severity for c in self.changes)
+        assert found is not None  # a VersionChanges always has changes
+        return found
+
+    @property
+    def categories(self) -> list[str]:
+        return list(dict.fromkeys(str(c.category) for c in self.changes))
+
+    @property
+    def entry_id(self) -> str:
+        return f"{TAG}{self.nct_id}/v{self.to_version}/{self.content_hash[:16]}"
+
+    @property
+    def url(self) -> str:
+        return study_url(self.nct_id)
+
+    @property
+    def history_url(self) -> str:
+        a, b = self.registry_versions or (None, None)
+        return history_url(self.nct_id, a, b)
+
+    def headline(self) -> str:
+        """``v2 [minor]: status (milestone: RECRUITING), dates``"""
+        summary = self.summary
+        text = summary.headline() if summary.categories else ", ".join(self.categories)
+        return f"v{self.from_version} -> v{self.to_version} [{self.max_severity}]: {text}"
+
+    def entry_title(self) -> str:
+        title = f" ({trunc(self.title, 80)})" if self.title else ""
+        return f"{self.nct_id}{title} {self.headline()}"
+
+    def change_lines(self) -> list[str]:
+        return [_change_line(c) for c in self.changes]
+
+    def text(self) -> str:
+        """The entry as plain text: who, then one line per change, then the links."""
+        lines = [f"{self.nct_id}: {self.title or '(no title)'}", self.headline(), ""]
+        lines += self.change_lines()
+        lines += ["", f"Study: {self.url}", f"History: {self.history_url}"]
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        e = html.escape
+        items = "".join(
+            f"<li><strong>{e(str(c.severity))}</strong> {e(str(c.category))}: {e(c.summary)}"
+            f"{' <em>(milestone)</em>' if c.milestone else ''}</li>"
+            for c in self.changes
+        )
+        return (
+            f'<p><a href="{e(self.url)}">{e(self.nct_id)}</a>: {e(self.title or "(no title)")}</p>'
+            f"<p>Version {self.to_version} (stored {e(self.detected_at[:10])}) against version "
+            f"{self.from_version}: most severe change <strong>{e(str(self.max_severity))}</strong>.</p>"
+            f"<ul>{items}</ul>"
+            f'<p><a href="{e(self.history_url)}">Compare the versions on ClinicalTrials.gov</a></p>'
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nct_id": self.nct_id,
+            "title": self.title,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "detected_at": self.detected_at,
+            "max_severity": str(self.max_severity),
+            "categories": self.categories,
+            "url": self.url,
+            "history_url": self.history_url,
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+
+def _change_line(change: Change) -> str:
+    tag = " [milestone]" if change.milestone else ""
+    return f"{change.severity:<8} {change.category:<13} {change.summary}{tag}"
+
+
+def group_changes(rows: Iterable[StoredChange], store: Store) -> list[VersionChanges]:
+    """Stored changes grouped by study version, in the order first met; titles and content
+    hashes read from ``store`` once per study."""
+    groups: dict[tuple[str, int, int], list[StoredChange]] = {}
+    for row in rows:
+        groups.setdefault((row.nct_id, row.from_version, row.to_version), []).append(row)
+    titles: dict[str, str | None] = {}
+    hashes: dict[str, dict[int, str]] = {}
+    out = []
+    for (nct_id, from_v, to_v), members in groups.items():
+        if nct_id not in titles:
+            titles[nct_id] = store.study(nct_id)["brief_title"]
+            hashes[nct_id] = {r["version"]: r["content_hash"] for r in store.history(nct_id)}
+        out.append(VersionChanges(
+            nct_id, titles[nct_id], from_v, to_v, min(m.detected_at for m in members),
+            hashes[nct_id].get(to_v, ""), tuple(sort_changes(m.change for m in members)),
+        ))
+    return out
+
+
+def collect(
+    store: Store,
+    *,
+    severity: Severity | str = Severity.MINOR,
+    nct_ids: Sequence[str] | None = None,
+    categories: Sequence[str] | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+) -> list[VersionChanges]:
+    """The study versions with changes of ``severity`` or higher (in ``categories``, of
+    ``nct_ids``, when given), newest first, at most ``limit``."""
+    rows = store.query_changes(
+        nct_ids=nct_ids or None, categories=categories or None,
+        severities=[s.value for s in Severity.at_or_above(severity)],
+    )
+    entries = group_changes(rows, store)
+    return entries[:limit] if limit else entries
+
+
+# -- formats -----------------------------------------------------------------------------------
+
+
+def _when(stamp: str) -> datetime:
+    """A stored UTC time (``2026-11-25T02:10:04.123456Z``) as an aware datetime, to the second."""
+    return datetime.fromisoformat(stamp).astimezone(UTC).replace(microsecond=0)
+
+
+def _feed_id(severity: str, nct_ids: Sequence[str], categories: Sequence[str]) -> str:
+    """One id per selection: a reader subscribed to two filtered feeds keeps them apart."""
+    parts = [f"severity={severity}"]
+    parts += [f"nct={n}" for n in sorted(nct_ids)]
+    parts += [f"category={c}" for c in sorted(categories)]
+    return f"{TAG}feed?{'&'.join(parts)}"
+
+
+def _feed_title(severity: str, nct_ids: Sequence[str], categories: Sequence[str]) -> str:
+    title = f"regsync: {severity} and more severe changes" if severity != "critical" else "regsync: critical changes"
+    if categories:
+        title += f" in {', '.join(categories)}"
+    if nct_ids:
+        title += f" of {', '.join(nct_ids)}"
+    return title
+
+
+def _updated(entries: Sequence[VersionChanges]) -> datetime:
+    # The newest entry, so the same data gives the same feed; now for an empty one.
+    return max((_when(e.detected_at) for e in entries), default=datetime.now(UTC).replace(microsecond=0))
+
+
+def _atom_class() -> Any:
+    from feedgenerator import Atom1Feed  # type: ignore[import-untyped]
+
+    class RegsyncAtom(Atom1Feed):  # type: ignore[misc]
+        """Atom1Feed gives an entry one link (alternate); the history tab is a related one."""
+
+        def add_item_elements(self, handler: Any, item: dict[str, Any]) -> None:
+            super().add_item_elements(handler, item)
+            related = item.get("related")
+            if related:
+                handler.addQuickElement(
+                    "link", "", {"rel": "related", "href": related, "type": "text/html",
+                                 "title": "version history on ClinicalTrials.gov"},
+                )
+
+    return RegsyncAtom
+
+
+def atom(
+    entries: Sequence[VersionChanges],
+    *,
+    severity: str = "minor",
+    nct_ids: Sequence[str] = (),
+    categories: Sequence[str] = (),
+) -> bytes:
+    """A valid Atom 1.0 document (RFC 4287), entries newest first. An entry's categories are
+    its most severe change's severity (``severity:major``) and the categories it touches."""
+    feed = _atom_class()(
+        title=_feed_title(severity, nct_ids, categories),
+        link=REGISTRY,
+        description="What changed in ClinicalTrials.gov study records, and how much it matters",
+        language="en",
+        author_name="regsync",
+        author_link=PROJECT,
+        feed_guid=_feed_id(severity, nct_ids, categories),
+    )
+    for entry in entries:
+        when = _when(entry.detected_at)
+        feed.add_item(
+            title=entry.entry_title(),
+            link=entry.url,
+            description=html.escape(entry.headline()),  # <summary type="html">
+            content=entry.html(),
+            unique_id=entry.entry_id,
+            pubdate=when,
+            updateddate=when,
+            categories=[f"severity:{entry.max_severity}", *entry.categories],
+            related=entry.history_url,
+        )
+    if not entries:  # <updated> is required: with no entry, when the feed was written
+        feed.latest_post_date = lambda: _updated(entries)
+    data: str = feed.writeString("utf-8")
+    return data.encode("utf-8") + b"\n"
+
+
+def json_feed(
+    entries: Sequence[VersionChanges],
+    *,
+    severity: str = "minor",
+    nct_ids: Sequence[str] = (),
+    categories: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A JSON Feed 1.1 document; each item's ``_regsync`` carries the changes as ``changes
+    --json`` gives them."""
+    return {
+        "version": JSON_FEED_VERSION,
+        "title": _feed_title(severity, nct_ids, categories),
+        "home_page_url": REGISTRY,
+        "description": "What changed in ClinicalTrials.gov study records, and how much it matters",
+        "authors": [{"name": "regsync", "url": PROJECT}],
+        "language": "en",
+        "_regsync": {"id": _feed_id(severity, nct_ids, categories), "about": PROJECT},
+        "items": [
+            {
+                "id": entry.entry_id,
+                "url": entry.url,
+                "external_url": entry.history_url,
+                "title": entry.entry_title(),
+                "summary": entry.headline(),
+                "content_html": entry.html(),
+                "content_text": entry.text(),
+                "date_published": _when(entry.detected_at).isoformat().replace("+00:00", "Z"),
+                "tags": [f"severity:{entry.max_severity}", *entry.categories],
+                "_regsync": entry.to_dict(),
+            }
+            for entry in entries
+        ],
+    }
+
+
+def render(
+    entries: Sequence[VersionChanges],
+    fmt: str = "atom",
+    *,
+    severity: str = "minor",
+    nct_ids: Sequence[str] = (),
+    categories: Sequence[str] = (),
+) -> bytes:
+    """The feed document in ``fmt`` (``atom`` or ``json``), as bytes (UTF-8)."""
+    if fmt == "atom":
+        return atom(entries, severity=severity, nct_ids=nct_ids, categories=categories)
+    if fmt == "json":
+        doc = json_feed(entries, severity=severity, nct_ids=nct_ids, categories=categories)
+        return orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+    raise ValueError(f"unknown feed format {fmt!r}; one of: {', '.join(FORMATS)}")
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Replace ``path`` in one step: a web server or reader never sees half a feed."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".regsync-feed-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        # mkstemp makes it private (0600); a feed is for publishing: the mode any file
+        # written plainly would get (0666 less the umask).
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,80 @@
+"""Point in time (issue 14 item 5): `history --as-of` and `show --as-of` say what regsync knew by
+the end of a day (UTC), and nothing stored later."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from regsync import content_hash
+from support.mocks import mock_study, mock_version
+from support.records import edit, load
+
+NCT = "NCT07240987"
+
+# When each version was stored: the second one a moment before midnight, the third at it.
+FETCHED = ["2026-03-01T10:00:00.000000Z", "2026-04-15T23:59:59.500000Z", "2026-04-16T00:00:00.000000Z"]
+
+
+@pytest.fixture
+def versions(api, run, db_path):
+    v1 = load(NCT)
+    v2 = edit(v1, "2026-04-14", overallStatus="RECRUITING")
+    v3 = edit(v2, "2026-04-15", primaryCompletionDateStruct={"date": "2027-12-31", "type": "ESTIMATED"})
+    mock_version(api)
+    for record in (v1, v2, v3):
+        mock_study(api, record)
+        assert run("sync", "--force").exit_code == 0
+    with sqlite3.connect(db_path) as conn:
+        for number, when in enumerate(FETCHED, 1):
+            conn.execute("UPDATE versions SET fetched_at = ? WHERE nct_id = ? AND version = ?", [when, NCT, number])
+    return v1, v2, v3
+
+
+def test_history_as_of_lists_only_what_was_stored_by_the_end_of_that_day(versions, run):
+    v1, v2, _ = versions
+    result = run("history", NCT, "--as-of", "2026-04-15")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"{NCT} as of 2026-04-15: 2 versions",
+        "version  fetched_at               status              last_update_posted  hash",
+        "-------  -----------------------  ------------------  ------------------  ------------",
+        f"1        2026-03-01 10:00:00 UTC  NOT_YET_RECRUITING  2025-12-24          {content_hash(v1)[:12]}",
+        f"2        2026-04-15 23:59:59 UTC  RECRUITING          2026-04-14          {content_hash(v2)[:12]}",
+    ]
+    rows = json.loads(run("history", NCT, "--as-of", "2026-04-16", "--json").stdout)
+    assert [r["version"] for r in rows] == [1, 2, 3]
+
+
+def test_history_as_of_before_the_first_version(versions, run):
+    result = run("history", NCT, "--as-of", "2026-02-28")
+    assert (result.exit_code, result.stdout) == (0, f"{NCT} as of 2026-02-28: no version stored yet\n")
+    assert json.loads(run("history", NCT, "--as-of", "2026-02-28", "--json").stdout) == []
+
+
+def test_show_as_of_prints_the_latest_version_known_then(versions, run):
+    v1, v2, v3 = versions
+    assert json.loads(run("show", NCT, "--as-of", "2026-04-14").stdout) == v1
+    assert json.loads(run("show", NCT, "--as-of", "2026-04-15").stdout) == v2
+    assert json.loads(run("show", NCT, "--as-of", "2026-04-16").stdout) == v3
+
+
+def test_show_as_of_before_the_first_version_is_an_error(versions, run):
+    result = run("show", NCT, "--as-of", "2026-02-28")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: {NCT} had no version stored by the end of 2026-02-28 (UTC)\n"
+
+
+def test_as_of_usage_errors(versions, run):
+    result = run("show", NCT, "--as-of", "2026-04-15", "--version", "1")
+    assert (result.exit_code, result.stderr) == (2, "error: --version and --as-of cannot be combined\n")
+    result = run("history", NCT, "--as-of", "2026-13-01")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: Invalid value for --as-of: '2026-13-01' is not a date (YYYY-MM-DD) (see: regsync history --help)\n"
+    )
+    result = run("history", "NCT00000001", "--as-of", "2026-04-15")
+    assert (result.exit_code, result.stderr) == (
+        1, "error: NCT00000001 is not in the database (run: regsync sync NCT00000001)\n")
