@@ -20,6 +20,7 @@ from regsync.errors import InvalidNctId, RegsyncError, StoreError, UnknownVersio
 from regsync.ids import normalize_nct_id
 from regsync.text import trunc
 from regsync.store import Store
+from regsync.urls import check_api_url, redact_url
 
 # What `regsync sync` syncs when no IDs are given and nothing is watched.
 DEFAULT_NCT_ID = "NCT07240987"
@@ -77,6 +78,8 @@ def _setup_logging(verbose: int, log_file: str | None) -> None:
         root.addHandler(console)
     if log_file:
         try:
+            # Created private: the log holds what was asked of which server.
+            os.close(os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
             logfile = logging.FileHandler(log_file)
         except OSError as exc:
             raise click.BadParameter(f"cannot write {log_file}: {exc.strerror}", param_hint="--log-file") from None
@@ -86,6 +89,13 @@ def _setup_logging(verbose: int, log_file: str | None) -> None:
     if not root.handlers:
         root.addHandler(logging.NullHandler())
     root.propagate = False
+
+
+def _api_url_option(value: str) -> str:
+    try:
+        return check_api_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{redact_url(value)!r}: {exc}") from None
 
 
 class RegsyncGroup(click.Group):
@@ -137,6 +147,7 @@ class RegsyncGroup(click.Group):
 )
 @click.option(
     "--api-url", default=DEFAULT_API_URL, envvar="REGSYNC_API_URL", show_default=True,
+    callback=lambda ctx, param, value: _api_url_option(value),
     help="ClinicalTrials.gov API v2 base URL [env: REGSYNC_API_URL].",
 )
 @click.option("-v", "--verbose", count=True, help="Log requests, retries and timings to stderr (-vv: debug).")

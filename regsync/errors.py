@@ -66,3 +66,8 @@ class LockBusy(RegsyncError):
     """Another regsync process is writing to the same database."""
 
     exit_code = 3
+
+
+class NotTheApi(RegsyncError):
+    """What answers at the API URL is not the ClinicalTrials.gov API (a wrong ``--api-url``):
+    the run stops as a whole, before a 404 could be taken for a removed study."""
