@@ -327,6 +327,15 @@ def test_a_redirect_from_https_to_http_is_not_followed(run, db_path, api):
     assert db_versions(db_path) == []
 
 
+def test_a_redirect_loop_on_the_api_s_own_host_ends(server, run, db_path):
+    server.on(f"/studies/{DEFAULT}", hostile.redirect(f"/api/v2/studies/{DEFAULT}", 307))
+    result = run("sync", DEFAULT, api_url=server.url)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"error: {DEFAULT}: more than 10 redirects in a row; nothing stored"
+    assert server.count(f"/studies/{DEFAULT}") == 11
+    assert db_versions(db_path) == []
+
+
 def test_the_registry_s_own_alias_redirect_is_still_followed(server, run, db_path):
     server.on("/studies/NCT00000102", hostile.redirect(f"/api/v2/studies/{DEFAULT}"))
     result = run("sync", "NCT00000102", api_url=server.url)
