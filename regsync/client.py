@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import gc
+import io
 import logging
 import random
+import socket
 import threading
 import time
 import zlib
@@ -21,6 +23,9 @@ from urllib.parse import quote, urlencode, urljoin
 
 import orjson
 import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
@@ -135,7 +140,13 @@ class ApiClient:
         # Credentials in the URL (a mirror behind basic auth) are sent as such and kept out
         # of every URL built from the base: none printed, logged or stored carries them.
         self.base, credentials = split_credentials(self.config.api_url.rstrip("/"))
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # Every read of the socket (status line and headers included, not only the body)
+            # then waits no longer than what is left of the request's deadline.
+            for prefix in ("http://", "https://"):
+                session.mount(prefix, _DeadlineAdapter())
+        self.session = session
         if credentials is not None:
             self.session.auth = credentials
         # Only encodings the client decodes itself (under the size cap): requests would also
@@ -410,6 +421,13 @@ class ApiClient:
         client's clock; requests' timeout still bounds the connect and each read) and never
         decodes to more than ``limit`` bytes.
         """
+        _deadline.at, _deadline.clock = deadline, self._clock
+        try:
+            return self._exchange_until_deadline(url, what=what, limit=limit, deadline=deadline)
+        finally:
+            _deadline.at = None
+
+    def _exchange_until_deadline(self, url: str, *, what: str, limit: int, deadline: float) -> _Answer:
         hops: list[str] = []
         current = url
         for _ in range(MAX_REDIRECTS + 1):
@@ -465,6 +483,94 @@ class ApiClient:
         if response.status == 400:
             raise BadResponse(f"{what}: the registry rejected the request (HTTP 400{detail})")
         raise ApiUnavailable(f"{what}: unexpected HTTP {response.status}{detail}")
+
+
+# The deadline of the request this thread is sending (the prefetch thread has its own), read
+# by the sockets of _DeadlineAdapter's connections.
+_deadline = threading.local()
+
+
+def _time_left() -> float | None:
+    at = getattr(_deadline, "at", None)
+    return None if at is None else at - _deadline.clock()
+
+
+class _DeadlineSocket:
+    """A connected socket whose reads never wait past the current request's deadline.
+
+    http.client reads the status line and headers with readline, which loops over reads
+    that each get the full read timeout: a server sending one byte at a time would hold
+    it for ever. Each read here waits at most the smaller of that timeout and the time
+    left, and none starts once the deadline has passed.
+    """
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._timeout = sock.gettimeout()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+        self._sock.settimeout(value)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if mode != "rb":
+            return getattr(self._sock, "makefile")(mode, *args, **kwargs)  # noqa: B009 - its overloads
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def recv_into(self, buffer: Any) -> int:
+        left = _time_left()
+        if left is not None:
+            if left <= 0:
+                raise socket.timeout("the request's deadline has passed")
+            self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            if left is not None:
+                self._sock.settimeout(self._timeout)
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket):
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class _Overdue(Exception):

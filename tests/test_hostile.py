@@ -225,6 +225,14 @@ def test_a_trickling_answer_ends_with_the_timeout_error(server, db_path):
     assert db_versions(db_path) == []
 
 
+def test_trickled_headers_end_with_the_timeout_error_too(server, db_path):
+    server.on(f"/studies/{DEFAULT}", hostile.trickle_headers(0.05))
+    done = run_regsync(db_path, server.url, "sync", DEFAULT, "--timeout", "1", "--retries", "0")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0] == f"error: {DEFAULT}: no answer within 1 s (timeout) after 1 attempt"
+    assert db_versions(db_path) == []
+
+
 def test_the_request_deadline_runs_on_the_client_s_clock(server):
     server.on(f"/studies/{DEFAULT}", hostile.trickle(0.01))
     now = [0.0]

@@ -236,6 +236,21 @@ def trickle(interval: float = 0.05, byte: bytes = b" ") -> Behaviour:
     return answer
 
 
+def trickle_headers(interval: float = 0.05) -> Behaviour:
+    """A status line, then a header one byte every ``interval`` seconds, for ever: the
+    answer never even starts."""
+
+    def answer(h: _Handler) -> None:
+        h.close_connection = True
+        h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        h.wfile.flush()
+        while not h.hostile.stopping.wait(interval):
+            h.wfile.write(b"a")
+            h.wfile.flush()
+
+    return answer
+
+
 @functools.cache
 def _bomb(decoded_size: int, tail: bytes) -> bytes:
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
