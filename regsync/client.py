@@ -219,7 +219,7 @@ class ApiClient:
     def _not_the_api(self, why: str) -> NotTheApi:
         return NotTheApi(
             f"{self.base} is not the ClinicalTrials.gov API v2 ({why}); check --api-url "
-            "(it normally ends in /api/v2); nothing recorded"
+            "(it normally ends in /api/v2); nothing stored"
         )
 
     def _record_limit(self) -> int:

@@ -70,7 +70,7 @@ def test_api_url_without_api_v2_is_one_run_error_and_nothing_is_recorded(fake, d
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
         (f"error: {root} is not the ClinicalTrials.gov API v2 (GET /version answered HTTP 404); "
-         "check --api-url (it normally ends in /api/v2); nothing recorded")
+         "check --api-url (it normally ends in /api/v2); nothing stored")
     ]
     assert _stored(db_path) == before  # no removal event, no version
     assert rows(db_path, "SELECT outcome FROM runs ORDER BY id DESC LIMIT 1") == [("failed",)]
@@ -96,7 +96,7 @@ def test_an_answer_that_is_not_the_api_fails_the_run_before_any_removal(server, 
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
         (f"error: {server.url} is not the ClinicalTrials.gov API v2 ({why}); "
-         "check --api-url (it normally ends in /api/v2); nothing recorded")
+         "check --api-url (it normally ends in /api/v2); nothing stored")
     ]
     assert _stored(db_path) == before
     # Nothing asked one by one: the 404s were never taken for removed studies.
