@@ -203,6 +203,12 @@ class ApiClient:
         response = self._get(f"{self.base}/version", what="/version", limit=self._record_limit())
         if response.status == 404:
             raise self._not_the_api("GET /version answered HTTP 404")
+        if response.status in (401, 403):
+            # Every study would fail the same way: one line, not one per study.
+            raise NotTheApi(
+                f"{self.base} refused the request (GET /version answered HTTP {response.status}); "
+                "check the credentials in --api-url; nothing stored"
+            )
         self._raise_for_status(response, "/version")
         try:
             data = _parse_json(response, "/version")

@@ -69,5 +69,6 @@ class LockBusy(RegsyncError):
 
 
 class NotTheApi(RegsyncError):
-    """What answers at the API URL is not the ClinicalTrials.gov API (a wrong ``--api-url``):
-    the run stops as a whole, before a 404 could be taken for a removed study."""
+    """What answers at the API URL is not the ClinicalTrials.gov API (a wrong ``--api-url``),
+    or refuses the credentials given: the run stops as a whole, before a 404 could be taken
+    for a removed study."""

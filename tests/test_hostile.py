@@ -376,6 +376,17 @@ def test_credentials_are_sent_but_never_printed_logged_or_stored(db_path, tmp_pa
     assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
 
 
+def test_rejected_credentials_are_one_run_error(run, db_path):
+    with HostileServer([load(n) for n in IDS], auth=("ops", "s3cr3t")) as srv:
+        result = run("sync", *IDS, api_url=srv.url.replace("http://", "http://ops:wrong@"))
+        assert set(srv.paths) == {"/version"}
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {srv.url} refused the request (GET /version answered HTTP 401); "
+        "check the credentials in --api-url; nothing stored"
+    ]
+
+
 def test_credentials_are_not_in_error_lines(db_path):
     url = f"http://ops:s3cr3t@127.0.0.1:{hostile.free_port_refusing()}/api/v2"
     done = run_regsync(db_path, url, "sync", DEFAULT, "--retries", "0")
