@@ -22,6 +22,7 @@ from regsync.errors import InvalidNctId, RegsyncError, StoreError, Terminated, U
 from regsync.ids import normalize_nct_id
 from regsync.text import trunc
 from regsync.store import Store, utcnow
+from regsync.urls import check_api_url, redact_url
 
 # What `regsync sync` syncs when no IDs are given and nothing is watched.
 DEFAULT_NCT_ID = "NCT07240987"
@@ -148,6 +149,13 @@ class _DbPath(click.ParamType):
 DB_PATH = _DbPath()
 
 
+def _api_url_option(value: str) -> str:
+    try:
+        return check_api_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{redact_url(value)!r}: {exc}") from None
+
+
 class RegsyncGroup(click.Group):
     """Every error as one line on stderr (`error: ...`) with its documented exit code, for
     every command: click's usage errors (2) here in ``main``, the library's in ``invoke``."""
@@ -204,6 +212,7 @@ class RegsyncGroup(click.Group):
 )
 @click.option(
     "--api-url", default=DEFAULT_API_URL, envvar="REGSYNC_API_URL", show_default=True,
+    callback=lambda ctx, param, value: _api_url_option(value),
     help="ClinicalTrials.gov API v2 base URL [env: REGSYNC_API_URL].",
 )
 @click.option("-v", "--verbose", count=True,

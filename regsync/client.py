@@ -9,21 +9,30 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import gc
+import io
 import logging
 import random
+import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urljoin
 
 import orjson
 import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ReadTimeoutError
 
 from regsync import DEFAULT_API_URL, __version__
-from regsync.errors import ApiUnavailable, BadResponse, FetchError, InvalidNctId, StudyNotFound
+from regsync.errors import ApiUnavailable, BadResponse, FetchError, InvalidNctId, NotTheApi, StudyNotFound
 from regsync.ids import normalize_nct_id
+from regsync.urls import origin, redact_url, split_credentials
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,24 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_URL_LENGTH = 7000
 MAX_PAGE_SIZE = 1000
 
+# The most an answer may decode to. A record is a few hundred KB at most (the registry caps
+# its text fields), so 16 MB leaves room; a page of 1,000 full records is about 8 MB, so
+# 512 MB only stops what no registry page can be (a gzip bomb, an endless chunked body).
+MAX_RECORD_BYTES = 16 * 2**20
+MAX_PAGE_BYTES = 512 * 2**20
+
+# The registry holds about 600,000 studies: more pages than this of up to 1,000 each cannot
+# be one listing, however it is paged.
+MAX_PAGES = 1000
+
+# The registry redirects an alias once; a chain longer than this is a loop.
+MAX_REDIRECTS = 10
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+# One read of the body at most this size: each read returns what has arrived, so the
+# request's deadline and the size cap are checked as the answer comes in.
+READ_CHUNK = 2**20
+
 
 @dataclass
 class ClientConfig:
@@ -50,6 +77,10 @@ class ClientConfig:
     max_wait: float = 120.0  # total seconds of back-off per request before giving up
     delay: float = 1.0  # minimum seconds between requests (robots.txt asks Crawl-delay: 1)
     retry_after_cap: float = 60.0  # never sleep longer than this for one Retry-After
+    # Most bytes an answer may decode to; None: MAX_RECORD_BYTES / MAX_PAGE_BYTES, as they
+    # are when the request is sent.
+    max_record_bytes: int | None = None
+    max_page_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,9 +137,23 @@ class ApiClient:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.config = config or ClientConfig()
-        self.base = self.config.api_url.rstrip("/")
-        self.session = session or requests.Session()
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # Credentials in the URL (a mirror behind basic auth) are sent as such and kept out
+        # of every URL built from the base: none printed, logged or stored carries them.
+        self.base, credentials = split_credentials(self.config.api_url.rstrip("/"))
+        if session is None:
+            session = requests.Session()
+            # Every read of the socket (status line and headers included, not only the body)
+            # then waits no longer than what is left of the request's deadline.
+            for prefix in ("http://", "https://"):
+                session.mount(prefix, _DeadlineAdapter())
+        self.session = session
+        if credentials is not None:
+            self.session.auth = credentials
+        # Only encodings the client decodes itself (under the size cap): requests would also
+        # offer br or zstd when their packages happen to be installed.
+        self.session.headers.update(
+            {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
+        )
         self._sleep = sleep
         self._clock = clock
         self._last_request: float | None = None
@@ -126,7 +171,7 @@ class ApiClient:
         url = f"{self.base}/studies/{requested}?" + urlencode(
             {"format": "json", "markupFormat": MARKUP_FORMAT}
         )
-        response = self._get(url, what=requested)
+        response = self._get(url, what=requested, limit=self._record_limit())
         if response.status == 404:
             raise StudyNotFound(requested)
         self._raise_for_status(response, requested)
@@ -148,26 +193,85 @@ class ApiClient:
         return FetchedStudy(actual, requested, record, response.url)
 
     def get_version(self) -> dict[str, Any]:
-        """``GET /version``: ``{"apiVersion": ..., "dataTimestamp": ...}``."""
-        response = self._get(f"{self.base}/version", what="/version")
+        """``GET /version``: ``{"apiVersion": ..., "dataTimestamp": ...}``.
+
+        An answer that cannot come from the API (404, not JSON, no ``dataTimestamp``) raises
+        NotTheApi: with a wrong URL every study would answer 404 and be taken for removed.
+        A ``dataTimestamp`` that is not a string is returned as None (unknown): the run
+        goes on, it only cannot skip work or go incremental on it.
+        """
+        response = self._get(f"{self.base}/version", what="/version", limit=self._record_limit())
+        if response.status == 404:
+            raise self._not_the_api("GET /version answered HTTP 404")
+        if response.status in (401, 403):
+            # Every study would fail the same way: one line, not one per study.
+            raise NotTheApi(
+                f"{self.base} refused the request (GET /version answered HTTP {response.status}); "
+                "check the credentials in --api-url; nothing stored"
+            )
         self._raise_for_status(response, "/version")
-        data = _parse_json(response, "/version")
+        try:
+            data = _parse_json(response, "/version")
+        except BadResponse as exc:
+            raise self._not_the_api(str(exc).removeprefix("/version: ").removesuffix("; nothing stored")) from None
         if not isinstance(data, dict) or "dataTimestamp" not in data:
-            raise BadResponse("/version: the registry's answer has no dataTimestamp")
+            raise self._not_the_api("its /version answer has no dataTimestamp")
+        stamp = data["dataTimestamp"]
+        if stamp is not None and not isinstance(stamp, str):
+            log.warning("/version: dataTimestamp is a %s, not a string; treated as unknown", type(stamp).__name__)
+            data = {**data, "dataTimestamp": None}
         return data
 
-    def iter_pages(self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE) -> Iterator[Page]:
-        """``GET /studies`` following ``nextPageToken``; one page at a time (streaming)."""
+    def _not_the_api(self, why: str) -> NotTheApi:
+        return NotTheApi(
+            f"{self.base} is not the ClinicalTrials.gov API v2 ({why}); check --api-url "
+            "(it normally ends in /api/v2); nothing stored"
+        )
+
+    def _record_limit(self) -> int:
+        return self.config.max_record_bytes or MAX_RECORD_BYTES
+
+    def _page_limit(self) -> int:
+        return self.config.max_page_bytes or MAX_PAGE_BYTES
+
+    def iter_pages(
+        self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE, max_pages: int = MAX_PAGES
+    ) -> Iterator[Page]:
+        """``GET /studies`` following ``nextPageToken``; one page at a time (streaming).
+
+        A listing that would not end (a ``nextPageToken`` sent twice, more than ``max_pages``
+        pages) is a BadResponse, raised before the page that shows it is handed over; a 404
+        means the URL is not the API's (NotTheApi).
+        """
         token: str | None = None
+        tokens: set[str] = set()
+        pages = 0
         what = "/studies"
         while True:
             url = self._studies_url(params, page_size, token)
-            response = self._take_prefetched(url) or self._get(url, what=what)
+            response = self._take_prefetched(url) or self._get(url, what=what, limit=self._page_limit())
+            if response.status == 404:
+                raise self._not_the_api("GET /studies answered HTTP 404")
             self._raise_for_status(response, what)
             data = _parse_json(response, what)
             if not isinstance(data, dict) or not isinstance(data.get("studies", []), list):
                 raise BadResponse(f"{what}: the registry's answer is not a page of studies")
+            pages += 1
             token = data.get("nextPageToken") or None
+            if token is not None and not isinstance(token, str):
+                raise BadResponse(f"{what}: the registry's nextPageToken is not a string; stopped")
+            if token in tokens:
+                raise BadResponse(
+                    f"{what}: the registry sent the same nextPageToken again (page {pages}); "
+                    "stopped, the listing would never end"
+                )
+            if token and pages >= max_pages:
+                raise BadResponse(
+                    f"{what}: the registry's listing goes on past {max_pages} pages; stopped, "
+                    "the listing would never end"
+                )
+            if token:
+                tokens.add(token)
             # Handed over without a reference left in this frame: the consumer's is the only
             # one, so the page is freed as soon as it lets go, before the next is downloaded
             # (one page in memory, not two).
@@ -200,7 +304,8 @@ class ApiClient:
             ahead = batches[index + 1] if index + 1 < len(batches) else None
             wanted = set(batch)
             seen: set[str] = set()
-            pages = self.iter_pages({"filter.ids": ",".join(batch)})
+            # Up to 1,000 IDs at pageSize 1,000: one page, and never more pages than IDs.
+            pages = self.iter_pages({"filter.ids": ",".join(batch)}, max_pages=len(batch) + 1)
             while True:
                 with _gc_paused():
                     try:
@@ -231,7 +336,8 @@ class ApiClient:
         """
         url = self._studies_url(params, page_size)
         self._take_prefetched(None)
-        self._prefetched = (url, _Background(lambda: self._get(url, what="/studies")))
+        limit = self._page_limit()
+        self._prefetched = (url, _Background(lambda: self._get(url, what="/studies", limit=limit)))
 
     def _studies_url(self, params: dict[str, str], page_size: int, token: str | None = None) -> str:
         """The one way a ``GET /studies`` URL is built, so a prefetch matches its page."""
@@ -262,11 +368,11 @@ class ApiClient:
                 log.debug("pacing: %.3f s before the next request (--delay %g)", wait, self.config.delay)
                 self._sleep(wait)
 
-    def _get(self, url: str, *, what: str) -> _Answer:
+    def _get(self, url: str, *, what: str, limit: int) -> _Answer:
         with self._http_lock:
-            return self._get_unlocked(url, what=what)
+            return self._get_unlocked(url, what=what, limit=limit)
 
-    def _get_unlocked(self, url: str, *, what: str) -> _Answer:
+    def _get_unlocked(self, url: str, *, what: str, limit: int) -> _Answer:
         """GET with bounded retries: attempts and total back-off are both capped."""
         cfg = self.config
         waited = 0.0
@@ -278,23 +384,14 @@ class ApiClient:
             self.requests += 1
             log.debug("sending GET %s (attempt %d of %d, timeout %g s)", url, attempt, cfg.attempts, cfg.timeout)
             try:
-                response = self.session.get(url, timeout=cfg.timeout, allow_redirects=True, stream=True)
-                # The body in one read, not in requests' default 10 KiB chunks: each chunk
-                # goes through several layers of Python holding the GIL, so a page of 8 MB
-                # read that way in the prefetch thread waited for the main thread's parse
-                # and hashing at every chunk (measured: a first sync 10-15% slower).
-                answer = _Answer(
-                    response.status_code, response.url, response.headers,
-                    b"".join(response.iter_content(chunk_size=None)),
-                    tuple(hop.headers.get("Location", "") for hop in response.history),
-                )
-            except requests.Timeout:
+                answer = self._exchange(url, what=what, limit=limit, deadline=started + cfg.timeout)
+            except (requests.Timeout, ReadTimeoutError, _Overdue):
                 last_problem = f"no answer within {cfg.timeout:g} s (timeout)"
                 retry_after = None
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, Urllib3Error) as exc:  # reset, cut mid-body
                 last_problem = f"connection failed ({_short(exc)})"
                 retry_after = None
-            except requests.RequestException as exc:  # invalid URL, too many redirects...
+            except requests.RequestException as exc:  # invalid URL...
                 raise ApiUnavailable(f"{what}: request failed: {_short(exc)}") from exc
             else:
                 status = answer.status
@@ -323,6 +420,67 @@ class ApiClient:
             self._sleep(pause)
         raise ApiUnavailable(f"{what}: {last_problem} after {attempt} attempt{'s' * (attempt > 1)}")
 
+    def _exchange(self, url: str, *, what: str, limit: int, deadline: float) -> _Answer:
+        """One attempt: the GET, the redirects it may follow, the body in full.
+
+        Redirects are followed only while they stay on the API's scheme and host (the
+        registry's alias redirects do): anything else is a BadResponse naming the target.
+        The body is read as it arrives, so the whole exchange ends by ``deadline`` (on the
+        client's clock; requests' timeout still bounds the connect and each read) and never
+        decodes to more than ``limit`` bytes.
+        """
+        _deadline.at, _deadline.clock = deadline, self._clock
+        try:
+            return self._exchange_until_deadline(url, what=what, limit=limit, deadline=deadline)
+        finally:
+            _deadline.at = None
+
+    def _exchange_until_deadline(self, url: str, *, what: str, limit: int, deadline: float) -> _Answer:
+        hops: list[str] = []
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise _Overdue
+            response = self.session.get(
+                current, timeout=min(self.config.timeout, remaining), allow_redirects=False, stream=True
+            )
+            done = False
+            try:
+                location = response.headers.get("Location")
+                if response.status_code in REDIRECT_STATUSES and location:
+                    target = urljoin(current, location)
+                    self._check_redirect(target, what)
+                    # Read (a few bytes at most) so the connection can be reused.
+                    _read_body(response, what=what, limit=64 * 2**10, deadline=deadline, clock=self._clock)
+                    done = True
+                    hops.append(location)
+                    current = target
+                    continue
+                body = _read_body(response, what=what, limit=limit, deadline=deadline, clock=self._clock)
+                done = True
+                return _Answer(
+                    response.status_code, redact_url(response.url), response.headers, body, tuple(hops)
+                )
+            finally:
+                if not done:  # the rest of the answer is not wanted: hang up
+                    response.close()
+        raise BadResponse(f"{what}: more than {MAX_REDIRECTS} redirects in a row; nothing stored")
+
+    def _check_redirect(self, target: str, what: str) -> None:
+        scheme, host = origin(target)
+        want_scheme, want_host = origin(self.base)
+        if host != want_host:
+            raise BadResponse(
+                f"{what}: the registry redirected to another host ({host or redact_url(target)}); "
+                "not followed, nothing stored"
+            )
+        if scheme != want_scheme:
+            raise BadResponse(
+                f"{what}: the registry redirected from {want_scheme} to {scheme} ({host}); "
+                "not followed, nothing stored"
+            )
+
     @staticmethod
     def _raise_for_status(response: _Answer, what: str) -> None:
         if response.status == 200:
@@ -333,6 +491,183 @@ class ApiClient:
         if response.status == 400:
             raise BadResponse(f"{what}: the registry rejected the request (HTTP 400{detail})")
         raise ApiUnavailable(f"{what}: unexpected HTTP {response.status}{detail}")
+
+
+# The deadline of the request this thread is sending (the prefetch thread has its own), read
+# by the sockets of _DeadlineAdapter's connections.
+_deadline = threading.local()
+
+
+def _time_left() -> float | None:
+    at = getattr(_deadline, "at", None)
+    return None if at is None else at - _deadline.clock()
+
+
+class _DeadlineSocket:
+    """A connected socket whose reads never wait past the current request's deadline.
+
+    http.client reads the status line and headers with readline, which loops over reads
+    that each get the full read timeout: a server sending one byte at a time would hold
+    it for ever. Each read here waits at most the smaller of that timeout and the time
+    left, and none starts once the deadline has passed.
+    """
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._timeout = sock.gettimeout()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+        self._sock.settimeout(value)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if mode != "rb":
+            return getattr(self._sock, "makefile")(mode, *args, **kwargs)  # noqa: B009 - its overloads
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def recv_into(self, buffer: Any) -> int:
+        left = _time_left()
+        if left is not None:
+            if left <= 0:
+                raise socket.timeout("the request's deadline has passed")
+            self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            if left is not None:
+                self._sock.settimeout(self._timeout)
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket):
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock)  # type: ignore[assignment]
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Overdue(Exception):
+    """The answer did not arrive in full by the request's deadline (a timeout)."""
+
+
+def _read_body(
+    response: requests.Response, *, what: str, limit: int, deadline: float, clock: Callable[[], float]
+) -> bytes:
+    """The body, decoded (gzip, deflate), read as it arrives: _Overdue once ``deadline`` has
+    passed, BadResponse once it decodes to more than ``limit`` bytes.
+
+    Decoded here rather than by urllib3 so each read comes back to this loop: a decoder
+    that yields nothing for a while (a gzip header trickled byte by byte) cannot hold it.
+    """
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    decoder: Any = None
+    if encoding in ("gzip", "x-gzip"):
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        decoder = _Deflate()
+    elif encoding not in ("", "identity"):
+        raise BadResponse(f"{what}: the registry's answer uses an unknown Content-Encoding ({encoding[:40]}); nothing stored")
+    parts: list[bytes] = []
+    size = 0
+
+    def add(data: bytes) -> None:
+        nonlocal size
+        size += len(data)
+        if size > limit:
+            raise BadResponse(f"{what}: the registry's answer exceeds {_size(limit)}; nothing stored")
+        parts.append(data)
+
+    raw = response.raw
+    while True:
+        if clock() > deadline:
+            raise _Overdue
+        data = raw.read1(READ_CHUNK, decode_content=False)
+        if not data:
+            break
+        if decoder is None:
+            add(data)
+            continue
+        try:
+            # At most one byte past the cap per call: the excess is never held in memory.
+            add(decoder.decompress(data, limit - size + 1))
+            while decoder.unconsumed_tail:
+                add(decoder.decompress(decoder.unconsumed_tail, limit - size + 1))
+            if decoder.eof and decoder.unused_data:  # a second gzip member follows
+                rest = decoder.unused_data
+                decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                add(decoder.decompress(rest, limit - size + 1))
+        except zlib.error:
+            raise BadResponse(f"{what}: the registry's {encoding} answer cannot be decompressed; nothing stored") from None
+    return b"".join(parts)
+
+
+class _Deflate:
+    """``Content-Encoding: deflate``: zlib-wrapped as the RFC says, or raw as some servers
+    send it."""
+
+    def __init__(self) -> None:
+        self._obj = zlib.decompressobj()
+        self._first = True
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._first:
+            self._first = False
+            try:
+                return self._obj.decompress(data, max_length)
+            except zlib.error:
+                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._obj.decompress(data, max_length)
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self._obj.unconsumed_tail
+
+    @property
+    def eof(self) -> bool:
+        return False  # one stream; whatever follows it is ignored
+
+    @property
+    def unused_data(self) -> bytes:
+        return b""
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:g} MB" if n >= 2**20 else f"{n:,} bytes"
 
 
 class _Background:
@@ -505,4 +840,4 @@ def _short(exc: Exception) -> str:
     for marker in ("Connection reset", "Connection refused", "Name or service not known", "timed out"):
         if marker in text:
             return marker.lower()
-    return (type(exc).__name__ + (": " + text if text else ""))[:160]
+    return redact_url(type(exc).__name__ + (": " + text if text else ""))[:160]

@@ -80,3 +80,9 @@ class Terminated(KeyboardInterrupt):
     recorded as interrupted and what was stored stays whole; the command exits 143."""
 
     exit_code = 143
+
+
+class NotTheApi(RegsyncError):
+    """What answers at the API URL is not the ClinicalTrials.gov API (a wrong ``--api-url``),
+    or refuses the credentials given: the run stops as a whole, before a 404 could be taken
+    for a removed study."""

@@ -208,7 +208,7 @@ def test_log_file_is_the_full_story_of_a_run(fake, tmp_path):
         "(full, 7 requests)",
     ]
     # The requests and their answers are there too, between the outcomes.
-    assert f"INFO regsync.client: GET {server.url.replace('http://', 'http://***@')}/studies/{removed}" \
+    assert f"INFO regsync.client: GET {server.url}/studies/{removed}" \
         f"?format=json&markupFormat=markdown -> 404 (N bytes, T s)" in story(text)
 
 
