@@ -607,5 +607,30 @@ def status(obj, limit, as_json):
         click.echo(render.status_text(runs, counts, obj.db_path, size, last))
 
 
+# -- publishing (issue 14) -----------------------------------------------------------------
+
+
+@cli.command("datasette-metadata")
+@click.pass_obj
+def datasette_metadata(obj):
+    """Print Datasette metadata (titles, descriptions, canned queries) for the database.
+
+    Example:
+
+    \b
+        regsync --db trials.db datasette-metadata > metadata.json
+        datasette trials.db --metadata metadata.json
+    """
+    from regsync.datasette import metadata_for, missing_views
+
+    # The canned queries read the views of schema 0008: an older database is refused (exit 4).
+    with open_store(obj) as store:
+        missing = missing_views(store.conn)
+    if missing:
+        raise StoreError(f"database {obj.db_path} has no view {', '.join(missing)} "
+                         "(schema 0008_views made it; it was dropped since)")
+    click.echo(_dumps(metadata_for(obj.db_path)))
+
+
 def main() -> None:
     cli(prog_name="regsync")
