@@ -47,7 +47,7 @@ def _metadata(run) -> dict:
 def test_the_views_exist_after_migration(history_db):
     with sqlite3.connect(history_db) as conn:
         views = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
-    assert views == set(regsync_datasette.VIEWS)
+    assert set(regsync_datasette.VIEWS) <= views  # a later issue may add its own
 
 
 def test_datasette_serves_every_view(history_db, run):
