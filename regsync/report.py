@@ -123,7 +123,6 @@ class StudyView:
     removed_at: str | None
     last_changed: str | None
     versions: list[VersionView]
-    watched: bool = True
 
     @property
     def url(self) -> str:
