@@ -935,6 +935,60 @@ def feed(obj, output, fmt, severity, nct_ids, categories, limit):
         raise RegsyncError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
+# -- publishing (issue 14) -----------------------------------------------------------------
+
+
+@cli.command("datasette-metadata")
+@click.pass_obj
+def datasette_metadata(obj):
+    """Print Datasette metadata (titles, descriptions, canned queries) for the database.
+
+    Example:
+
+    \b
+        regsync --db trials.db datasette-metadata > metadata.json
+        datasette trials.db --metadata metadata.json
+    """
+    from regsync.datasette import metadata_for, missing_views
+
+    # The canned queries read the views of schema 0008: an older database is refused (exit 4).
+    with open_store(obj) as store:
+        missing = missing_views(store.conn)
+    if missing:
+        raise StoreError(f"database {obj.db_path} has no view {', '.join(missing)} "
+                         "(schema 0008_views made it; it was dropped since)")
+    click.echo(_dumps(metadata_for(obj.db_path)))
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1)
+@click.option("--html", "html_dir", required=True, metavar="DIR", type=click.Path(file_okay=False),
+              help="Write the pages into this directory (created if missing).")
+@click.pass_obj
+def report(obj, nct_ids, html_dir):
+    """Write a static HTML site: an index of studies and a timeline page per study.
+
+    IDs come from the arguments, else the watchlist, else every stored study. The pages need
+    no server, no network and no JavaScript: open DIR/index.html.
+
+    Example:
+
+    \b
+        regsync report --html site
+        regsync report NCT07240987 --html site
+    """
+    from regsync.report import write_report
+
+    ids = nct_ids_argument(nct_ids)
+    with open_store(obj) as store:
+        written = write_report(store, ids or None, html_dir)
+    for page in written.pages:
+        click.echo(f"{page.nct_id} {_plural(page.versions, 'version', 'versions')} -> {page.path}")
+    for nct_id in written.not_synced:
+        click.echo(f"{nct_id} not synced yet: listed in the index, no page")
+    click.echo(f"{written.index}: {_plural(len(written.pages), 'study', 'studies')}", err=True)
+
+
 def main() -> None:
     import signal
 

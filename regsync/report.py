@@ -1,0 +1,507 @@
+"""A trial's timeline as a page: a static, self-contained HTML site from a regsync database.
+
+``write_report(store, nct_ids, out_dir)`` writes ``index.html`` (every study: status, last
+change, most severe flagged change) and ``<NCT>.html`` per study: an inline SVG timeline of
+start / primary completion / completion dates across stored versions (estimated dashed,
+actual solid) over bands coloured by overallStatus, the same data as a table, the primary
+outcomes over time, and each version's flagged changes with the word-level diff of long texts.
+
+No script, no stylesheet or font from elsewhere: the pages work from ``file://`` and read the
+same without JavaScript. Numbers link to the study's page on the registry.
+
+The pages are Jinja2 templates (``regsync/templates``) with autoescaping on: every string in
+them comes from the registry or from a sponsor, and none may become markup.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from regsync.errors import RegsyncError
+from regsync.model import Change, Severity, summarize
+from regsync.text import word_diff
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from regsync.store import Store
+
+REGISTRY = "https://clinicaltrials.gov/study/"
+
+# The three dates drawn, in the order a trial reaches them: (statusModule key, label).
+DATE_FIELDS = (
+    ("startDateStruct", "Start"),
+    ("primaryCompletionDateStruct", "Primary completion"),
+    ("completionDateStruct", "Completion"),
+)
+
+# A text longer than this (or spanning lines) gets a word diff under its change, as in
+# `regsync diff`.
+LONG_TEXT = 80
+
+# The chart's geometry, in SVG user units (it scales to the page width).
+WIDTH = 880
+LEFT = 150  # version labels
+RIGHT = 20
+TOP = 34  # year labels
+LANE = 30
+
+
+class ReportError(RegsyncError):
+    """The report could not be written (its directory, a file in the way)."""
+
+
+def registry_url(nct_id: str) -> str:
+    return REGISTRY + nct_id
+
+
+def history_url(nct_id: str) -> str:
+    """The registry's own record of versions for the study."""
+    return f"{REGISTRY}{nct_id}?tab=history"
+
+
+# -- what a page shows ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatePoint:
+    key: str  # startDateStruct, ...
+    label: str  # Start, ...
+    value: str  # as the registry gives it: 2027-06-30 or 2027-06
+    type: str | None  # ACTUAL | ESTIMATED | None (older records give none)
+    day: date  # where it is drawn: a month-precise date at the month's first day
+
+    @property
+    def estimated(self) -> bool:
+        return self.type == "ESTIMATED"
+
+
+@dataclass(frozen=True)
+class DiffPart:
+    kind: str  # same | del | ins
+    text: str
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    change: Change
+    diff: list[DiffPart] | None  # word diff of a long text
+
+    @property
+    def severity(self) -> str:
+        return self.change.severity.value
+
+
+@dataclass
+class VersionView:
+    version: int
+    fetched_at: str
+    last_update_post_date: str | None
+    overall_status: str | None
+    dates: list[DatePoint | None]  # one per DATE_FIELDS
+    enrollment: Any
+    enrollment_type: str | None
+    primary_outcomes: list[tuple[str, str]]  # (measure, timeFrame)
+    changes: list[ChangeView] = field(default_factory=list)  # flagged, from the version before
+    admin_changes: int = 0
+    detected_at: str | None = None
+    outcomes_changed: bool = True  # the primary outcomes differ from the version before
+
+
+@dataclass
+class StudyView:
+    nct_id: str
+    title: str | None
+    overall_status: str | None
+    removed_at: str | None
+    last_changed: str | None
+    versions: list[VersionView]
+
+    @property
+    def url(self) -> str:
+        return registry_url(self.nct_id)
+
+    @property
+    def history_url(self) -> str:
+        return history_url(self.nct_id)
+
+    @property
+    def page(self) -> str:
+        return f"{self.nct_id}.html"
+
+    @property
+    def max_severity(self) -> str | None:
+        worst = Severity.max(c.change.severity for v in self.versions for c in v.changes)
+        return worst.value if worst else None
+
+    @property
+    def last_headline(self) -> str:
+        """What the latest version changed, in a sync line's words."""
+        if not self.versions:
+            return "not synced yet"
+        last = self.versions[-1]
+        if last.version == 1:
+            return "first version"
+        return summarize(c.change for c in last.changes).headline() if last.changes else "no protocol change"
+
+
+def _get(node: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def parse_day(value: Any) -> date | None:
+    """``2027-06-30`` -> that day; ``2027-06`` -> 2027-06-01; ``2027`` -> 2027-01-01."""
+    if not isinstance(value, str):
+        return None
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", value.strip())
+    if not m:
+        return None
+    try:
+        return date(int(m[1]), int(m[2] or 1), int(m[3] or 1))
+    except ValueError:
+        return None
+
+
+def _dates(record: dict[str, Any]) -> list[DatePoint | None]:
+    status = _get(record, "protocolSection", "statusModule") or {}
+    out: list[DatePoint | None] = []
+    for key, label in DATE_FIELDS:
+        struct = status.get(key) if isinstance(status, dict) else None
+        value = _get(struct, "date")
+        day = parse_day(value)
+        out.append(DatePoint(key, label, value, _get(struct, "type"), day) if day else None)
+    return out
+
+
+def _primary_outcomes(record: dict[str, Any]) -> list[tuple[str, str]]:
+    found = _get(record, "protocolSection", "outcomesModule", "primaryOutcomes") or []
+    return [(str(o.get("measure") or ""), str(o.get("timeFrame") or "")) for o in found if isinstance(o, dict)]
+
+
+def diff_parts(old: str, new: str) -> list[DiffPart]:
+    """``regsync.text.word_diff`` as parts to mark up: its ``[-deleted-]`` and ``{+inserted+}``
+    (the notation of ``git diff --word-diff=plain``) become del and ins.
+
+    The notation trims the space between a marker and the word beside it (``(eGFR){+and
+    change+}``); on a page, where the brackets are gone, that space is put back."""
+    parts: list[DiffPart] = []
+    pos = 0
+    text = word_diff(old, new)
+    for m in re.finditer(r"\[-(.*?)-\]|\{\+(.*?)\+\}", text, re.DOTALL):
+        if m.start() > pos:
+            parts.append(DiffPart("same", text[pos:m.start()]))
+        parts.append(DiffPart("del", m[1]) if m[1] is not None else DiffPart("ins", m[2]))
+        pos = m.end()
+    if pos < len(text):
+        parts.append(DiffPart("same", text[pos:]))
+    spaced: list[DiffPart] = []
+    for part in parts:
+        if spaced and spaced[-1].text and part.text and _glued(spaced[-1].text[-1], part.text[0]):
+            spaced.append(DiffPart("same", " "))
+        spaced.append(part)
+    return spaced
+
+
+def _glued(before: str, after: str) -> bool:
+    """Two words that touch only because a marker's space was trimmed."""
+    return not (before.isspace() or after.isspace() or after in ".,;:!?)]" or before in "([")
+
+
+def _change_view(change: Change) -> ChangeView:
+    old, new = change.old, change.new
+    long_text = isinstance(old, str) and isinstance(new, str) and (
+        len(old) > LONG_TEXT or len(new) > LONG_TEXT or "\n" in old + new
+    )
+    return ChangeView(change, diff_parts(old, new) if long_text else None)
+
+
+def _changes_between(store: Store, nct_id: str, old: dict[str, Any], new: dict[str, Any],
+                     from_v: int, to_v: int) -> list[Change]:
+    stored = store.stored_changes(nct_id, from_v, to_v)
+    if stored is not None:
+        return stored
+    # A pair with no stored change can be one that differs only in bookkeeping the
+    # classifier left out, or an older database: compute it (not stored: this is a reader).
+    from regsync.classify import diff_records
+
+    return diff_records(old, new)
+
+
+def build_study(store: Store, nct_id: str) -> StudyView:
+    """Everything a study's page shows (UnknownStudy when it is not stored)."""
+    study = store.study(nct_id)
+    views: list[VersionView] = []
+    previous: dict[str, Any] | None = None
+    detected: dict[int, str] = {}
+    for stored in store.query_changes(nct_ids=[nct_id]):
+        detected[stored.to_version] = min(stored.detected_at, detected.get(stored.to_version, stored.detected_at))
+    for row in store.history(nct_id):
+        record = store.record(nct_id, row["version"])
+        enrollment = _get(record, "protocolSection", "designModule", "enrollmentInfo") or {}
+        view = VersionView(
+            version=row["version"],
+            fetched_at=row["fetched_at"],
+            last_update_post_date=row["last_update_post_date"],
+            overall_status=row["overall_status"],
+            dates=_dates(record),
+            enrollment=enrollment.get("count") if isinstance(enrollment, dict) else None,
+            enrollment_type=enrollment.get("type") if isinstance(enrollment, dict) else None,
+            primary_outcomes=_primary_outcomes(record),
+        )
+        if previous is not None and views:
+            changes = _changes_between(store, nct_id, previous, record, views[-1].version, view.version)
+            summary = summarize(changes)
+            view.changes = [_change_view(c) for c in summary.flagged]
+            view.admin_changes = summary.admin_count
+            view.detected_at = detected.get(view.version, view.fetched_at)
+            view.outcomes_changed = view.primary_outcomes != views[-1].primary_outcomes
+        views.append(view)
+        previous = record
+    return StudyView(
+        nct_id=nct_id,
+        title=study["brief_title"],
+        overall_status=study["overall_status"],
+        removed_at=study.get("removed_at"),
+        last_changed=study["last_changed"],
+        versions=views,
+    )
+
+
+# -- the chart -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mark:
+    x: float
+    y: float
+    point: DatePoint
+
+    @property
+    def shape(self) -> str:
+        return {"startDateStruct": "start", "primaryCompletionDateStruct": "primary"}.get(self.point.key, "completion")
+
+    @property
+    def css(self) -> str:
+        return "estimated" if self.point.estimated else "actual"
+
+
+@dataclass(frozen=True)
+class Segment:
+    x1: float
+    x2: float
+    y: float
+    estimated: bool  # the date it leads to is an estimate
+
+    @property
+    def css(self) -> str:
+        return "estimated" if self.estimated else "actual"
+
+
+@dataclass(frozen=True)
+class Lane:
+    version: VersionView
+    y: float  # top of the band
+    marks: list[Mark]
+    segments: list[Segment]
+
+    @property
+    def mid(self) -> float:
+        return self.y + LANE / 2
+
+    @property
+    def status_css(self) -> str:
+        return status_css(self.version.overall_status)
+
+    @property
+    def description(self) -> str:
+        v = self.version
+        parts = [f"v{v.version}", v.overall_status or "status not given"]
+        for point in v.dates:
+            if point:
+                parts.append(f"{point.label.lower()} {point.value} ({(point.type or 'type not given').lower()})")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    lanes: list[Lane]
+    ticks: list[Tick]
+    statuses: list[str]  # the overallStatus values drawn, for the legend
+    axis_y: float
+
+    @property
+    def plot_left(self) -> int:
+        return LEFT
+
+    @property
+    def plot_right(self) -> int:
+        return self.width - RIGHT
+
+
+# Band colours by overallStatus: light, so the date marks on them stay readable.
+STATUS_FILL = {
+    "NOT_YET_RECRUITING": "#e4ecf7",
+    "RECRUITING": "#d9f0df",
+    "ENROLLING_BY_INVITATION": "#e3f2e0",
+    "ACTIVE_NOT_RECRUITING": "#fdf0cf",
+    "SUSPENDED": "#fbe0d8",
+    "TERMINATED": "#f6cfcf",
+    "COMPLETED": "#e2e2e2",
+    "WITHDRAWN": "#eed9ee",
+}
+OTHER_FILL = "#f3f3f3"
+
+
+def status_fill(status: str | None) -> str:
+    return STATUS_FILL.get(status or "", OTHER_FILL)
+
+
+def status_css(status: str | None) -> str:
+    return "status-" + re.sub(r"[^a-z0-9]+", "-", (status or "unknown").lower()).strip("-")
+
+
+def build_chart(study: StudyView) -> Chart:
+    days = [p.day for v in study.versions for p in v.dates if p]
+    first = min(days) if days else date(2000, 1, 1)
+    last = max(days) if days else date(2001, 1, 1)
+    lo = date(first.year, 1, 1)
+    hi = date(last.year + 1, 1, 1)
+    span = max((hi - lo).days, 1)
+    plot = WIDTH - LEFT - RIGHT
+
+    def x(day: date) -> float:
+        return round(LEFT + plot * (day - lo).days / span, 1)
+
+    years = hi.year - lo.year
+    step = next(s for s in (1, 2, 5, 10, 20, 50) if years / s <= 12)
+    ticks = [Tick(x(date(y, 1, 1)), str(y)) for y in range(lo.year, hi.year + 1) if (y - lo.year) % step == 0]
+
+    lanes = []
+    for n, version in enumerate(study.versions):
+        y = TOP + n * LANE
+        mid = y + LANE / 2
+        marks = [Mark(x(p.day), mid, p) for p in version.dates if p]
+        segments = [
+            Segment(a.x, b.x, mid, b.point.estimated) for a, b in itertools.pairwise(marks)
+        ]
+        lanes.append(Lane(version, y, marks, segments))
+    statuses = list(dict.fromkeys(v.overall_status or "UNKNOWN" for v in study.versions))
+    axis_y = TOP + len(lanes) * LANE
+    return Chart(WIDTH, int(axis_y + 8), lanes, ticks, statuses, axis_y)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    nct_id: str
+    path: str
+    versions: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``write_report`` wrote."""
+
+    index: str
+    pages: list[Page]
+    not_synced: list[str]  # watched, never stored: listed in the index, no page
+
+
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("regsync", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a misspelt name fails the tests, not a reader
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(registry_url=registry_url, history_url=history_url, status_css=status_css,
+                       status_fill=status_fill)
+    env.filters["day"] = lambda value: (value or "")[:10]
+    return env
+
+
+def report_ids(store: Store, nct_ids: Sequence[str] | None) -> list[str]:
+    """The studies to report: those given, else the watchlist, else every stored study."""
+    if nct_ids:
+        return list(nct_ids)
+    return store.watch_ids() or sorted(store.checked_order())
+
+
+def render_study(study: StudyView, env: jinja2.Environment | None = None) -> str:
+    env = env or _environment()
+    return env.get_template("study.html").render(study=study, chart=build_chart(study))
+
+
+def render_index(studies: Iterable[StudyView], not_synced: Iterable[str] = (),
+                 env: jinja2.Environment | None = None) -> str:
+    env = env or _environment()
+    return env.get_template("index.html").render(studies=list(studies), not_synced=list(not_synced))
+
+
+def write_report(store: Store, nct_ids: Sequence[str] | None, out_dir: str | os.PathLike[str]) -> Report:
+    """Write the site into ``out_dir`` (created if missing). Every study named is checked
+    before anything is written (UnknownStudy); each file is replaced whole, so a browser
+    never shows half a page."""
+    out = os.fspath(out_dir)
+    ids = report_ids(store, nct_ids)
+    known = set(store.checked_order())
+    if nct_ids:
+        for nct_id in ids:
+            if nct_id not in known:
+                store.study(nct_id)  # raises UnknownStudy
+    studies = [build_study(store, nct_id) for nct_id in ids if nct_id in known]
+    not_synced = [nct_id for nct_id in ids if nct_id not in known]
+    env = _environment()
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot write the report into {out}: {exc.strerror}") from None
+    pages = []
+    for study in studies:
+        path = os.path.join(out, study.page)
+        _write(path, render_study(study, env))
+        pages.append(Page(study.nct_id, path, len(study.versions)))
+    index = os.path.join(out, "index.html")
+    _write(index, render_index(studies, not_synced, env))
+    return Report(index, pages, not_synced)
+
+
+def _write(path: str, text: str) -> None:
+    directory = os.path.dirname(path) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".regsync-", suffix=".html", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise ReportError(f"cannot write {path}: {exc.strerror}") from None
