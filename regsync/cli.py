@@ -33,6 +33,7 @@ class Clocks:
 
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    today: Callable[[], date] = lambda: date.today()  # what results obligations are judged on
 
 
 class Context:
@@ -240,6 +241,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
                 on_outcome=lambda outcome: _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress),
                 on_progress=progress.update if progress else None,
             )
+            _print_overdue(store, obj.clocks.today(), report.run_id, as_json=as_json)
         finally:
             sys.stdout.flush()
             if progress:
@@ -263,6 +265,15 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
         )
     if report.failed:
         sys.exit(1)
+
+
+def _print_overdue(store: Store, today: date, run_id: int, *, as_json: bool) -> None:
+    """A study whose results became overdue is news for cron, under --quiet too: one line,
+    once (even on a run with nothing to fetch: deadlines pass without the record changing)."""
+    from regsync.obligations import note_overdue
+
+    for event in note_overdue(store, today, run_id):
+        sys.stdout.write((_line(event.to_dict()) if as_json else event.text()) + "\n")
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -601,10 +612,55 @@ def status(obj, limit, as_json):
     for run in runs:
         run["duration_seconds"] = render.duration_seconds(run)
         run["new_versions"] = run["new_studies"] + run["changed"]
+    from regsync.obligations import state_counts
+
+    today = obj.clocks.today()
+    by_state = state_counts(store, today)
     if as_json:
-        click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last, "runs": runs}))
+        click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last, "runs": runs,
+                           "obligations": {"as_of": today.isoformat(), **{s.value: n for s, n in by_state.items()}}}))
     else:
         click.echo(render.status_text(runs, counts, obj.db_path, size, last))
+        click.echo(render.obligations_status_line(by_state, today))
+
+
+# -- obligations -----------------------------------------------------------------------------
+
+
+def _state_choice() -> click.Choice:
+    from regsync.obligations import State
+
+    return click.Choice([s.value for s in State])
+
+
+@cli.command()
+@click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
+@click.option("--state", "states", multiple=True, type=_state_choice(),
+              help="Only studies in this state (repeatable).")
+@json_option
+@click.pass_obj
+def obligations(obj, nct_ids, states, as_json):
+    """Results obligations of the tracked studies under FDAAA 801, judged today.
+
+    Applicability (ACT, probable ACT, not applicable) is estimated from registry fields the
+    way the FDAAA TrialsTracker does; "overdue" is not a legal finding.
+
+    Example:
+
+    \b
+        regsync obligations
+        regsync obligations --state overdue --state due
+        regsync obligations --nct NCT02513394 --json
+    """
+    from regsync.obligations import tracked
+
+    ids = nct_ids_argument(nct_ids)
+    today = obj.clocks.today()
+    rows = tracked(open_store(obj), today, ids or None, list(states) or None)
+    if as_json:
+        click.echo(_dumps({"as_of": today.isoformat(), "studies": [r.to_dict() for r in rows]}))
+    else:
+        click.echo(render.obligations_text(rows, today))
 
 
 def main() -> None:

@@ -24,9 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regsync.model import Category, Change, Kind
+
+if TYPE_CHECKING:
+    from regsync.store import Store
 
 # 42 CFR 11.22(b): the final rule applies to trials that started on or after its effective
 # date; older trials still running on it are the TrialsTracker's "probable ACTs".
@@ -310,26 +313,48 @@ def obligation(record: Mapping[str, Any], today: date) -> Obligation:
             )
     grace = due + timedelta(days=GRACE_DAYS)
 
-    def judged(state: State, days: int | None = None) -> Obligation:
-        return Obligation(
-            applicability, reason, state, today, due_date=due, overdue_after=grace, days=days,
-            basis=basis, notes=tuple(notes), results_submitted=submitted.day if submitted else None,
-            results_posted=posted.day if posted else None, certificate=certificate, duties=duties,
-        )
+    results_submitted = submitted.day if submitted else None
+    results_posted = posted.day if posted else None
+    state, days = judge(due, results_submitted, results_posted, today)
+    return Obligation(
+        applicability, reason, state, today, due_date=due, overdue_after=grace, days=days,
+        basis=basis, notes=tuple(notes), results_submitted=results_submitted,
+        results_posted=results_posted, certificate=certificate, duties=duties,
+    )
 
+
+def judge(due: date, submitted: date | None, posted: date | None, today: date) -> tuple[State, int | None]:
+    """The state of an applicable trial due on ``due``, and its days overdue or late."""
     # Days late count from the due date, as TrialsTracker's get_days_late does: a submission
     # on any later day is late; the grace only delays "overdue". (With a certificate of delay
     # TrialsTracker still counts from PCD + 365 days; regsync counts from the extended date.)
-    if submitted is not None and submitted.day <= today:
-        late = max((submitted.day - due).days, 0) or None
-        if posted is None or posted.day > today:
-            return judged(State.SUBMITTED, late)
-        return judged(State.REPORTED_LATE if late else State.REPORTED, late)
+    if submitted is not None and submitted <= today:
+        late = max((submitted - due).days, 0) or None
+        if posted is None or posted > today:
+            return State.SUBMITTED, late
+        return (State.REPORTED_LATE if late else State.REPORTED), late
     if today < due:
-        return judged(State.NOT_YET_DUE)
-    if today <= grace:
-        return judged(State.DUE)
-    return judged(State.OVERDUE, (today - due).days)
+        return State.NOT_YET_DUE, None
+    if today <= due + timedelta(days=GRACE_DAYS):
+        return State.DUE, None
+    return State.OVERDUE, (today - due).days
+
+
+def state_on(stored: Mapping[str, Any], today: date) -> tuple[State, int | None]:
+    """The state on ``today`` of an obligation stored as ``Obligation.to_dict()`` (judged
+    on another day): the same answer ``obligation(record, today)`` gives, without the record."""
+    if stored.get("applicability") == Applicability.NOT_APPLICABLE.value:
+        return State.NOT_APPLICABLE, None
+    if not stored.get("due_date"):
+        return State.NOT_YET_DUE, None
+
+    def day(key: str) -> date | None:
+        value = stored.get(key)
+        return date.fromisoformat(value) if value else None
+
+    due = day("due_date")
+    assert due is not None
+    return judge(due, day("results_submitted"), day("results_posted"), today)
 
 
 def _duties(status: Any, today: date) -> tuple[Duty, ...]:
@@ -382,6 +407,7 @@ def edit_day(record: Mapping[str, Any]) -> date | None:
 
 def _short(o: Obligation) -> dict[str, Any]:
     return {
+        "as_of": o.as_of.isoformat(),
         "applicability": o.applicability.value,
         "due_date": o.due_date.isoformat() if o.due_date else None,
         "state": o.state.value,
@@ -433,3 +459,103 @@ def obligation_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[C
         summary="Results obligation: " + "; ".join(words), rule=fired.id,
         milestone=fired.milestone, delta_days=delta,
     )]
+
+
+# -- over a store ----------------------------------------------------------------------------
+
+# Most pressing first: what `regsync obligations` lists first.
+DISPLAY_ORDER = (
+    State.OVERDUE, State.DUE, State.SUBMITTED, State.REPORTED_LATE, State.REPORTED,
+    State.NOT_YET_DUE, State.NOT_APPLICABLE,
+)
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A stored study's current obligation, and the last edit that moved its deadline."""
+
+    nct_id: str
+    title: str | None
+    version: int
+    obligation: Obligation
+    moved_in: int | None = None  # version of the last edit that moved the deadline
+    moved_on: str | None = None  # the day that edit was submitted (else detected)
+    moved: str | None = None  # that change's summary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nct_id": self.nct_id,
+            "brief_title": self.title,
+            "version": self.version,
+            **self.obligation.to_dict(),
+            "deadline_moved": (
+                {"version": self.moved_in, "date": self.moved_on, "summary": self.moved}
+                if self.moved_in is not None else None
+            ),
+        }
+
+
+def tracked(
+    store: Store, today: date, nct_ids: list[str] | None = None, states: list[str] | None = None
+) -> list[Tracked]:
+    """Every stored study's obligation on ``today`` (from its current record), most
+    pressing first; ``nct_ids`` / ``states``: only these."""
+    edits = store.deadline_edits()
+    found: list[Tracked] = []
+    for row in store.current_obligations(nct_ids):
+        o = obligation(store.record(row["nct_id"], row["version"]), today)
+        if states and o.state.value not in states:
+            continue
+        edit = edits.get(row["nct_id"])
+        found.append(Tracked(
+            row["nct_id"], row["brief_title"], row["version"], o,
+            moved_in=edit["to_version"] if edit else None,
+            moved_on=((edit["new"] or {}).get("as_of") or edit["detected_at"][:10]) if edit else None,
+            moved=edit["summary"] if edit else None,
+        ))
+    found.sort(key=lambda t: (DISPLAY_ORDER.index(t.obligation.state), -(t.obligation.days or 0), t.nct_id))
+    return found
+
+
+def state_counts(store: Store, today: date) -> dict[State, int]:
+    """How many stored studies are in each state on ``today`` (from the stored obligations,
+    without reading the records)."""
+    counts = dict.fromkeys(DISPLAY_ORDER, 0)
+    for row in store.current_obligations():
+        counts[state_on(row["detail"], today)[0]] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class BecameOverdue:
+    nct_id: str
+    due_date: str
+    overdue_after: str
+    days: int
+    basis: str | None
+
+    def text(self) -> str:
+        """One line for cron: the study, since when, and why then."""
+        return (
+            f"{self.nct_id} results overdue {self.days} days: due {self.due_date} ({self.basis}), "
+            f"the 30-day grace ended {self.overdue_after}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nct_id": self.nct_id, "status": "overdue", "due_date": self.due_date,
+                "overdue_after": self.overdue_after, "days": self.days, "basis": self.basis}
+
+
+def note_overdue(store: Store, today: date, run_id: int | None = None) -> list[BecameOverdue]:
+    """Studies overdue on ``today`` that were not noted as overdue for this due date
+    before: each is recorded (an ``overdue`` event) and returned once, so a daily cron job
+    says it on the day it happens (or on the first run after)."""
+    found: list[BecameOverdue] = []
+    for row in store.current_obligations():
+        detail = row["detail"]
+        state, days = state_on(detail, today)
+        if state is not State.OVERDUE or days is None:
+            continue
+        if store.record_overdue(row["nct_id"], f"results due {detail['due_date']} are overdue", run_id):
+            found.append(BecameOverdue(row["nct_id"], detail["due_date"], detail["overdue_after"], days, detail["basis"]))
+    return found

@@ -314,7 +314,7 @@ def test_a_primary_completion_slip_that_makes_an_overdue_trial_not_yet_due_is_cr
     assert change.delta_days == 344
     obligation_json = change.to_dict()["obligation"]
     assert obligation_json["before"] == {
-        "applicability": "ACT", "due_date": "2027-07-22", "state": "overdue", "days": 41,
+        "as_of": "2027-09-01", "applicability": "ACT", "due_date": "2027-07-22", "state": "overdue", "days": 41,
         "state_words": "overdue 41 days", "reason": obligation(old, date(2027, 9, 1)).reason,
     }
     assert (obligation_json["after"]["due_date"], obligation_json["after"]["state"]) == ("2028-06-30", "not-yet-due")

@@ -295,6 +295,7 @@ COMMANDS = [
     ("sync",), ("sync", "NCT07240987", "NCT00763412"), ("watch", "add", "NCT07240987"),
     ("watch", "remove", "NCT07240987"), ("watch", "list"), ("history", "NCT07240987"),
     ("show", "NCT07240987"), ("diff", "NCT07240987"), ("changes",), ("reclassify",), ("status",),
+    ("obligations",),
 ]
 
 
