@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import click
@@ -33,7 +33,8 @@ class Clocks:
 
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
-    today: Callable[[], date] = lambda: date.today()  # what results obligations are judged on
+    # The day results obligations are judged on: UTC, like every time regsync stores.
+    today: Callable[[], date] = lambda: datetime.now(UTC).date()
 
 
 class Context:
@@ -511,9 +512,9 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     changes = store.stored_changes(nct_id, from_v, to_v) if from_v != to_v else []
     if changes is None:
         # A pair never classified together (--from 1 --to 3): computed now, not stored.
-        from regsync.classify import diff_records
+        from regsync.store import classify_changes
 
-        changes = diff_records(store.record(nct_id, from_v), store.record(nct_id, to_v))
+        changes = classify_changes(store.record(nct_id, from_v), store.record(nct_id, to_v))
     if as_json:
         click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v,
                            "changes": [c.to_dict() for c in changes]}))

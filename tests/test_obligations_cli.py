@@ -41,6 +41,13 @@ def slipped(record: dict) -> dict:
     return new
 
 
+def sm_edit(record: dict, submitted: str, **status: object) -> dict:
+    new = copy.deepcopy(record)
+    sm(new).update(status, lastUpdateSubmitDate=submitted)
+    new["protocolSection"]["identificationModule"]["briefTitle"] += " (v3)"
+    return new
+
+
 @pytest.fixture
 def on(db_path, slept):
     """``on(date)``: the CLI on ``db_path`` with obligations judged on that day."""
@@ -117,9 +124,14 @@ def test_a_primary_completion_slip_that_clears_overdue_is_a_critical_change(fake
         "on 2027-09-01: overdue 41 days -> not yet due"
     )
     assert (change["obligation"]["before"]["state"], change["obligation"]["after"]["state"]) == ("overdue", "not-yet-due")
-    # `regsync diff` shows it too
+    # `regsync diff` shows it too, and so does a pair never classified together
     assert "Results obligation: results due date 2027-07-22 -> 2028-06-30" in run("diff", AMG).stdout
-    listing = run("obligations").stdout.splitlines()
+    registry.add(sm_edit(slipped(amg_act()), "2027-09-02", overallStatus="COMPLETED"))
+    registry.data_timestamp = "2027-09-04T09:00:00"
+    assert run("sync", AMG, api_url=server.url).exit_code == 0
+    assert "Results obligation: results due date 2027-07-22 -> 2028-06-30" in run(
+        "diff", AMG, "--from", "1", "--to", "3").stdout
+    listing = run("obligations").stdout.splitlines()  # v3 moved nothing: v2 is still the edit
     assert listing == [
         "results obligations on 2027-09-03",
         "nct_id       applicability  due         state        deadline moved",
