@@ -293,7 +293,8 @@ def obligation(record: Mapping[str, Any], today: date) -> Obligation:
             duties=duties,
         )
     if not anchor.precise:
-        notes.append(f"{anchor_name} {anchor.text} is month-only: taken as {anchor.day.isoformat()}, the month's last day")
+        unit = "month" if anchor.text.count("-") == 1 else "year"
+        notes.append(f"{anchor_name} {anchor.text} is {unit}-only: taken as {anchor.day.isoformat()}, the {unit}'s last day")
     due = _add_years(anchor.day, 1)
     basis = f"{anchor_name} {anchor.words()} + 1 year"
     certificate = None

@@ -140,6 +140,14 @@ def test_month_only_primary_completion_is_the_months_last_day_and_said_so():
     assert o.notes == ("primary completion date 2027-06 is month-only: taken as 2027-06-30, the month's last day",)
 
 
+def test_a_year_only_primary_completion_is_the_years_last_day():
+    record = ckd_act()
+    sm(record)["primaryCompletionDateStruct"] = {"date": "2027", "type": "ESTIMATED"}
+    o = obligation(record, date(2026, 12, 1))
+    assert o.due_date == date(2028, 12, 31)
+    assert o.notes == ("primary completion date 2027 is year-only: taken as 2027-12-31, the year's last day",)
+
+
 def test_without_a_primary_completion_date_the_completion_date_is_used():
     record = ckd_act()
     del sm(record)["primaryCompletionDateStruct"]
