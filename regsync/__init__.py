@@ -51,6 +51,8 @@ _EXPORTS = {
     "StudyStatus": "regsync.model",
     "RunOutcome": "regsync.model",
     "RULES": "regsync.rules",
+    "obligation": "regsync.obligations",
+    "Obligation": "regsync.obligations",
     "THRESHOLDS": "regsync.rules",
     "normalize_nct_id": "regsync.ids",
     "RegsyncError": "regsync.errors",
@@ -110,6 +112,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         StudyStatus,
         summarize,
     )
+    from regsync.obligations import Obligation, obligation
     from regsync.rules import RULES, THRESHOLDS
     from regsync.store import SaveResult, Store, content_hash
     from regsync.sync import (

@@ -456,7 +456,7 @@ def r_status(raw: RawChange, ctx: Ctx) -> Hit:
             return Hit("status.reopened", s)
         return Hit("status.other", s)
     if fld == "whyStopped":
-        if raw.kind is Kind.REMOVED and ctx.to_status in STOPPED:
+        if raw.kind is Kind.REMOVED and isinstance(ctx.to_status, str) and ctx.to_status in STOPPED:
             return Hit("status.why_stopped.removed", f"Why stopped removed: {trunc(raw.old)}")
         if raw.kind is Kind.ADDED:
             return Hit("status.why_stopped", f"Why stopped: {trunc(raw.new)}")
@@ -871,7 +871,7 @@ def r_results(raw: RawChange, ctx: Ctx) -> Hit:
             n = raw.new.get("seriousEvents") if isinstance(raw.new, dict) else None
             if isinstance(o, list) and len(o) > (len(n) if isinstance(n, list) else 0):
                 return Hit("results.sae_removed",
-                           f"Serious adverse event rows removed from results: {len(o)} -> {len(n or [])}")
+                           f"Serious adverse event rows removed from results: {len(o)} -> {len(n) if isinstance(n, list) else 0}")
         return Hit("results.updated", s.replace(" changed", " updated"))
     fld = raw.last
     if fld == "resultsFirstPostDateStruct":

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import click
@@ -37,6 +37,8 @@ class Clocks:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = params.utc_now  # what `--since 7d` and `yesterday` count from
+    # The day results obligations are judged on: UTC, like every time regsync stores.
+    today: Callable[[], date] = lambda: datetime.now(UTC).date()
 
 
 class Context:
@@ -441,6 +443,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
                 on_outcome=lambda outcome: _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress),
                 on_progress=progress.update if progress else None,
             )
+            _print_overdue(store, obj.clocks.today(), report.run_id, as_json=as_json)
         finally:
             sys.stdout.flush()
             if progress:
@@ -468,6 +471,15 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     _notify_after_sync(obj, report)
     if report.failed:
         sys.exit(1)
+
+
+def _print_overdue(store: Store, today: date, run_id: int, *, as_json: bool) -> None:
+    """A study whose results became overdue is news for cron, under --quiet too: one line,
+    once (even on a run with nothing to fetch: deadlines pass without the record changing)."""
+    from regsync.obligations import note_overdue
+
+    for event in note_overdue(store, today, run_id):
+        sys.stdout.write((_line(event.to_dict()) if as_json else event.text()) + "\n")
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -770,9 +782,9 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     changes = store.stored_changes(nct_id, from_v, to_v) if from_v != to_v else []
     if changes is None:
         # A pair never classified together (--from 1 --to 3): computed now, not stored.
-        from regsync.classify import diff_records
+        from regsync.store import classify_changes
 
-        changes = diff_records(store.record(nct_id, from_v), store.record(nct_id, to_v))
+        changes = classify_changes(store.record(nct_id, from_v), store.record(nct_id, to_v))
     if as_json:
         click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v,
                            "changes": [c.to_dict() for c in changes]}))
@@ -877,12 +889,18 @@ def status(obj, limit, as_json):
     for run in runs:
         run["duration_seconds"] = render.duration_seconds(run)
         run["new_versions"] = run["new_studies"] + run["changed"]
+    from regsync.obligations import state_counts
+
     warnings = render.clock_warnings(runs, utcnow())
+    today = obj.clocks.today()
+    by_state = state_counts(store, today)
     if as_json:
         click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last,
-                           "runs": runs, "clock_warnings": warnings}))
+                           "runs": runs, "clock_warnings": warnings,
+                           "obligations": {"as_of": today.isoformat(), **{s.value: n for s, n in by_state.items()}}}))
     else:
         click.echo(render.status_text(runs, counts, obj.db_path, size, last, warnings))
+        click.echo(render.obligations_status_line(by_state, today))
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -987,6 +1005,45 @@ def report(obj, nct_ids, html_dir):
     for nct_id in written.not_synced:
         click.echo(f"{nct_id} not synced yet: listed in the index, no page")
     click.echo(f"{written.index}: {_plural(len(written.pages), 'study', 'studies')}", err=True)
+
+
+# -- obligations -----------------------------------------------------------------------------
+
+
+def _state_choice() -> click.Choice:
+    from regsync.obligations import State
+
+    return click.Choice([s.value for s in State])
+
+
+@cli.command()
+@click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
+@click.option("--state", "states", multiple=True, type=_state_choice(),
+              help="Only studies in this state (repeatable).")
+@json_option
+@click.pass_obj
+def obligations(obj, nct_ids, states, as_json):
+    """Results obligations of the tracked studies under FDAAA 801, judged today.
+
+    Applicability (ACT, probable ACT, not applicable) is estimated from registry fields the
+    way the FDAAA TrialsTracker does; "overdue" is not a legal finding.
+
+    Example:
+
+    \b
+        regsync obligations
+        regsync obligations --state overdue --state due
+        regsync obligations --nct NCT02513394 --json
+    """
+    from regsync.obligations import tracked
+
+    ids = nct_ids_argument(nct_ids)
+    today = obj.clocks.today()
+    rows = tracked(open_store(obj), today, ids or None, list(states) or None)
+    if as_json:
+        click.echo(_dumps({"as_of": today.isoformat(), "studies": [r.to_dict() for r in rows]}))
+    else:
+        click.echo(render.obligations_text(rows, today))
 
 
 def main() -> None:

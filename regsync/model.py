@@ -58,6 +58,7 @@ class Category(StrEnum):
     ELIGIBILITY = "eligibility"
     DESIGN = "design"
     RESULTS = "results"
+    OBLIGATIONS = "obligations"  # derived: the results due date, applicability, state
     DOCUMENTS = "documents"
     SPONSOR = "sponsor"
     OVERSIGHT = "oversight"
@@ -188,6 +189,8 @@ class Change:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        if self.category is Category.OBLIGATIONS:  # old/new are the obligation before/after
+            out["obligation"] = {"before": self.old, "after": self.new}
         return out
 
     @classmethod

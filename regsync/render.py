@@ -270,3 +270,35 @@ def _size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+# -- obligations -----------------------------------------------------------------------------
+
+
+def obligations_text(rows: list[Any], today: Any) -> str:
+    """``regsync obligations``: one row a study (``regsync.obligations.Tracked``)."""
+    if not rows:
+        return "no stored study matches"
+    view = [
+        {
+            "nct_id": r.nct_id,
+            "applicability": str(r.obligation.applicability),
+            "due": r.obligation.due_date.isoformat() if r.obligation.due_date else "",
+            "state": r.obligation.state_words(),
+            "deadline moved": f"v{r.moved_in} {r.moved_on}" if r.moved_in is not None else "",
+        }
+        for r in rows
+    ]
+    return f"results obligations on {today.isoformat()}\n" + table(view, list(view[0]))
+
+
+def obligations_status_line(counts: dict[Any, int], today: Any) -> str:
+    """``regsync status``: studies per results state, judged today."""
+    words = {
+        "overdue": "overdue", "due": "due (in grace)", "submitted": "submitted (QC)",
+        "reported-late": "reported late", "reported": "reported on time", "not-yet-due": "not yet due",
+        "not-applicable": "not applicable",
+    }
+    return f"obligations on {today.isoformat()}: " + ", ".join(
+        f"{n} {words[str(state)]}" for state, n in counts.items()
+    )

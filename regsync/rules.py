@@ -170,6 +170,24 @@ RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in _TABLE})
 assert len(RULES) == len(_TABLE), "duplicate rule id"
 
 
+# Rules of regsync.obligations (not of the record diff in regsync.classify): an edit that
+# moves a results deadline is at least major, whatever field it touched.
+_OBLIGATION_TABLE: tuple[Rule, ...] = (
+    Rule("obligations.overdue_cleared", C.OBLIGATIONS, S.CRITICAL, "an edit, not a results submission, took an overdue trial out of overdue (a later primary completion, a phase, a date before 2017-01-18)"),
+    Rule("obligations.applicability", C.OBLIGATIONS, S.MAJOR, "an edit changed applicability (ACT / pACT / not applicable)"),
+    Rule("obligations.due_moved", C.OBLIGATIONS, S.MAJOR, "an edit moved the results due date"),
+    Rule("obligations.state", C.OBLIGATIONS, S.MAJOR, "an edit changed the results state (e.g. submitted, posted, a certificate of delay)"),
+)
+OBLIGATION_RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in _OBLIGATION_TABLE})
+
+
+def obligation_rule(rule_id: str) -> Rule:
+    try:
+        return OBLIGATION_RULES[rule_id]
+    except KeyError:
+        raise UnknownRule(f"no rule {rule_id!r} in regsync.rules") from None
+
+
 def rule(rule_id: str) -> Rule:
     try:
         return RULES[rule_id]
@@ -233,7 +251,7 @@ def markdown() -> str:
         "| rule | category | severity | with first results | milestone | element | what |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in _TABLE:
+    for r in (*_TABLE, *_OBLIGATION_TABLE):
         lines.append(
             f"| `{r.id}` | {r.category or 'any'} | {r.severity} | {r.reconciled or ''} "
             f"| {'yes' if r.milestone else ''} | {r.element or ''} | {r.description} |"

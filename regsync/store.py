@@ -244,6 +244,7 @@ class _Rows:
     changes: list[tuple[Any, ...]] = field(default_factory=list)
     checked: tuple[str, int, str] | None = None  # unchanged: (last_checked, checked_run, nct_id)
     back: str | None = None  # removed from the registry since then, and now it is back
+    obligation: tuple[Any, ...] | None = None  # a new version's results obligation
 
 
 # What SQLite (or binding a Python value) raises for a value it cannot store: one study's
@@ -267,8 +268,10 @@ def classify_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     """The default ``diff`` of ``save_page``: ``regsync.classify.diff_records``, imported on
     first use so that read commands never load the classifier."""
     from regsync.classify import diff_records
+    from regsync.obligations import obligation_changes
 
-    return diff_records(old, new)
+    # An edit that moves a results deadline is a change of its own, whatever field it touched.
+    return sorted(diff_records(old, new) + obligation_changes(old, new), key=Change.sort_key)
 
 
 # -- the store -------------------------------------------------------------------------------
@@ -369,6 +372,8 @@ class Store:
                         # again whole, with its index.
                         conn.execute(f"DROP TABLE IF EXISTS {MIGRATIONS_TABLE}")
                     build_migrations().apply(store.db)
+                if "0007_obligations" in pending:
+                    store.judge_unjudged_versions()
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -714,6 +719,7 @@ class Store:
                             ),
                             changes=change_rows,
                             back=back,
+                            obligation=_obligation_row(nct_id, version, fetched.record, now),
                         )
                         result = SaveResult(
                             nct_id, fetched.requested_id,
@@ -791,6 +797,7 @@ class Store:
                VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, CAST(? AS TEXT))""",
             [r.version for r in page if r.version is not None],
         )
+        conn.executemany(_INSERT_OBLIGATION, [r.obligation for r in page if r.obligation is not None])
         conn.executemany(_INSERT_CHANGE, [c for r in page for c in r.changes])
         conn.executemany(
             "UPDATE studies SET last_checked = ?, checked_run = ?, removed_at = NULL WHERE nct_id = ?",
@@ -993,13 +1000,16 @@ class Store:
                     )
                 }
                 self.conn.execute("DELETE FROM changes WHERE nct_id = ?", [nct_id])
+                self.conn.execute("DELETE FROM obligations WHERE nct_id = ?", [nct_id])
                 previous: tuple[int, dict[str, Any]] | None = None
                 rows: list[tuple[Any, ...]] = []
+                judged: list[tuple[Any, ...]] = []
                 for version, fetched_at, text in self.conn.execute(
                     "SELECT version, fetched_at, record FROM versions WHERE nct_id = ? ORDER BY version",
                     [nct_id],
                 ).fetchall():
                     record = orjson.loads(text)
+                    judged.append(_obligation_row(nct_id, version, record, fetched_at))
                     if previous is not None:
                         when = detected.get((previous[0], version), fetched_at)
                         changes = diff(previous[1], record)
@@ -1008,6 +1018,7 @@ class Store:
                         found += len(changes)
                     previous = (version, record)
                 self.conn.executemany(_INSERT_CHANGE, rows)
+                self.conn.executemany(_INSERT_OBLIGATION, judged)
             if progress:
                 progress(nct_id)
         return pairs, found
@@ -1049,6 +1060,69 @@ class Store:
                 [run_id],
             )
         ]
+
+    # obligations (regsync.obligations) --------------------------------------------------------
+
+    def judge_unjudged_versions(self) -> int:
+        """Store the obligation of every version stored before obligations were (the
+        upgrade to schema 0007); each is judged on the day it was fetched."""
+        done = 0
+        while True:
+            batch = self.conn.execute(
+                """SELECT v.nct_id, v.version, v.fetched_at, v.record FROM versions v
+                   LEFT JOIN obligations o ON o.nct_id = v.nct_id AND o.version = v.version
+                   WHERE o.nct_id IS NULL LIMIT 500"""
+            ).fetchall()
+            if not batch:
+                return done
+            with self.transaction():
+                self.conn.executemany(
+                    _INSERT_OBLIGATION,
+                    [_obligation_row(n, v, orjson.loads(text), when) for n, v, when, text in batch],
+                )
+            done += len(batch)
+
+    def current_obligations(self, nct_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Per stored study (by NCT ID): its current version's stored obligation (``detail``
+        decoded, judged on ``as_of``), with ``brief_title`` and ``removed_at``."""
+        sql = """SELECT s.nct_id, s.brief_title, s.removed_at, s.current_version AS version,
+                        o.as_of, o.detail
+                 FROM studies s JOIN obligations o
+                   ON o.nct_id = s.nct_id AND o.version = s.current_version"""
+        params: list[Any] = []
+        if nct_ids:
+            sql += f" WHERE s.nct_id IN ({','.join('?' * len(nct_ids))})"
+            params = list(nct_ids)
+        rows = self._rows(sql + " ORDER BY s.nct_id", params)
+        for row in rows:
+            row["detail"] = orjson.loads(row["detail"])
+        return rows
+
+    def deadline_edits(self) -> dict[str, dict[str, Any]]:
+        """Per study, the newest stored change that moved its results deadline (category
+        obligations): ``to_version``, ``detected_at``, ``summary``, ``new`` (decoded)."""
+        found: dict[str, dict[str, Any]] = {}
+        for row in self._rows(
+            "SELECT nct_id, to_version, detected_at, summary, new FROM changes "
+            "WHERE category = 'obligations' ORDER BY nct_id, to_version"
+        ):
+            row["new"] = orjson.loads(row["new"]) if row["new"] else None
+            found[row["nct_id"]] = row
+        return found
+
+    def record_overdue(self, nct_id: str, detail: str, run_id: int | None) -> bool:
+        """Note once that ``nct_id`` became overdue (``detail`` names the due date); False
+        when it was noted before."""
+        with self.transaction():
+            if self.conn.execute(
+                "SELECT 1 FROM events WHERE nct_id = ? AND kind = 'overdue' AND detail = ?", [nct_id, detail]
+            ).fetchone():
+                return False
+            self.conn.execute(
+                "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'overdue', ?, ?, ?)",
+                [nct_id, detail, utcnow(), run_id],
+            )
+        return True
 
 
 class _Checkpointer:
@@ -1106,6 +1180,25 @@ _INSERT_CHANGE = """INSERT INTO changes (nct_id, from_version, to_version, categ
         kind, path, old, new, summary, rule, milestone, context, delta_days, delta_months,
         detected_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+_INSERT_OBLIGATION = """INSERT INTO obligations (nct_id, version, applicability, reason, due_date,
+        overdue_after, state, days, as_of, detail)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def _obligation_row(nct_id: str, version: int, record: Mapping[str, Any], when: str) -> tuple[Any, ...]:
+    """A version's obligation, judged on the day it was fetched (``when``, a stored time), so
+    reclassify recomputes the same row."""
+    from regsync.obligations import obligation
+
+    o = obligation(record, datetime.strptime(when[:10], "%Y-%m-%d").date())
+    return (
+        nct_id, version, o.applicability.value, o.reason,
+        o.due_date.isoformat() if o.due_date else None,
+        o.overdue_after.isoformat() if o.overdue_after else None,
+        o.state.value, o.days, o.as_of.isoformat(), orjson.dumps(o.to_dict()).decode(),
+    )
 
 
 def _json(value: Any) -> str | None:

@@ -38,7 +38,7 @@ def test_status_json_shape(fake, run, db_path):
     status = json.loads(result.stdout)
     assert set(status) == {
         "database", "size_bytes", "studies", "watched", "queries", "versions", "changes",
-        "flagged_changes", "removed", "last_complete_run", "runs", "clock_warnings",
+        "flagged_changes", "removed", "last_complete_run", "runs", "clock_warnings", "obligations",
     }
     assert status["clock_warnings"] == []
     assert status["database"] == str(db_path)
@@ -98,7 +98,9 @@ def test_status_text(fake, run, db_path):
         ["1", "partial", "sync", "ids", "2", "2", "0", "1", "3"],
     ]
     assert all(re.fullmatch(r"\d+\.\ds", r[3]) for r in rows)
-    assert lines[11:] == []
+    assert len(lines) == 12 and re.fullmatch(  # the results obligations, judged today (issue 13)
+        r"obligations on \d{4}-\d\d-\d\d: 0 overdue, 0 due \(in grace\), 0 submitted \(QC\), 0 reported late, "
+        r"0 reported on time, 0 not yet due, 2 not applicable", lines[11])
 
 
 def test_status_shows_an_interrupted_run_and_its_errors(fake, run, db_path):
@@ -115,7 +117,7 @@ def test_status_shows_an_interrupted_run_and_its_errors(fake, run, db_path):
     text = run("status").stdout.splitlines()
     interrupted = [line for line in text if " interrupted " in line]
     assert len(interrupted) == 1 and interrupted[0].split()[3] == "-"  # duration unknown
-    assert text[-1] == "  run 3 error: NCT99999999 not found in the registry (HTTP 404)"
+    assert text[-2] == "  run 3 error: NCT99999999 not found in the registry (HTTP 404)"
 
 
 def test_status_before_any_run_and_without_a_database(fake, run, db_path):
@@ -127,9 +129,11 @@ def test_status_before_any_run_and_without_a_database(fake, run, db_path):
     assert run("watch", "add", DEFAULT).exit_code == 0
     empty = run("status")
     assert empty.exit_code == 0
-    assert empty.stdout.splitlines()[1:] == [
+    assert empty.stdout.splitlines()[1:-1] == [
         "studies: 0 (1 watched, 0 query watches, 0 removed from the registry)",
         "versions: 0; changes: 0 (0 flagged, the rest registry bookkeeping)",
         "no runs yet",
     ]
+    assert empty.stdout.splitlines()[-1].endswith(": 0 overdue, 0 due (in grace), 0 submitted (QC), "
+                                                  "0 reported late, 0 reported on time, 0 not yet due, 0 not applicable")
     assert json.loads(run("status", "--json").stdout)["runs"] == []

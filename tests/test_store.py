@@ -387,6 +387,7 @@ COMMANDS = [
     ("show", "NCT07240987"), ("diff", "NCT07240987"), ("changes",), ("reclassify",), ("status",),
     ("feed",),
     ("datasette-metadata",), ("report", "--html", "/nonexistent/site"),
+    ("obligations",),
 ]
 
 
