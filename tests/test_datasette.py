@@ -53,8 +53,12 @@ def test_the_views_exist_after_migration(history_db):
 def test_datasette_serves_every_view(history_db, run):
     metadata = _metadata(run)
     paths = [f"/regsync/{view}.json?_shape=array&_size=max" for view in regsync_datasette.VIEWS]
-    (s1, flagged), (s2, timeline), (s3, slips), (s4, outcomes) = _serve(history_db, metadata, paths)
-    assert (s1, s2, s3, s4) == (200, 200, 200, 200)
+    (s1, flagged), (s2, timeline), (s3, slips), (s4, outcomes), (s5, obligations) = _serve(history_db, metadata, paths)
+    assert (s1, s2, s3, s4, s5) == (200, 200, 200, 200, 200)
+    # NCT07240987 (phase 1/2, no FDA-regulated product) and NCT00763412 (completed in 2011)
+    assert sorted((r["nct_id"], r["version"], r["applicability"], r["state"]) for r in obligations) == [
+        (OTHER, 1, "not applicable", "not-applicable"), (NCT, 4, "not applicable", "not-applicable"),
+    ]
 
     assert sorted((r["from_version"], r["to_version"], r["category"], r["severity"]) for r in flagged) == [
         (1, 2, "dates", "minor"), (1, 2, "status", "minor"),
@@ -95,6 +99,7 @@ def test_datasette_runs_every_canned_query(history_db, run):
         "study_changes": f"/regsync/study_changes.json?_shape=array&nct_id={NCT}",
         "long_slips": "/regsync/long_slips.json?_shape=array&days=365",
         "primary_outcome_switches": "/regsync/primary_outcome_switches.json?_shape=array",
+        "results_due": "/regsync/results_due.json?_shape=array",
     }
     assert set(paths) == set(queries)  # a new canned query needs a line here
     answers = dict(zip(paths, _serve(history_db, metadata, list(paths.values()))))
@@ -106,6 +111,25 @@ def test_datasette_runs_every_canned_query(history_db, run):
     ]
     assert [(r["date_field"], r["delta_days"]) for r in answers["long_slips"][1]] == [("completionDate", 669)]
     assert [(r["kind"], r["to_version"]) for r in answers["primary_outcome_switches"][1]] == [("renamed", 4)]
+    assert answers["results_due"][1] == []  # neither study owes results
+
+
+def test_the_obligations_view_lists_a_trial_that_reported_late(db_path, fake, run):
+    """NCT02513394 (a probable ACT, primary completion 2020-11-30) posted results due on
+    2021-11-30 on 2022-02-01: the view and the canned query say so, with the registry link."""
+    _registry, server = fake
+    assert run("sync", "NCT02513394", api_url=server.url).exit_code == 0
+    metadata = _metadata(run)
+    (status, rows), (status_q, due) = _serve(db_path, metadata, [
+        "/regsync/obligations_current.json?_shape=array", "/regsync/results_due.json?_shape=array"])
+    assert (status, status_q) == (200, 200)
+    [row] = rows
+    assert {k: row[k] for k in ("nct_id", "version", "applicability", "due_date", "overdue_after", "state", "days")} == {
+        "nct_id": "NCT02513394", "version": 1, "applicability": "pACT", "due_date": "2021-11-30",
+        "overdue_after": "2021-12-30", "state": "reported-late", "days": 63,
+    }
+    assert [(r["nct_id"], r["state"], r["registry_url"]) for r in due] == [
+        ("NCT02513394", "reported-late", "https://clinicaltrials.gov/study/NCT02513394")]
 
 
 def test_datasette_shows_the_titles_and_descriptions(history_db, run):

@@ -1,5 +1,5 @@
 """Datasette metadata for a regsync database: titles, descriptions, facets and canned queries
-for the views of ``db/migrations/0008_views.sql``.
+for the views of ``db/migrations/0008_views.sql`` and ``0010_obligations_view.sql``.
 
 The metadata ships as ``metadata.json`` beside this file, written for a database named
 ``regsync`` (a ``regsync.db``). Datasette names a database after its file's stem and looks
@@ -18,7 +18,7 @@ from typing import Any
 
 SHIPPED_NAME = "regsync"  # the database name metadata.json is written for
 
-VIEWS = ("flagged_changes", "study_timeline", "date_slips", "outcome_changes")
+VIEWS = ("flagged_changes", "study_timeline", "date_slips", "outcome_changes", "obligations_current")
 
 
 def shipped_metadata() -> dict[str, Any]:
