@@ -123,6 +123,10 @@ class StudyView:
     removed_at: str | None
     last_changed: str | None
     versions: list[VersionView]
+    # The results obligation (FDAAA 801, an estimate) its current version gives, in words,
+    # and the day it was judged on (the day that version was fetched); None: not computed.
+    obligation: str | None = None
+    obligation_as_of: str | None = None
 
     @property
     def url(self) -> str:
@@ -268,6 +272,8 @@ def build_study(store: Store, nct_id: str) -> StudyView:
             view.outcomes_changed = view.primary_outcomes != views[-1].primary_outcomes
         views.append(view)
         previous = record
+    stored = store.current_obligations([nct_id])
+    judged = stored[0] if stored else None
     return StudyView(
         nct_id=nct_id,
         title=study["brief_title"],
@@ -275,6 +281,8 @@ def build_study(store: Store, nct_id: str) -> StudyView:
         removed_at=study.get("removed_at"),
         last_changed=study["last_changed"],
         versions=views,
+        obligation=judged["detail"].get("state_words") if judged else None,
+        obligation_as_of=judged["as_of"] if judged else None,
     )
 
 

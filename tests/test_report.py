@@ -215,6 +215,9 @@ def test_the_index_lists_status_last_change_and_most_severe(site):
     assert ours[5] == "major"
     assert other[2:4] == ["COMPLETED", "1"] and other[4].endswith(" first version") and other[5] == "none"
     assert rows[1].find("th").find("a").attrs["href"] == f"{NCT}.html"
+    # the results obligation its current version gives (FDAAA 801 as estimated), and when
+    assert re.fullmatch(r"not applicable \(as of \d{4}-\d{2}-\d{2}\)", ours[6]), ours[6]
+    assert other[6].startswith("not applicable (as of ")
 
 
 def test_registry_text_is_escaped(run, tmp_path):
