@@ -272,8 +272,8 @@ def build_study(store: Store, nct_id: str) -> StudyView:
             view.outcomes_changed = view.primary_outcomes != views[-1].primary_outcomes
         views.append(view)
         previous = record
-    stored = store.current_obligations([nct_id])
-    judged = stored[0] if stored else None
+    obligations = store.current_obligations([nct_id])
+    judged = obligations[0] if obligations else None
     return StudyView(
         nct_id=nct_id,
         title=study["brief_title"],
