@@ -84,8 +84,12 @@ def _telling() -> bool:
     """Whether -v or --log-file is listening (not only the NullHandler that silences a
     writer's warnings): the story of a run is only composed for someone to read."""
     logging = sys.modules.get("logging")
-    return logging is not None and any(
-        not isinstance(h, logging.NullHandler) for h in logging.getLogger("regsync").handlers
+    if logging is None:
+        return False
+    # The logger dict, not getLogger(): this is asked once per study of a sync.
+    root = logging.Logger.manager.loggerDict.get("regsync")
+    return isinstance(root, logging.Logger) and any(
+        not isinstance(h, logging.NullHandler) for h in root.handlers
     )
 
 

@@ -197,7 +197,7 @@ class Obligation:
 
 def _get(node: Any, *keys: str) -> Any:
     for key in keys:
-        if not isinstance(node, Mapping):
+        if type(node) is not dict and not isinstance(node, Mapping):  # dict first: the ABC check is slow
             return None
         node = node.get(key)
     return node
@@ -263,9 +263,11 @@ def _applicability(record: Mapping[str, Any]) -> tuple[Applicability, str]:
     kinds = sorted(str(t).lower().replace("_", " ") for t in types & _PACT_INTERVENTIONS)
     if not kinds:
         return Applicability.NOT_APPLICABLE, "started before 2017-01-18 with no drug, device or biological intervention"
-    countries = {c for loc in _items(_get(protocol, "contactsLocationsModule", "locations"))
-                 if isinstance(c := _get(loc, "country"), str)}
-    if not countries & _US:
+    # any() stops at the first US site: a trial can list hundreds of sites
+    if not any(
+        isinstance(loc, dict) and isinstance(c := loc.get("country"), str) and c in _US
+        for loc in _items(_get(protocol, "contactsLocationsModule", "locations"))
+    ):
         return Applicability.NOT_APPLICABLE, "started before 2017-01-18 with no site in the United States"
     if not regulated and (drug is False or device is False) and drug is not True and device is not True:
         # TrialsTracker also reads a January 2017 snapshot of the registry's is_fda_regulated
@@ -563,7 +565,7 @@ def note_overdue(store: Store, today: date, run_id: int | None = None) -> list[B
     before: each is recorded (an ``overdue`` event) and returned once, so a daily cron job
     says it on the day it happens (or on the first run after)."""
     found: list[BecameOverdue] = []
-    for row in store.current_obligations():
+    for row in store.current_obligations(grace_ended_before=today.isoformat()):
         detail = row["detail"]
         state, days = state_on(detail, today)
         if state is not State.OVERDUE or days is None:

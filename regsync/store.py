@@ -17,6 +17,7 @@ a page of studies is one transaction, so a killed run loses at most the page in 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 import re
 import sqlite3
 import stat
@@ -1082,17 +1083,27 @@ class Store:
                 )
             done += len(batch)
 
-    def current_obligations(self, nct_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def current_obligations(
+        self, nct_ids: Sequence[str] | None = None, *, grace_ended_before: str | None = None
+    ) -> list[dict[str, Any]]:
         """Per stored study (by NCT ID): its current version's stored obligation (``detail``
-        decoded, judged on ``as_of``), with ``brief_title`` and ``removed_at``."""
+        decoded, judged on ``as_of``), with ``brief_title`` and ``removed_at``.
+        ``grace_ended_before`` (YYYY-MM-DD): only applicable trials whose grace ended before
+        that day, the only ones that can be overdue (a nightly check decodes no others)."""
         sql = """SELECT s.nct_id, s.brief_title, s.removed_at, s.current_version AS version,
                         o.as_of, o.detail
                  FROM studies s JOIN obligations o
                    ON o.nct_id = s.nct_id AND o.version = s.current_version"""
+        where: list[str] = []
         params: list[Any] = []
         if nct_ids:
-            sql += f" WHERE s.nct_id IN ({','.join('?' * len(nct_ids))})"
-            params = list(nct_ids)
+            where.append(f"s.nct_id IN ({','.join('?' * len(nct_ids))})")
+            params += list(nct_ids)
+        if grace_ended_before is not None:
+            where.append("o.applicability != 'not applicable' AND (o.overdue_after IS NULL OR o.overdue_after < ?)")
+            params.append(grace_ended_before)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         rows = self._rows(sql + " ORDER BY s.nct_id", params)
         for row in rows:
             row["detail"] = orjson.loads(row["detail"])
@@ -1187,12 +1198,18 @@ _INSERT_OBLIGATION = """INSERT INTO obligations (nct_id, version, applicability,
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
+@lru_cache(maxsize=64)
+def _day_of(text: str) -> date:
+    """``YYYY-MM-DD`` as a date (a page shares one; strptime was a quarter of the row's cost)."""
+    return date.fromisoformat(text)
+
+
 def _obligation_row(nct_id: str, version: int, record: Mapping[str, Any], when: str) -> tuple[Any, ...]:
     """A version's obligation, judged on the day it was fetched (``when``, a stored time), so
     reclassify recomputes the same row."""
-    from regsync.obligations import obligation
+    from regsync.obligations import obligation  # a module attribute after the first call
 
-    o = obligation(record, datetime.strptime(when[:10], "%Y-%m-%d").date())
+    o = obligation(record, _day_of(when[:10]))
     return (
         nct_id, version, o.applicability.value, o.reason,
         o.due_date.isoformat() if o.due_date else None,
