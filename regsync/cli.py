@@ -410,9 +410,12 @@ def _notify_after_sync(obj: Context, report) -> None:
               help="Least seconds between requests; the registry asks for 1 [env: REGSYNC_DELAY].")
 @click.option("--recheck", type=params.SHARE, default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
               help="Share of the watchlist re-verified on each incremental run [env: REGSYNC_RECHECK].")
+@click.option("--transport", type=click.Choice(["requests", "curl"]), default="requests", envvar="REGSYNC_TRANSPORT",
+              show_default=True, help="HTTP client: requests, or curl (libcurl with a browser's TLS handshake, "
+              "for a registry that answers 403) [env: REGSYNC_TRANSPORT].")
 @click.pass_obj
 @notify_options
-def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck):
+def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck, transport):
     """Fetch studies and store every version whose content changed.
 
     IDs come from the arguments, else the watchlist (and query watches), else NCT07240987.
@@ -432,7 +435,8 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     from regsync.sync import run_sync
 
     ids = nct_ids_argument(nct_ids)
-    config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay)
+    config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay,
+                          transport=transport)
     client = ApiClient(config, sleep=obj.clocks.sleep, clock=obj.clocks.monotonic)
     with open_for_writing(obj, wait) as store:
         progress = _progress_bar(quiet or as_json)
