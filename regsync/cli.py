@@ -555,6 +555,87 @@ def _progress_bar(disabled: bool) -> _ProgressLine | None:
     return _ProgressLine()
 
 
+# -- backfill ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1)
+@click.option("-q", "--quiet", is_flag=True, help="Print only studies that gained versions, and failures.")
+@wait_option
+@click.option("--timeout", type=params.TIMEOUT, default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
+              help="Seconds to wait for each HTTP response [env: REGSYNC_TIMEOUT].")
+@click.option("--retries", type=params.RETRIES, default=4, envvar="REGSYNC_RETRIES", show_default=True,
+              help="Retries per request after 429, 5xx, timeouts and resets [env: REGSYNC_RETRIES].")
+@click.option("--max-wait", type=params.SECONDS_OF_WAITING, default=120.0, envvar="REGSYNC_MAX_WAIT", show_default=True,
+              help="Most seconds of back-off per request before giving up [env: REGSYNC_MAX_WAIT].")
+@click.pass_obj
+def backfill(obj, nct_ids, quiet, wait, timeout, retries, max_wait):
+    """Store each study's past versions from the registry's own history.
+
+    IDs come from the arguments, else the watchlist, else NCT07240987. Only versions not
+    yet stored are fetched, one at a time, at most 2 requests/s; each is committed as it is
+    stored, so an interrupted backfill continues where it stopped.
+
+    Example:
+
+    \b
+        regsync backfill NCT07240987
+        regsync backfill --quiet        # the whole watchlist, for cron
+    """
+    ids = nct_ids_argument(nct_ids)
+    with open_for_writing(obj, wait) as store:
+        if not ids:
+            ids = store.watch_ids() or [DEFAULT_NCT_ID]
+        ids = list(dict.fromkeys(resolve(store, nct_id) for nct_id in ids))
+        report = _backfill(obj, store, ids, quiet=quiet, timeout=timeout, retries=retries, max_wait=max_wait)
+    if report.failed:
+        sys.exit(1)
+
+
+def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0, delay=1.0, transport="requests"):
+    from regsync.backfill import backfill as run_backfill
+    from regsync.client import HISTORY_DELAY, ApiClient, ClientConfig, HistoryClient
+
+    config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay,
+                          transport=transport)
+    api = ApiClient(config, sleep=obj.clocks.sleep, clock=obj.clocks.monotonic)
+    # The history endpoints: always curl (they refuse Python's TLS), always 2 requests/s.
+    history = HistoryClient(
+        ClientConfig(**{**config.__dict__, "transport": "curl", "delay": HISTORY_DELAY}),
+        sleep=obj.clocks.sleep, clock=obj.clocks.monotonic,
+    )
+    progress = _progress_bar(quiet)
+
+    def told(study) -> None:
+        if study.error is not None:
+            sys.stdout.flush()
+            if progress:
+                progress.clear()
+            click.echo(study.line(), err=True)
+        elif not quiet or study.stored or study.linked:
+            if progress:
+                progress.clear()
+            click.echo(study.line())
+
+    try:
+        report = run_backfill(store, history, api, ids, on_study=told,
+                              on_progress=progress.update if progress else None)
+    finally:
+        sys.stdout.flush()
+        if progress:
+            progress.close()
+    if report.stopped:
+        click.echo(f"error: {report.stopped}", err=True)
+    stored = sum(len(s.stored) for s in report.studies)
+    linked = sum(len(s.linked) for s in report.studies)
+    summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, {stored} registry versions stored, "
+               f"{linked} linked to own snapshots ({_plural(report.requests, 'request', 'requests')})")
+    _log(ERROR if report.failed else INFO, "run %s: %s", report.run_id, summary)
+    if not quiet:
+        click.echo(summary, err=True)
+    return report
+
+
 # -- watch ---------------------------------------------------------------------------------
 
 
@@ -766,29 +847,40 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     store = open_store(obj)
     nct_id = resolve(store, nct_id)
     current = store.study(nct_id)["current_version"]
+    # The timeline (registry versions backfilled before own snapshots): "before" is by date,
+    # not by regsync's number; without registry versions it is 1, 2, ..., current.
+    timeline = [r["version"] for r in store.history(nct_id)]
+    place = {v: i for i, v in enumerate(timeline)}
+    top = max(timeline)
+    known = f"versions 1-{top}"
     to_v = current if to_v is None else to_v
-    if not 1 <= to_v <= current:
-        raise UnknownVersion(f"--to {to_v}: {nct_id} has versions 1-{current}")
-    if from_v is None and to_v == 1:
+    if to_v not in place:
+        raise UnknownVersion(f"--to {to_v}: {nct_id} has {known}")
+    if from_v is None and place[to_v] == 0:
         # Not an error: a script diffing every study meets first versions all the time.
         if as_json:
-            click.echo(_dumps({"nct_id": nct_id, "from_version": None, "to_version": 1, "changes": []}))
+            click.echo(_dumps({"nct_id": nct_id, "from_version": None, "to_version": to_v, "changes": []}))
         else:
-            only = " (the only one stored)" if current == 1 else ""
-            click.echo(f"{nct_id} v1 is the first version{only}; nothing before it to compare")
+            only = " (the only one stored)" if len(timeline) == 1 else ""
+            click.echo(f"{nct_id} v{to_v} is the first version{only}; nothing before it to compare")
         return
     if from_v is None:
-        from_v = to_v - 1
-    elif not 1 <= from_v <= current:
-        raise UnknownVersion(f"--from {from_v}: {nct_id} has versions 1-{current}")
-    if from_v > to_v:
+        from_v = timeline[place[to_v] - 1]
+    elif from_v not in place:
+        raise UnknownVersion(f"--from {from_v}: {nct_id} has {known}")
+    if place[from_v] > place[to_v]:
         raise UsageError(f"--from {from_v} is after --to {to_v}")
     changes = store.stored_changes(nct_id, from_v, to_v) if from_v != to_v else []
     if changes is None:
         # A pair never classified together (--from 1 --to 3): computed now, not stored.
         from regsync.store import classify_changes
 
-        changes = classify_changes(store.record(nct_id, from_v), store.record(nct_id, to_v))
+        older, newer = store.record(nct_id, from_v), store.record(nct_id, to_v)
+        if len(timeline) != current:  # registry versions among them: markup is no change
+            from regsync.normalize import normalize_record
+
+            older, newer = normalize_record(older), normalize_record(newer)
+        changes = classify_changes(older, newer)
     if as_json:
         click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v,
                            "changes": [c.to_dict() for c in changes]}))

@@ -698,6 +698,9 @@ class Store:
                     else:
                         previous = state[1] if state else None
                         version = previous + 1 if previous else 1
+                        if previous is not None:
+                            # Backfilled registry versions take numbers after the own ones.
+                            version = max(version, self._top_version(nct_id) + 1)
                         changes: list[Change] = []
                         change_rows: list[tuple[Any, ...]] = []
                         if previous is not None:
@@ -831,6 +834,10 @@ class Store:
             [(a, nct_id, now) for a in listed if isinstance(a, str) and _NCT_ID.fullmatch(a) and a != nct_id],
         )
 
+    def _top_version(self, nct_id: str) -> int:
+        row = self.conn.execute("SELECT MAX(version) FROM versions WHERE nct_id = ?", [nct_id]).fetchone()
+        return int(row[0] or 0)
+
     def _last_run_id(self) -> int:
         return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])
 
@@ -920,9 +927,10 @@ class Store:
             self._rows(
                 """SELECT v.version, v.fetched_at, v.content_hash, v.last_update_post_date,
                           v.overall_status, v.data_timestamp, COALESCE(s.url, v.source) AS source,
-                          v.requested_id
+                          v.requested_id, v.registry_version, v.registry_date, v.module_labels
                    FROM versions v LEFT JOIN sources s ON s.id = v.source_id
-                   WHERE v.nct_id = ? ORDER BY v.version""",
+                   WHERE v.nct_id = ?
+                   ORDER BY COALESCE(v.registry_date, substr(v.fetched_at, 1, 10)), v.fetched_at, v.version""",
                 [nct_id],
             )
         )
@@ -939,6 +947,89 @@ class Store:
             raise UnknownVersion(f"{nct_id} has no version {version} (versions 1-{last} are stored)")
         record: dict[str, Any] = orjson.loads(row[0])
         return record
+
+    # the registry's own history ---------------------------------------------------------
+
+    def registry_versions(self, nct_id: str) -> dict[int, int]:
+        """The registry versions stored for a study: registry version -> local version."""
+        return {
+            int(r): int(v)
+            for r, v in self.conn.execute(
+                "SELECT registry_version, version FROM versions WHERE nct_id = ? AND registry_version IS NOT NULL",
+                [nct_id],
+            )
+        }
+
+    def store_registry_version(
+        self,
+        nct_id: str,
+        *,
+        registry_version: int,
+        registry_date: str | None,
+        module_labels: Sequence[str],
+        record: dict[str, Any],
+        run_id: int | None = None,
+    ) -> tuple[str, int, list[Change]]:
+        """Store one version of the registry's history, in its own transaction (a killed
+        backfill keeps every version stored before): ("linked", v, changes) when an own
+        snapshot not yet linked has the same content after normalisation (that snapshot IS
+        the version: it gains the registry's number and date, no row is added), else
+        ("stored", v, changes) for a new row with source 'registry-history'. ``changes``:
+        against the stored registry version before it, both normalised (markup is never a
+        change). The study must be stored (an own snapshot first)."""
+        from regsync.normalize import normalize_record, normalized_hash
+
+        self.study(nct_id)
+        now = utcnow()
+        labels = _dumps(list(module_labels)).decode()
+        with self.transaction():
+            digest = normalized_hash(record)
+            for version, row_record in self.conn.execute(
+                "SELECT version, record FROM versions WHERE nct_id = ? AND norm_hash IS NULL", [nct_id]
+            ).fetchall():
+                self.conn.execute(
+                    "UPDATE versions SET norm_hash = ? WHERE nct_id = ? AND version = ?",
+                    [normalized_hash(orjson.loads(row_record)), nct_id, version],
+                )
+            own = self.conn.execute(
+                "SELECT version FROM versions WHERE nct_id = ? AND norm_hash = ? AND registry_version IS NULL "
+                "AND source != 'registry-history' ORDER BY version LIMIT 1",
+                [nct_id, digest],
+            ).fetchone()
+            if own is not None:
+                kind, version = "linked", int(own[0])
+                self.conn.execute(
+                    "UPDATE versions SET registry_version = ?, registry_date = ?, module_labels = ? "
+                    "WHERE nct_id = ? AND version = ?",
+                    [registry_version, registry_date, labels, nct_id, version],
+                )
+            else:
+                kind = "stored"
+                version = int(self.conn.execute(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE nct_id = ?", [nct_id]
+                ).fetchone()[0])
+                _, status, posted = _summary_fields(record)
+                self.conn.execute(
+                    """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
+                           source, source_id, requested_id, run_id, overall_status, last_update_post_date,
+                           record, registry_version, registry_date, module_labels, norm_hash)
+                       VALUES (?, ?, ?, ?, NULL, 'registry-history', NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [nct_id, version, now, content_hash(record), run_id, status, posted,
+                     _dumps(record).decode(), registry_version, registry_date, labels, digest],
+                )
+            changes: list[Change] = []
+            before = self.conn.execute(
+                "SELECT version, record, source = 'registry-history' FROM versions "
+                "WHERE nct_id = ? AND registry_version = ?",
+                [nct_id, registry_version - 1],
+            ).fetchone()
+            # Two own snapshots were compared when the second was synced.
+            if before is not None and int(before[0]) != version and (kind == "stored" or before[2]):
+                changes = classify_changes(normalize_record(orjson.loads(before[1])), normalize_record(record))
+                self.conn.executemany(
+                    _INSERT_CHANGE, [_change_row(nct_id, int(before[0]), version, c, now) for c in changes]
+                )
+        return kind, version, changes
 
     # changes ----------------------------------------------------------------------------
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+from support.fakeapi import Fault, history_markup
+from support.records import load
 
 from regsync.client import ApiClient, ClientConfig, HistoryClient, HistoryEntry
 from regsync.errors import ApiUnavailable, BadResponse, ClientRefused
-from support.fakeapi import Fault, history_markup
-from support.records import load
 
 
 class FakeClock:
