@@ -413,9 +413,12 @@ def _notify_after_sync(obj: Context, report) -> None:
 @click.option("--transport", type=click.Choice(["requests", "curl"]), default="requests", envvar="REGSYNC_TRANSPORT",
               show_default=True, help="HTTP client: requests, or curl (libcurl with a browser's TLS handshake, "
               "for a registry that answers 403) [env: REGSYNC_TRANSPORT].")
+@click.option("--backfill", "then_backfill", is_flag=True,
+              help="Then store the synced studies' past versions from the registry's history (see backfill).")
 @click.pass_obj
 @notify_options
-def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck, transport):
+def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck, transport,
+         then_backfill):
     """Fetch studies and store every version whose content changed.
 
     IDs come from the arguments, else the watchlist (and query watches), else NCT07240987.
@@ -473,7 +476,14 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     elif not quiet and not as_json:
         click.echo(counted, err=True)
     _notify_after_sync(obj, report)
-    if report.failed:
+    backfilled = None
+    if then_backfill:
+        with open_for_writing(obj, wait) as store:
+            targets = ids or store.watch_ids() or [DEFAULT_NCT_ID]
+            targets = list(dict.fromkeys(resolve(store, nct_id) for nct_id in targets))
+            backfilled = _backfill(obj, store, targets, quiet=quiet or as_json, timeout=timeout, retries=retries,
+                                   max_wait=max_wait, delay=delay, transport=transport)
+    if report.failed or (backfilled is not None and backfilled.failed):
         sys.exit(1)
 
 
@@ -667,9 +677,11 @@ def _watch_targets(nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> tuple[
 @click.argument("nct_ids", nargs=-1)
 @click.option("--query", "queries", multiple=True, metavar="EXPR",
               help="An Essie expression; every sync tracks all studies it matches.")
+@click.option("--backfill", "then_backfill", is_flag=True,
+              help="Then store these studies' past versions from the registry's history (see backfill).")
 @wait_option
 @click.pass_obj
-def watch_add(obj, nct_ids, queries, wait):
+def watch_add(obj, nct_ids, queries, wait, then_backfill):
     """Watch studies by NCT ID, or everything an Essie query matches.
 
     Example:
@@ -687,6 +699,9 @@ def watch_add(obj, nct_ids, queries, wait):
         for expr in exprs:
             _, new = store.query_add(expr)
             click.echo(f"query {expr!r} {'added' if new else 'already watched'}")
+        backfilled = _backfill(obj, store, ids, quiet=False) if then_backfill and ids else None
+    if backfilled is not None and backfilled.failed:
+        sys.exit(1)
 
 
 @watch.command("remove")

@@ -261,3 +261,31 @@ def test_a_killed_backfill_keeps_what_it_stored_and_continues(fake, tmp_path):
     finally:
         conn.close()
     assert runs[-2:] == [("backfill", "interrupted"), ("backfill", "ok")]
+
+
+def test_sync_and_watch_add_with_backfill(history, run, db_path):
+    registry, server = history
+    synced = run("sync", NCT, "--backfill", api_url=server.url)
+    assert synced.exit_code == 0, synced.stderr
+    assert synced.stdout == (
+        f"{NCT} new (v1)\n"
+        f"{NCT} backfilled: 2 registry versions stored (0-1), own v1 is registry version 2 of 3\n"
+    )
+    assert synced.stderr.splitlines() == [
+        "1 study: 1 new, 0 changed, 0 unchanged, 0 failed (ids, 2 requests)",
+        "backfill: 1 study, 2 registry versions stored, 1 linked to own snapshots (4 requests)",
+    ]
+    quiet = run("sync", NCT, "--force", "--backfill", "-q", api_url=server.url)
+    assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
+    registry.fail("history", Fault.status(403))
+    refused = run("sync", NCT, "--force", "--backfill", "-q", api_url=server.url)
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.stderr.startswith(f"error: backfill stopped at {NCT}: the registry refused this client (HTTP 403)")
+    other = load("NCT06171568")
+    registry.add_history("NCT06171568", "2024-05-01", history_markup(other))
+    added = run("watch", "add", "NCT06171568", "--backfill", api_url=server.url)
+    assert added.exit_code == 0, added.stderr
+    assert added.stdout == (
+        "NCT06171568 added\n"
+        "NCT06171568 backfilled: own v1 is registry version 0 of 1\n"
+    )
