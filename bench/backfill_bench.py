@@ -66,6 +66,7 @@ def main() -> None:
         with Store.open_write(db) as store:
             report = backfill(store, history, api, ids)
         wall = time.perf_counter() - started
+        history_requests = registry.count("history")
         stored = sum(len(s.stored) for s in report.studies)
         linked = sum(len(s.linked) for s in report.studies)
         again_clock = SimulatedClock()
@@ -74,7 +75,7 @@ def main() -> None:
         with Store.open_write(db) as store:
             second = backfill(store, again, api, ids)
     print(f"{args.studies} studies x {args.versions} versions: {report.requests} requests "
-          f"({registry.count('history')} to the history endpoints), {stored} versions stored, {linked} linked, "
+          f"({history_requests} to the history endpoints), {stored} versions stored, {linked} linked, "
           f"failed={report.failed}")
     print(f"simulated duration at {1 / HISTORY_DELAY:g} requests/s: {clock.now:.0f} s ({clock.now / 3600:.2f} h); "
           f"machine time {wall:.1f} s")

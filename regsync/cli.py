@@ -844,8 +844,9 @@ def show(obj, nct_id, version, as_of):
 
 @cli.command()
 @click.argument("nct_id")
-@click.option("--from", "from_v", type=params.VERSION, help="Older version (default: the one before --to).")
-@click.option("--to", "to_v", type=params.VERSION, help="Newer version (default: the latest).")
+@click.option("--from", "from_v", type=params.VERSION_REF,
+              help="Older version: N, first, latest or a date (default: the one before --to).")
+@click.option("--to", "to_v", type=params.VERSION_REF, help="Newer version: N, first, latest or a date (default: the latest).")
 @click.option("--all", "show_admin", is_flag=True, help="Also show registry bookkeeping (admin) changes.")
 @json_option
 @click.pass_obj
@@ -864,11 +865,13 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     current = store.study(nct_id)["current_version"]
     # The timeline (registry versions backfilled before own snapshots): "before" is by date,
     # not by regsync's number; without registry versions it is 1, 2, ..., current.
-    timeline = [r["version"] for r in store.history(nct_id)]
+    rows = store.history(nct_id)
+    timeline = [r["version"] for r in rows]
     place = {v: i for i, v in enumerate(timeline)}
     top = max(timeline)
     known = f"versions 1-{top}"
-    to_v = current if to_v is None else to_v
+    from_v = _version_ref(nct_id, "--from", from_v, rows)
+    to_v = current if to_v is None else _version_ref(nct_id, "--to", to_v, rows)
     if to_v not in place:
         raise UnknownVersion(f"--to {to_v}: {nct_id} has {known}")
     if from_v is None and place[to_v] == 0:
@@ -903,6 +906,22 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         click.echo(f"{nct_id} v{from_v} -> v{to_v}: the same version; no changes")
     else:
         click.echo(render.diff_text(nct_id, from_v, to_v, changes, show_admin=show_admin))
+
+
+def _version_ref(nct_id: str, option: str, ref: int | str | None, rows: list[dict]) -> int | None:
+    """A --from/--to value as a stored version number: ``first`` and ``latest`` of the
+    timeline, a date as the version in effect that day (registry date, else when seen)."""
+    if ref is None or isinstance(ref, int):
+        return ref
+    if ref == "first":
+        return int(rows[0]["version"])
+    if ref == "latest":
+        return int(rows[-1]["version"])
+    dated = [r for r in rows if (r.get("registry_date") or r["fetched_at"][:10]) <= ref]
+    if not dated:
+        first = rows[0].get("registry_date") or rows[0]["fetched_at"][:10]
+        raise UnknownVersion(f"{option} {ref}: {nct_id} has no version dated on or before it (the first: {first})")
+    return int(dated[-1]["version"])
 
 
 def _parse_since(value: str | None, now: Callable[[], datetime]) -> str | None:

@@ -289,3 +289,23 @@ def test_sync_and_watch_add_with_backfill(history, run, db_path):
         "NCT06171568 added\n"
         "NCT06171568 backfilled: own v1 is registry version 0 of 1\n"
     )
+
+
+def test_diff_from_first_latest_or_a_date(history, run):
+    registry, server = history
+    run("sync", NCT, api_url=server.url)
+    run("backfill", NCT, api_url=server.url)
+    original = run("diff", NCT, "--from", "first")
+    assert original.exit_code == 0, original.stderr
+    lines = original.stdout.splitlines()
+    assert lines[0] == f"{NCT} v2 -> v1"  # registry version 0 (as registered) against now
+    assert "  minor    Overall status: NOT_YET_RECRUITING -> RECRUITING  [milestone]" in lines
+    assert "  minor    Enrollment: 32 -> 40 (ESTIMATED, +25%)" in lines
+    dated = json.loads(run("diff", NCT, "--from", "2025-12-15", "--to", "latest", "--json").stdout)
+    assert (dated["from_version"], dated["to_version"]) == (3, 1)  # in effect on 2025-12-15: registry v1
+    assert [c["category"] for c in dated["changes"] if c["severity"] != "admin"] == ["enrollment"]
+    early = run("diff", NCT, "--from", "2025-01-01")
+    assert early.exit_code == 2
+    assert early.stderr == f"error: --from 2025-01-01: {NCT} has no version dated on or before it (the first: 2025-11-20)\n"
+    backwards = run("diff", NCT, "--from", "latest", "--to", "first")
+    assert (backwards.exit_code, backwards.stderr) == (2, "error: --from 1 is after --to 2\n")
