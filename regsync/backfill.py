@@ -30,6 +30,7 @@ class StudyBackfill:
     versions: int = 0  # in the registry's index
     stored: list[int] = field(default_factory=list)  # registry versions stored as new rows
     linked: list[tuple[int, int]] = field(default_factory=list)  # (registry version, own local version)
+    silent_edits: list[str] = field(default_factory=list)  # found by this backfill
     error: str | None = None
 
     def line(self) -> str:
@@ -130,3 +131,4 @@ def _one(store: Store, history: HistoryClient, api: ApiClient, result: StudyBack
             result.linked.append((entry.version, local))
         else:
             result.stored.append(entry.version)
+    result.silent_edits = store.flag_silent_edits(nct_id, run_id)

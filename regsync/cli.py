@@ -626,6 +626,8 @@ def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0
             if progress:
                 progress.clear()
             click.echo(study.line())
+        for detail in study.silent_edits:  # news for cron, under --quiet too
+            click.echo(f"{study.nct_id} silent edit: {detail}")
 
     try:
         report = run_backfill(store, history, api, ids, on_study=told,
@@ -970,6 +972,14 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
         click.echo(_dumps([r.to_dict() for r in rows]))
     else:
         click.echo(render.changes_text(rows))
+        if not categories:
+            # Silent edits (content changed with no new registry version) are events, not
+            # changes between two versions: listed after them, with the same --nct/--since.
+            start = _parse_since(since, obj.clocks.now)
+            for edit in store.silent_edits():
+                if (ids and edit["nct_id"] not in ids) or (start and edit["detected_at"] < start):
+                    continue
+                click.echo(f"{edit['detected_at'][:10]}  {edit['nct_id']} silent edit: {edit['detail']}")
 
 
 @cli.command()
@@ -1024,13 +1034,18 @@ def status(obj, limit, as_json):
     warnings = render.clock_warnings(runs, utcnow())
     today = obj.clocks.today()
     by_state = state_counts(store, today)
+    silent = store.silent_edits()
     if as_json:
         click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last,
-                           "runs": runs, "clock_warnings": warnings,
+                           "runs": runs, "clock_warnings": warnings, "silent_edits": silent,
                            "obligations": {"as_of": today.isoformat(), **{s.value: n for s, n in by_state.items()}}}))
     else:
         click.echo(render.status_text(runs, counts, obj.db_path, size, last, warnings))
         click.echo(render.obligations_status_line(by_state, today))
+        if silent:
+            newest = silent[0]
+            click.echo(f"silent edits: {len(silent)} (newest {newest['detected_at'][:10]}: {newest['nct_id']} "
+                       f"{newest['detail']}); regsync changes lists them")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

@@ -984,13 +984,7 @@ class Store:
         labels = _dumps(list(module_labels)).decode()
         with self.transaction():
             digest = normalized_hash(record)
-            for version, row_record in self.conn.execute(
-                "SELECT version, record FROM versions WHERE nct_id = ? AND norm_hash IS NULL", [nct_id]
-            ).fetchall():
-                self.conn.execute(
-                    "UPDATE versions SET norm_hash = ? WHERE nct_id = ? AND version = ?",
-                    [normalized_hash(orjson.loads(row_record)), nct_id, version],
-                )
+            self._fill_norm_hashes(nct_id)
             own = self.conn.execute(
                 "SELECT version FROM versions WHERE nct_id = ? AND norm_hash = ? AND registry_version IS NULL "
                 "AND source != 'registry-history' ORDER BY version LIMIT 1",
@@ -1030,6 +1024,73 @@ class Store:
                     _INSERT_CHANGE, [_change_row(nct_id, int(before[0]), version, c, now) for c in changes]
                 )
         return kind, version, changes
+
+    def flag_silent_edits(self, nct_id: str, run_id: int | None = None) -> list[str]:
+        """Own snapshots that differ from the registry version they claim to be (the one
+        submitted on their lastUpdateSubmitDate) while the registry's history holds no other
+        version of that date: content changed without a new version. Each is recorded once
+        as a 'silent-edit' event; the details of those new here are returned."""
+        from regsync.model import Severity
+        from regsync.normalize import normalize_record
+
+        found: list[str] = []
+        now = utcnow()
+        with self.transaction():
+            self._fill_norm_hashes(nct_id)
+            registry_rows = self.conn.execute(
+                "SELECT registry_version, registry_date, norm_hash, record, version FROM versions "
+                "WHERE nct_id = ? AND registry_version IS NOT NULL ORDER BY registry_version",
+                [nct_id],
+            ).fetchall()
+            if not registry_rows:
+                return []
+            own_rows = self.conn.execute(
+                "SELECT version, norm_hash, record FROM versions WHERE nct_id = ? AND registry_version IS NULL "
+                "AND source != 'registry-history' ORDER BY version",
+                [nct_id],
+            ).fetchall()
+            for version, digest, raw in own_rows:
+                record = orjson.loads(raw)
+                submitted = _get(record, "protocolSection", "statusModule", "lastUpdateSubmitDate")
+                same_day = [r for r in registry_rows if r[1] == submitted]
+                if not isinstance(submitted, str) or not same_day or any(r[2] == digest for r in same_day):
+                    continue
+                claimed = same_day[-1]
+                changes = classify_changes(normalize_record(orjson.loads(claimed[3])), normalize_record(record))
+                categories = sorted({str(c.category) for c in changes if c.severity != Severity.ADMIN})
+                detail = (
+                    f"own v{version} differs from registry version {claimed[0]} (submitted {submitted}) "
+                    f"with no new version in the registry's history"
+                    + (f": {', '.join(categories)}" if categories else ": registry bookkeeping only")
+                )
+                if self.conn.execute(
+                    "SELECT 1 FROM events WHERE nct_id = ? AND kind = 'silent-edit' AND detail = ?", [nct_id, detail]
+                ).fetchone():
+                    continue
+                self.conn.execute(
+                    "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'silent-edit', ?, ?, ?)",
+                    [nct_id, detail, now, run_id],
+                )
+                found.append(detail)
+        return found
+
+    def _fill_norm_hashes(self, nct_id: str) -> None:
+        """norm_hash of the study's versions stored without one (own snapshots are stored
+        by sync, which does not normalise: a study never backfilled never pays for it)."""
+        from regsync.normalize import normalized_hash
+
+        for version, row_record in self.conn.execute(
+            "SELECT version, record FROM versions WHERE nct_id = ? AND norm_hash IS NULL", [nct_id]
+        ).fetchall():
+            self.conn.execute(
+                "UPDATE versions SET norm_hash = ? WHERE nct_id = ? AND version = ?",
+                [normalized_hash(orjson.loads(row_record)), nct_id, version],
+            )
+
+    def silent_edits(self) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT nct_id, detail, detected_at FROM events WHERE kind = 'silent-edit' ORDER BY detected_at DESC, id DESC"
+        )
 
     # changes ----------------------------------------------------------------------------
 

@@ -309,3 +309,33 @@ def test_diff_from_first_latest_or_a_date(history, run):
     assert early.stderr == f"error: --from 2025-01-01: {NCT} has no version dated on or before it (the first: 2025-11-20)\n"
     backwards = run("diff", NCT, "--from", "latest", "--to", "first")
     assert (backwards.exit_code, backwards.stderr) == (2, "error: --from 1 is after --to 2\n")
+
+
+def test_a_silent_edit_is_flagged(fake, run, db_path):
+    """The sponsor's record changes with no new version in the registry's history: the own
+    snapshot claims (lastUpdateSubmitDate) to be registry version 1 but differs from it."""
+    registry, server = fake
+    first, second = _versions()[:2]
+    submitted = second["protocolSection"]["statusModule"]["lastUpdateSubmitDate"]  # 2025-12-18
+    registry.add(second)
+    registry.add_history(NCT, "2025-11-20", history_markup(first))
+    registry.add_history(NCT, submitted, history_markup(second))
+    run("sync", NCT, api_url=server.url)
+    assert run("backfill", NCT, api_url=server.url).stdout == (
+        f"{NCT} backfilled: 1 registry version stored (0), own v1 is registry version 1 of 2\n"
+    )
+    edited = copy.deepcopy(second)
+    edited["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 45
+    registry.add(edited)  # same lastUpdateSubmitDate, no new history version
+    assert run("sync", NCT, "--force", api_url=server.url).stdout.startswith(f"{NCT} changed v1 -> v3")
+    found = run("backfill", NCT, "-q", api_url=server.url)
+    detail = (f"own v3 differs from registry version 1 (submitted {submitted}) with no new version "
+              "in the registry's history: enrollment")
+    assert (found.exit_code, found.stdout, found.stderr) == (0, f"{NCT} silent edit: {detail}\n", "")
+    again = run("backfill", NCT, "-q", api_url=server.url)  # reported once
+    assert (again.stdout, again.stderr) == ("", "")
+    listed = run("changes").stdout.splitlines()
+    assert listed[-1].endswith(f"  {NCT} silent edit: {detail}")
+    status = run("status")
+    assert "silent edits: 1 (newest " in status.stdout and f"{NCT} {detail}); regsync changes lists them" in status.stdout
+    assert [e["detail"] for e in json.loads(run("status", "--json").stdout)["silent_edits"]] == [detail]
