@@ -443,14 +443,24 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     client = ApiClient(config, sleep=obj.clocks.sleep, clock=obj.clocks.monotonic)
     with open_for_writing(obj, wait) as store:
         progress = _progress_bar(quiet or as_json)
+        changed: list[str] = []
+
+        def told(outcome) -> None:
+            if outcome.status == "changed":
+                changed.append(outcome.nct_id)
+            _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress)
+
         try:
             report = run_sync(
                 store, client, ids, force=force, full=full, default_ids=[DEFAULT_NCT_ID],
                 recheck_share=recheck, clock=obj.clocks.monotonic,
-                on_outcome=lambda outcome: _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress),
+                on_outcome=told,
                 on_progress=progress.update if progress else None,
             )
             _print_overdue(store, obj.clocks.today(), report.run_id, as_json=as_json)
+            # A backfilled study that changed may have gained more than one registry version
+            # since the last sync: those are filled in below, so its chain of diffs stays whole.
+            missed = [] if then_backfill else [n for n in changed if store.registry_versions(n)]
         finally:
             sys.stdout.flush()
             if progress:
@@ -477,12 +487,16 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
         click.echo(counted, err=True)
     _notify_after_sync(obj, report)
     backfilled = None
+    if missed:
+        with open_for_writing(obj, wait) as store:
+            _backfill(obj, store, missed, quiet=True, timeout=timeout, retries=retries, max_wait=max_wait,
+                      delay=delay, transport=transport, soft=True, as_json=as_json)
     if then_backfill:
         with open_for_writing(obj, wait) as store:
             targets = ids or store.watch_ids() or [DEFAULT_NCT_ID]
             targets = list(dict.fromkeys(resolve(store, nct_id) for nct_id in targets))
             backfilled = _backfill(obj, store, targets, quiet=quiet or as_json, timeout=timeout, retries=retries,
-                                   max_wait=max_wait, delay=delay, transport=transport)
+                                   max_wait=max_wait, delay=delay, transport=transport, as_json=as_json)
     if report.failed or (backfilled is not None and backfilled.failed):
         sys.exit(1)
 
@@ -602,7 +616,11 @@ def backfill(obj, nct_ids, quiet, wait, timeout, retries, max_wait):
         sys.exit(1)
 
 
-def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0, delay=1.0, transport="requests"):
+def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0, delay=1.0, transport="requests",
+              soft=False, as_json=False):
+    """Run a backfill and print its lines. ``soft``: the filling-in after a sync, whose
+    failure is a warning (the sync itself is stored and fine), not an error. ``as_json``:
+    its lines as JSON Lines, as sync --json prints."""
     from regsync.backfill import backfill as run_backfill
     from regsync.client import HISTORY_DELAY, ApiClient, ClientConfig, HistoryClient
 
@@ -622,6 +640,12 @@ def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0
             if progress:
                 progress.clear()
             click.echo(study.line(), err=True)
+        elif as_json:
+            if study.stored or study.linked or study.silent_edits:
+                sys.stdout.write(_line({"nct_id": study.nct_id, "status": "backfilled", "stored": study.stored,
+                                        "linked": [{"registry_version": r, "version": v} for r, v in study.linked],
+                                        "silent_edits": study.silent_edits}) + "\n")
+            return
         elif not quiet or study.stored or study.linked:
             if progress:
                 progress.clear()
@@ -637,7 +661,8 @@ def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0
         if progress:
             progress.close()
     if report.stopped:
-        click.echo(f"error: {report.stopped}", err=True)
+        prefix = "warning: missed versions not filled in: " if soft else "error: "
+        click.echo(prefix + report.stopped, err=True)
     stored = sum(len(s.stored) for s in report.studies)
     linked = sum(len(s.linked) for s in report.studies)
     summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, {stored} registry versions stored, "

@@ -172,9 +172,10 @@ def changes_text(rows: list[StoredChange]) -> str:
     for r in rows:
         c = r.change
         tag = " [milestone]" if c.milestone else ""
+        submitted = f" (submitted {r.registry_date})" if r.registry_date else ""
         lines.append(
             f"{r.detected_at[:10]}  {r.nct_id} v{r.from_version}->v{r.to_version}  "
-            f"{_badge(c.severity)} {c.category:<13} {c.summary}{tag}"
+            f"{_badge(c.severity)} {c.category:<13} {c.summary}{tag}{submitted}"
         )
     return "\n".join(lines)
 

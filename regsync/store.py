@@ -1020,6 +1020,14 @@ class Store:
             # Two own snapshots were compared when the second was synced.
             if before is not None and int(before[0]) != version and (kind == "stored" or before[2]):
                 changes = classify_changes(normalize_record(orjson.loads(before[1])), normalize_record(record))
+                if kind == "linked":
+                    # Versions were missed between two syncs and are now filled in: the chain
+                    # through them replaces the direct diff from the previous own snapshot.
+                    self.conn.execute(
+                        "DELETE FROM changes WHERE nct_id = ? AND to_version = ? AND from_version IN "
+                        "(SELECT version FROM versions WHERE nct_id = ? AND source != 'registry-history')",
+                        [nct_id, version, nct_id],
+                    )
                 self.conn.executemany(
                     _INSERT_CHANGE, [_change_row(nct_id, int(before[0]), version, c, now) for c in changes]
                 )
@@ -1113,25 +1121,31 @@ class Store:
         severities: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> list[StoredChange]:
-        """Stored changes, newest first, filtered by detection date, study, category and
-        severity (each list: any of)."""
+        """Stored changes, newest first, filtered by date, study, category and severity (each
+        list: any of). ``since`` compares the registry date of the version that made the
+        change (when the sponsor submitted it) where it is known, else when regsync detected
+        it: a backfill of 2018's versions is not news of this week."""
         where: list[str] = []
         params: list[Any] = []
         if since:
-            where.append("detected_at >= ?")
+            where.append("COALESCE(v.registry_date, c.detected_at) >= ?")
             params.append(since)
-        for column, values in (("nct_id", nct_ids), ("category", categories), ("severity", severities)):
+        for column, values in (("c.nct_id", nct_ids), ("c.category", categories), ("c.severity", severities)):
             if values:
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(str(v) for v in values)
-        sql = "SELECT * FROM changes"
+        sql = (
+            "SELECT c.*, v.registry_date AS registry_date FROM changes c "
+            "LEFT JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY detected_at DESC, nct_id, to_version DESC, id"
+        sql += " ORDER BY c.detected_at DESC, c.nct_id, c.to_version DESC, c.id"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [
-            StoredChange(r["nct_id"], r["from_version"], r["to_version"], r["detected_at"], _read_change(r))
+            StoredChange(r["nct_id"], r["from_version"], r["to_version"], r["detected_at"], _read_change(r),
+                         r["registry_date"])
             for r in self._rows(sql, params)
         ]
 

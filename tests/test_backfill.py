@@ -327,11 +327,13 @@ def test_a_silent_edit_is_flagged(fake, run, db_path):
     edited = copy.deepcopy(second)
     edited["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 45
     registry.add(edited)  # same lastUpdateSubmitDate, no new history version
-    assert run("sync", NCT, "--force", api_url=server.url).stdout.startswith(f"{NCT} changed v1 -> v3")
-    found = run("backfill", NCT, "-q", api_url=server.url)
     detail = (f"own v3 differs from registry version 1 (submitted {submitted}) with no new version "
               "in the registry's history: enrollment")
-    assert (found.exit_code, found.stdout, found.stderr) == (0, f"{NCT} silent edit: {detail}\n", "")
+    # The sync looks for missed versions of a backfilled study that changed, and finds none.
+    synced = run("sync", NCT, "--force", "-q", api_url=server.url)
+    assert (synced.exit_code, synced.stderr) == (0, "")
+    assert synced.stdout.splitlines() == [
+        f"{NCT} changed v1 -> v3 [minor]: enrollment", f"{NCT} silent edit: {detail}"]
     again = run("backfill", NCT, "-q", api_url=server.url)  # reported once
     assert (again.stdout, again.stderr) == ("", "")
     listed = run("changes").stdout.splitlines()
@@ -339,3 +341,44 @@ def test_a_silent_edit_is_flagged(fake, run, db_path):
     status = run("status")
     assert "silent edits: 1 (newest " in status.stdout and f"{NCT} {detail}); regsync changes lists them" in status.stdout
     assert [e["detail"] for e in json.loads(run("status", "--json").stdout)["silent_edits"]] == [detail]
+
+
+def test_versions_missed_between_two_syncs_are_filled_in(history, run, db_path):
+    registry, server = history
+    run("sync", NCT, api_url=server.url)
+    run("backfill", NCT, api_url=server.url)
+    # The sponsor submits twice between two polls: registry versions 3 and 4.
+    third = _versions()[-1]
+    fourth = copy.deepcopy(third)
+    fourth["protocolSection"]["statusModule"]["overallStatus"] = "ACTIVE_NOT_RECRUITING"
+    fifth = copy.deepcopy(fourth)
+    fifth["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 44
+    registry.add_history(NCT, "2026-01-10", history_markup(fourth))
+    registry.add_history(NCT, "2026-01-20", history_markup(fifth))
+    registry.add(fifth)
+    result = run("sync", NCT, "--force", api_url=server.url)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{NCT} changed v1 -> v4 [minor]: status (milestone: ACTIVE_NOT_RECRUITING), enrollment",
+        f"{NCT} backfilled: 1 registry version stored (3), own v4 is registry version 4 of 5",
+    ]
+    assert _rows(db_path)[3:] == [(4, 4, "2026-01-20", 0, '["designModule"]'), (5, 3, "2026-01-10", 1, '["statusModule"]')]
+    # The chain goes through the missed version; the direct v1 -> v4 diff is replaced by it.
+    assert _changes(db_path)[2:] == [
+        (1, 5, "status", "Overall status: RECRUITING -> ACTIVE_NOT_RECRUITING"),
+        (5, 4, "enrollment", "Enrollment: 40 -> 44 (ESTIMATED, +10%)"),
+    ]
+    # Each change carries the registry date of the version that made it; --since filters by it.
+    listed = json.loads(run("changes", "--json").stdout)
+    assert {(c["to_version"], c.get("registry_date")) for c in listed} == {
+        (4, "2026-01-20"), (5, "2026-01-10"), (3, "2025-12-10"), (1, "2025-12-24")}
+    recent = run("changes", "--since", "2026-01-15").stdout.splitlines()
+    assert len(recent) == 1 and recent[0].endswith("Enrollment: 40 -> 44 (ESTIMATED, +10%) (submitted 2026-01-20)")
+    # A fill that the registry refuses is a warning: the sync itself succeeded.
+    registry.add_history(NCT, "2026-02-01", history_markup(dict(fifth, hasResults=True)))
+    registry.add(dict(fifth, hasResults=True))
+    registry.fail("history", Fault.status(403))
+    refused = run("sync", NCT, "--force", api_url=server.url)
+    assert refused.exit_code == 0
+    assert refused.stderr.splitlines()[-1].startswith(
+        f"warning: missed versions not filled in: backfill stopped at {NCT}: the registry refused this client (HTTP 403)")
