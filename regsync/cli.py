@@ -673,6 +673,32 @@ def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0
     return report
 
 
+@cli.command()
+@click.argument("nct_id")
+@json_option
+@click.pass_obj
+def outcomes(obj, nct_id, as_json):
+    """The primary outcomes as first registered, then every change to them.
+
+    Each change with its date (the registry's, where known), whether it came before or after
+    the start date, primary completion and results submission, and the registry's compare
+    page for the two versions. Run `regsync backfill NCT` first for the record's whole past.
+
+    Example:
+
+    \b
+        regsync outcomes NCT07240987
+        regsync outcomes NCT07240987 --json
+    """
+    from regsync.outcome_story import story, story_text
+
+    nct_id = normalize_nct_id(nct_id)
+    store = open_store(obj)
+    nct_id = resolve(store, nct_id)
+    told = story(store, nct_id)
+    click.echo(_dumps(told) if as_json else story_text(told))
+
+
 # -- watch ---------------------------------------------------------------------------------
 
 

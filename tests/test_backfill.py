@@ -382,3 +382,31 @@ def test_versions_missed_between_two_syncs_are_filled_in(history, run, db_path):
     assert refused.exit_code == 0
     assert refused.stderr.splitlines()[-1].startswith(
         f"warning: missed versions not filled in: backfill stopped at {NCT}: the registry refused this client (HTTP 403)")
+
+
+def test_outcomes_tells_the_primary_outcomes_story(fake, run):
+    registry, server = fake
+    first, second = _versions()[:2]
+    switched = copy.deepcopy(second)
+    switched["protocolSection"]["outcomesModule"]["primaryOutcomes"][0]["timeFrame"] = "Baseline to 6 months"
+    registry.add(switched)
+    for day, record in zip(("2025-11-20", "2025-12-10", "2026-03-02"), (first, second, switched), strict=True):
+        registry.add_history(NCT, day, history_markup(record))
+    run("sync", NCT, api_url=server.url)
+    run("backfill", NCT, api_url=server.url)
+    result = run("outcomes", NCT)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{NCT} primary outcomes as first registered (v2, registry version 0, 2025-11-20):",
+        "  1. Change in estimated glomerular filtration rate (eGFR) [Baseline to 12 months]",
+        "1 change to them:",
+        "  2026-03-02  v3 -> v1 (registry 1 -> 2): after the start date (2026-01-01); "
+        "before primary completion (2027-06-30); no results submitted",
+        "    - Change in estimated glomerular filtration rate (eGFR) [Baseline to 12 months]",
+        "    + Change in estimated glomerular filtration rate (eGFR) [Baseline to 6 months]",
+        f"    https://clinicaltrials.gov/study/{NCT}?tab=history&a=2&b=3",
+    ]
+    told = json.loads(run("outcomes", NCT, "--json").stdout)
+    assert told["first"]["registry_version"] == 0
+    assert [(c["from_registry_version"], c["to_registry_version"], c["start"]) for c in told["changes"]] == [
+        (1, 2, "after the start date (2026-01-01)")]
