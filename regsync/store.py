@@ -1011,6 +1011,8 @@ class Store:
                     [nct_id, version, now, content_hash(record), run_id, status, posted,
                      _dumps(record).decode(), registry_version, registry_date, labels, digest],
                 )
+                # Like every stored version: its results obligation, judged as of now.
+                self.conn.execute(_INSERT_OBLIGATION, _obligation_row(nct_id, version, record, now))
             changes: list[Change] = []
             before = self.conn.execute(
                 "SELECT version, record, source = 'registry-history' FROM versions "

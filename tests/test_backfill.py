@@ -410,3 +410,18 @@ def test_outcomes_tells_the_primary_outcomes_story(fake, run):
     assert told["first"]["registry_version"] == 0
     assert [(c["from_registry_version"], c["to_registry_version"], c["start"]) for c in told["changes"]] == [
         (1, 2, "after the start date (2026-01-01)")]
+
+
+def test_every_backfilled_version_has_its_obligation_row(history, run, db_path):
+    _, server = history
+    run("sync", NCT, api_url=server.url)
+    run("backfill", NCT, api_url=server.url)
+    conn = sqlite3.connect(db_path)
+    try:
+        missing = conn.execute(
+            "SELECT v.version FROM versions v LEFT JOIN obligations o ON o.nct_id = v.nct_id AND o.version = v.version "
+            "WHERE o.nct_id IS NULL"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert missing == []
