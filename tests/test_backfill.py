@@ -425,3 +425,15 @@ def test_every_backfilled_version_has_its_obligation_row(history, run, db_path):
     finally:
         conn.close()
     assert missing == []
+
+
+def test_the_feed_links_the_registrys_compare_view_after_a_backfill(history, run):
+    _, server = history
+    run("sync", NCT, api_url=server.url)
+    run("backfill", NCT, api_url=server.url)
+    items = json.loads(run("feed", "--format", "json").stdout)["items"]
+    links = {item["_regsync"]["to_version"]: item["external_url"] for item in items}
+    assert links == {
+        3: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=1&b=2",
+        1: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=2&b=3",
+    }
