@@ -414,9 +414,15 @@ def _notify_after_sync(obj: Context, report) -> None:
               help="Least seconds between requests; the registry asks for 1 [env: REGSYNC_DELAY].")
 @click.option("--recheck", type=params.SHARE, default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
               help="Share of the watchlist re-verified on each incremental run [env: REGSYNC_RECHECK].")
+@click.option("--transport", type=click.Choice(["requests", "curl"]), default="requests", envvar="REGSYNC_TRANSPORT",
+              show_default=True, help="HTTP client: requests, or curl (libcurl with a browser's TLS handshake, "
+              "for a registry that answers 403) [env: REGSYNC_TRANSPORT].")
+@click.option("--backfill", "then_backfill", is_flag=True,
+              help="Then store the synced studies' past versions from the registry's history (see backfill).")
 @click.pass_obj
 @notify_options
-def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck):
+def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck, transport,
+         then_backfill):
     """Fetch studies and store every version whose content changed.
 
     IDs come from the arguments, else the watchlist (and query watches), else NCT07240987.
@@ -436,18 +442,29 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     from regsync.sync import run_sync
 
     ids = nct_ids_argument(nct_ids)
-    config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay)
+    config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay,
+                          transport=transport)
     client = ApiClient(config, sleep=obj.clocks.sleep, clock=obj.clocks.monotonic)
     with open_for_writing(obj, wait) as store:
         progress = _progress_bar(quiet or as_json)
+        changed: list[str] = []
+
+        def told(outcome) -> None:
+            if outcome.status == "changed":
+                changed.append(outcome.nct_id)
+            _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress)
+
         try:
             report = run_sync(
                 store, client, ids, force=force, full=full, default_ids=[DEFAULT_NCT_ID],
                 recheck_share=recheck, clock=obj.clocks.monotonic,
-                on_outcome=lambda outcome: _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress),
+                on_outcome=told,
                 on_progress=progress.update if progress else None,
             )
             _print_overdue(store, obj.clocks.today(), report.run_id, as_json=as_json)
+            # A backfilled study that changed may have gained more than one registry version
+            # since the last sync: those are filled in below, so its chain of diffs stays whole.
+            missed = [] if then_backfill else [n for n in changed if store.registry_versions(n)]
         finally:
             sys.stdout.flush()
             if progress:
@@ -473,7 +490,18 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     elif not quiet and not as_json:
         click.echo(counted, err=True)
     _notify_after_sync(obj, report)
-    if report.failed:
+    backfilled = None
+    if missed:
+        with open_for_writing(obj, wait) as store:
+            _backfill(obj, store, missed, quiet=True, timeout=timeout, retries=retries, max_wait=max_wait,
+                      delay=delay, transport=transport, soft=True, as_json=as_json)
+    if then_backfill:
+        with open_for_writing(obj, wait) as store:
+            targets = ids or store.watch_ids() or [DEFAULT_NCT_ID]
+            targets = list(dict.fromkeys(resolve(store, nct_id) for nct_id in targets))
+            backfilled = _backfill(obj, store, targets, quiet=quiet or as_json, timeout=timeout, retries=retries,
+                                   max_wait=max_wait, delay=delay, transport=transport, as_json=as_json)
+    if report.failed or (backfilled is not None and backfilled.failed):
         sys.exit(1)
 
 
@@ -555,6 +583,126 @@ def _progress_bar(disabled: bool) -> _ProgressLine | None:
     return _ProgressLine()
 
 
+# -- backfill ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1)
+@click.option("-q", "--quiet", is_flag=True, help="Print only studies that gained versions, and failures.")
+@wait_option
+@click.option("--timeout", type=params.TIMEOUT, default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
+              help="Seconds to wait for each HTTP response [env: REGSYNC_TIMEOUT].")
+@click.option("--retries", type=params.RETRIES, default=4, envvar="REGSYNC_RETRIES", show_default=True,
+              help="Retries per request after 429, 5xx, timeouts and resets [env: REGSYNC_RETRIES].")
+@click.option("--max-wait", type=params.SECONDS_OF_WAITING, default=120.0, envvar="REGSYNC_MAX_WAIT", show_default=True,
+              help="Most seconds of back-off per request before giving up [env: REGSYNC_MAX_WAIT].")
+@click.pass_obj
+def backfill(obj, nct_ids, quiet, wait, timeout, retries, max_wait):
+    """Store each study's past versions from the registry's own history.
+
+    IDs come from the arguments, else the watchlist, else NCT07240987. Only versions not
+    yet stored are fetched, one at a time, at most 2 requests/s; each is committed as it is
+    stored, so an interrupted backfill continues where it stopped.
+
+    Example:
+
+    \b
+        regsync backfill NCT07240987
+        regsync backfill --quiet        # the whole watchlist, for cron
+    """
+    ids = nct_ids_argument(nct_ids)
+    with open_for_writing(obj, wait) as store:
+        if not ids:
+            ids = store.watch_ids() or [DEFAULT_NCT_ID]
+        ids = list(dict.fromkeys(resolve(store, nct_id) for nct_id in ids))
+        report = _backfill(obj, store, ids, quiet=quiet, timeout=timeout, retries=retries, max_wait=max_wait)
+    if report.failed:
+        sys.exit(1)
+
+
+def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0, delay=1.0, transport="requests",
+              soft=False, as_json=False):
+    """Run a backfill and print its lines. ``soft``: the filling-in after a sync, whose
+    failure is a warning (the sync itself is stored and fine), not an error. ``as_json``:
+    its lines as JSON Lines, as sync --json prints."""
+    from regsync.backfill import backfill as run_backfill
+    from regsync.client import HISTORY_DELAY, ApiClient, ClientConfig, HistoryClient
+
+    config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay,
+                          transport=transport)
+    api = ApiClient(config, sleep=obj.clocks.sleep, clock=obj.clocks.monotonic)
+    # The history endpoints: always curl (they refuse Python's TLS), always 2 requests/s.
+    history = HistoryClient(
+        ClientConfig(**{**config.__dict__, "transport": "curl", "delay": HISTORY_DELAY}),
+        sleep=obj.clocks.sleep, clock=obj.clocks.monotonic,
+    )
+    progress = _progress_bar(quiet)
+
+    def told(study) -> None:
+        if study.error is not None:
+            sys.stdout.flush()
+            if progress:
+                progress.clear()
+            click.echo(study.line(), err=True)
+        elif as_json:
+            if study.stored or study.linked or study.silent_edits:
+                sys.stdout.write(_line({"nct_id": study.nct_id, "status": "backfilled", "stored": study.stored,
+                                        "linked": [{"registry_version": r, "version": v} for r, v in study.linked],
+                                        "silent_edits": study.silent_edits}) + "\n")
+            return
+        elif not quiet or study.stored or study.linked:
+            if progress:
+                progress.clear()
+            click.echo(study.line())
+        for detail in study.silent_edits:  # news for cron, under --quiet too
+            click.echo(f"{study.nct_id} silent edit: {detail}")
+
+    try:
+        report = run_backfill(store, history, api, ids, on_study=told,
+                              on_progress=progress.update if progress else None)
+    finally:
+        sys.stdout.flush()
+        if progress:
+            progress.close()
+    if report.stopped:
+        prefix = "warning: missed versions not filled in: " if soft else "error: "
+        click.echo(prefix + report.stopped, err=True)
+    stored = sum(len(s.stored) for s in report.studies)
+    linked = sum(len(s.linked) for s in report.studies)
+    summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, {stored} registry versions stored, "
+               f"{linked} linked to own snapshots ({_plural(report.requests, 'request', 'requests')})")
+    _log(ERROR if report.failed else INFO, "run %s: %s", report.run_id, summary)
+    if not quiet:
+        click.echo(summary, err=True)
+    return report
+
+
+@cli.command()
+@click.argument("nct_id")
+@json_option
+@click.pass_obj
+def outcomes(obj, nct_id, as_json):
+    """The primary outcomes as first registered, then every change to them.
+
+    Each change with its date (the registry's, where known), whether it came before or after
+    the start date, primary completion and results submission, and the registry's compare
+    page for the two versions. Run `regsync backfill NCT` first for the record's whole past.
+
+    Example:
+
+    \b
+        regsync outcomes NCT07240987
+        regsync outcomes NCT07240987 --json
+    """
+    from regsync.outcome_story import story, story_text
+
+    nct_id = normalize_nct_id(nct_id)
+    store = open_store(obj)
+    nct_id = resolve(store, nct_id)
+    told = story(store, nct_id)
+    click.echo(_dumps(told) if as_json else story_text(told))
+
+
 # -- watch ---------------------------------------------------------------------------------
 
 
@@ -586,9 +734,11 @@ def _watch_targets(nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> tuple[
 @click.argument("nct_ids", nargs=-1)
 @click.option("--query", "queries", multiple=True, metavar="EXPR",
               help="An Essie expression; every sync tracks all studies it matches.")
+@click.option("--backfill", "then_backfill", is_flag=True,
+              help="Then store these studies' past versions from the registry's history (see backfill).")
 @wait_option
 @click.pass_obj
-def watch_add(obj, nct_ids, queries, wait):
+def watch_add(obj, nct_ids, queries, wait, then_backfill):
     """Watch studies by NCT ID, or everything an Essie query matches.
 
     Example:
@@ -606,6 +756,9 @@ def watch_add(obj, nct_ids, queries, wait):
         for expr in exprs:
             _, new = store.query_add(expr)
             click.echo(f"query {expr!r} {'added' if new else 'already watched'}")
+        backfilled = _backfill(obj, store, ids, quiet=False) if then_backfill and ids else None
+    if backfilled is not None and backfilled.failed:
+        sys.exit(1)
 
 
 @watch.command("remove")
@@ -748,8 +901,9 @@ def show(obj, nct_id, version, as_of):
 
 @cli.command()
 @click.argument("nct_id")
-@click.option("--from", "from_v", type=params.VERSION, help="Older version (default: the one before --to).")
-@click.option("--to", "to_v", type=params.VERSION, help="Newer version (default: the latest).")
+@click.option("--from", "from_v", type=params.VERSION_REF,
+              help="Older version: N, first, latest or a date (default: the one before --to).")
+@click.option("--to", "to_v", type=params.VERSION_REF, help="Newer version: N, first, latest or a date (default: the latest).")
 @click.option("--all", "show_admin", is_flag=True, help="Also show registry bookkeeping (admin) changes.")
 @json_option
 @click.pass_obj
@@ -766,29 +920,42 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     store = open_store(obj)
     nct_id = resolve(store, nct_id)
     current = store.study(nct_id)["current_version"]
-    to_v = current if to_v is None else to_v
-    if not 1 <= to_v <= current:
-        raise UnknownVersion(f"--to {to_v}: {nct_id} has versions 1-{current}")
-    if from_v is None and to_v == 1:
+    # The timeline (registry versions backfilled before own snapshots): "before" is by date,
+    # not by regsync's number; without registry versions it is 1, 2, ..., current.
+    rows = store.history(nct_id)
+    timeline = [r["version"] for r in rows]
+    place = {v: i for i, v in enumerate(timeline)}
+    top = max(timeline)
+    known = f"versions 1-{top}"
+    from_v = _version_ref(nct_id, "--from", from_v, rows)
+    to_v = current if to_v is None else _version_ref(nct_id, "--to", to_v, rows)
+    if to_v not in place:
+        raise UnknownVersion(f"--to {to_v}: {nct_id} has {known}")
+    if from_v is None and place[to_v] == 0:
         # Not an error: a script diffing every study meets first versions all the time.
         if as_json:
-            click.echo(_dumps({"nct_id": nct_id, "from_version": None, "to_version": 1, "changes": []}))
+            click.echo(_dumps({"nct_id": nct_id, "from_version": None, "to_version": to_v, "changes": []}))
         else:
-            only = " (the only one stored)" if current == 1 else ""
-            click.echo(f"{nct_id} v1 is the first version{only}; nothing before it to compare")
+            only = " (the only one stored)" if len(timeline) == 1 else ""
+            click.echo(f"{nct_id} v{to_v} is the first version{only}; nothing before it to compare")
         return
     if from_v is None:
-        from_v = to_v - 1
-    elif not 1 <= from_v <= current:
-        raise UnknownVersion(f"--from {from_v}: {nct_id} has versions 1-{current}")
-    if from_v > to_v:
+        from_v = timeline[place[to_v] - 1]
+    elif from_v not in place:
+        raise UnknownVersion(f"--from {from_v}: {nct_id} has {known}")
+    if place[from_v] > place[to_v]:
         raise UsageError(f"--from {from_v} is after --to {to_v}")
     changes = store.stored_changes(nct_id, from_v, to_v) if from_v != to_v else []
     if changes is None:
         # A pair never classified together (--from 1 --to 3): computed now, not stored.
         from regsync.store import classify_changes
 
-        changes = classify_changes(store.record(nct_id, from_v), store.record(nct_id, to_v))
+        older, newer = store.record(nct_id, from_v), store.record(nct_id, to_v)
+        if len(timeline) != current:  # registry versions among them: markup is no change
+            from regsync.normalize import normalize_record
+
+            older, newer = normalize_record(older), normalize_record(newer)
+        changes = classify_changes(older, newer)
     if as_json:
         click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v,
                            "changes": [c.to_dict() for c in changes]}))
@@ -796,6 +963,22 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         click.echo(f"{nct_id} v{from_v} -> v{to_v}: the same version; no changes")
     else:
         click.echo(render.diff_text(nct_id, from_v, to_v, changes, show_admin=show_admin))
+
+
+def _version_ref(nct_id: str, option: str, ref: int | str | None, rows: list[dict]) -> int | None:
+    """A --from/--to value as a stored version number: ``first`` and ``latest`` of the
+    timeline, a date as the version in effect that day (registry date, else when seen)."""
+    if ref is None or isinstance(ref, int):
+        return ref
+    if ref == "first":
+        return int(rows[0]["version"])
+    if ref == "latest":
+        return int(rows[-1]["version"])
+    dated = [r for r in rows if (r.get("registry_date") or r["fetched_at"][:10]) <= ref]
+    if not dated:
+        first = rows[0].get("registry_date") or rows[0]["fetched_at"][:10]
+        raise UnknownVersion(f"{option} {ref}: {nct_id} has no version dated on or before it (the first: {first})")
+    return int(dated[-1]["version"])
 
 
 def _parse_since(value: str | None, now: Callable[[], datetime]) -> str | None:
@@ -844,6 +1027,14 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
         click.echo(_dumps([r.to_dict() for r in rows]))
     else:
         click.echo(render.changes_text(rows))
+        if not categories:
+            # Silent edits (content changed with no new registry version) are events, not
+            # changes between two versions: listed after them, with the same --nct/--since.
+            start = _parse_since(since, obj.clocks.now)
+            for edit in store.silent_edits():
+                if (ids and edit["nct_id"] not in ids) or (start and edit["detected_at"] < start):
+                    continue
+                click.echo(f"{edit['detected_at'][:10]}  {edit['nct_id']} silent edit: {edit['detail']}")
 
 
 @cli.command()
@@ -898,13 +1089,18 @@ def status(obj, limit, as_json):
     warnings = render.clock_warnings(runs, utcnow())
     today = obj.clocks.today()
     by_state = state_counts(store, today)
+    silent = store.silent_edits()
     if as_json:
         click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last,
-                           "runs": runs, "clock_warnings": warnings,
+                           "runs": runs, "clock_warnings": warnings, "silent_edits": silent,
                            "obligations": {"as_of": today.isoformat(), **{s.value: n for s, n in by_state.items()}}}))
     else:
         click.echo(render.status_text(runs, counts, obj.db_path, size, last, warnings))
         click.echo(render.obligations_status_line(by_state, today))
+        if silent:
+            newest = silent[0]
+            click.echo(f"silent edits: {len(silent)} (newest {newest['detected_at'][:10]}: {newest['nct_id']} "
+                       f"{newest['detail']}); regsync changes lists them")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

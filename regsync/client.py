@@ -24,13 +24,14 @@ from urllib.parse import quote, urlencode, urljoin
 import orjson
 import requests
 import requests.adapters
+import requests.structures
 import urllib3.connection
 import urllib3.connectionpool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
 from regsync import DEFAULT_API_URL, __version__
-from regsync.errors import ApiUnavailable, BadResponse, FetchError, InvalidNctId, NotTheApi, StudyNotFound
+from regsync.errors import ApiUnavailable, BadResponse, ClientRefused, FetchError, InvalidNctId, NotTheApi, StudyNotFound
 from regsync.ids import normalize_nct_id
 from regsync.urls import origin, redact_url, split_credentials
 
@@ -81,6 +82,16 @@ class ClientConfig:
     # are when the request is sent.
     max_record_bytes: int | None = None
     max_page_bytes: int | None = None
+    # "requests" (Python's TLS) or "curl" (libcurl via curl_cffi, a browser's TLS handshake:
+    # the registry's history endpoints answer Python's with HTTP 403).
+    transport: str = "requests"
+
+
+TRANSPORTS = ("requests", "curl")
+
+# The registry's website endpoints (version history): at most 2 requests/s, serial. A peer
+# crawled 126,760 trials at this pace with no refusal; 2 in flight drew 429s.
+HISTORY_DELAY = 0.5
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,11 @@ class ApiClient:
         # Credentials in the URL (a mirror behind basic auth) are sent as such and kept out
         # of every URL built from the base: none printed, logged or stored carries them.
         self.base, credentials = split_credentials(self.config.api_url.rstrip("/"))
+        if self.config.transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {self.config.transport!r}; one of {', '.join(TRANSPORTS)}")
+        self._curl: _CurlTransport | None = None
+        if self.config.transport == "curl":
+            self._curl = _CurlTransport(credentials)
         if session is None:
             session = requests.Session()
             # Every read of the socket (status line and headers included, not only the body)
@@ -203,6 +219,9 @@ class ApiClient:
         response = self._get(f"{self.base}/version", what="/version", limit=self._record_limit())
         if response.status == 404:
             raise self._not_the_api("GET /version answered HTTP 404")
+        if response.status == 403 and self.session.auth is None:
+            # No credentials to blame: the registry screens clients (by their TLS handshake).
+            raise refused("GET /version", self.config.transport)
         if response.status in (401, 403):
             # Every study would fail the same way: one line, not one per study.
             raise NotTheApi(
@@ -385,13 +404,13 @@ class ApiClient:
             log.debug("sending GET %s (attempt %d of %d, timeout %g s)", url, attempt, cfg.attempts, cfg.timeout)
             try:
                 answer = self._exchange(url, what=what, limit=limit, deadline=started + cfg.timeout)
-            except (requests.Timeout, ReadTimeoutError, _Overdue):
+            except (requests.Timeout, ReadTimeoutError, _Overdue, _CurlTimeout):
                 last_problem = f"no answer within {cfg.timeout:g} s (timeout)"
                 retry_after = None
-            except (requests.ConnectionError, Urllib3Error) as exc:  # reset, cut mid-body
+            except (requests.ConnectionError, Urllib3Error, _CurlConnection) as exc:  # reset, cut mid-body
                 last_problem = f"connection failed ({_short(exc)})"
                 retry_after = None
-            except requests.RequestException as exc:  # invalid URL...
+            except (requests.RequestException, _CurlFailed) as exc:  # invalid URL...
                 raise ApiUnavailable(f"{what}: request failed: {_short(exc)}") from exc
             else:
                 status = answer.status
@@ -442,6 +461,19 @@ class ApiClient:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise _Overdue
+            if self._curl is not None:
+                answer = self._curl.get(
+                    current, timeout=min(self.config.timeout, remaining), what=what, limit=limit,
+                    deadline=deadline, clock=self._clock,
+                )
+                location = answer.headers.get("Location")
+                if answer.status in REDIRECT_STATUSES and location:
+                    target = urljoin(current, location)
+                    self._check_redirect(target, what)
+                    hops.append(location)
+                    current = target
+                    continue
+                return _Answer(answer.status, redact_url(answer.url), answer.headers, answer.body, tuple(hops))
             response = self.session.get(
                 current, timeout=min(self.config.timeout, remaining), allow_redirects=False, stream=True
             )
@@ -585,6 +617,76 @@ class _Overdue(Exception):
     """The answer did not arrive in full by the request's deadline (a timeout)."""
 
 
+class _CurlTimeout(Exception):
+    """libcurl gave up waiting (connect, a read, or the whole transfer)."""
+
+
+class _CurlConnection(Exception):
+    """libcurl could not connect, or the connection broke mid-answer."""
+
+
+class _CurlFailed(Exception):
+    """libcurl refused the request itself (a malformed URL...): retrying cannot help."""
+
+
+class _CurlTransport:
+    """GETs through libcurl (curl_cffi) with a browser's TLS handshake.
+
+    The registry's website endpoints screen clients by their TLS fingerprint: Python's
+    ``ssl`` gets HTTP 403 where curl gets 200 (measured 2026-08-30, see README). Only the
+    exchange differs: pacing, retries, Retry-After, the deadline, the size cap and the
+    redirect check are ApiClient's, as for requests. libcurl's own timeout is the whole
+    transfer's, so it bounds what the deadline bounds for requests.
+    """
+
+    def __init__(self, credentials: tuple[str, str] | None):
+        # Imported here: a run on the default transport never loads libcurl.
+        from curl_cffi import requests as curl_requests
+
+        self._module = curl_requests
+        self._session: Any = curl_requests.Session(impersonate="chrome")
+        self._auth = credentials
+
+    def get(
+        self, url: str, *, timeout: float, what: str, limit: int, deadline: float, clock: Callable[[], float]
+    ) -> _Answer:
+        errors = self._module.exceptions
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        try:
+            response = self._session.get(
+                url, headers=headers, auth=self._auth, timeout=timeout, allow_redirects=False,
+                stream=True, accept_encoding="gzip, deflate",
+            )
+        except errors.Timeout as exc:
+            raise _CurlTimeout(str(exc)) from exc
+        except (errors.ConnectionError, errors.DNSError, errors.SSLError) as exc:
+            raise _CurlConnection(str(exc)) from exc
+        except errors.RequestException as exc:
+            raise _CurlFailed(str(exc)) from exc
+        try:
+            parts: list[bytes] = []
+            size = 0
+            try:
+                for chunk in response.iter_content():
+                    size += len(chunk)
+                    if size > limit:
+                        raise BadResponse(f"{what}: the registry's answer exceeds {_size(limit)}; nothing stored")
+                    if clock() > deadline:
+                        raise _Overdue
+                    parts.append(chunk)
+            except errors.Timeout as exc:
+                raise _CurlTimeout(str(exc)) from exc
+            except errors.RequestException as exc:  # cut mid-body, a broken encoding
+                raise _CurlConnection(str(exc)) from exc
+            # Retry-After and Location must read as with requests: a plain, case-insensitive map.
+            got = requests.structures.CaseInsensitiveDict(
+                {k: v for k, v in response.headers.items() if v is not None}
+            )
+            return _Answer(response.status_code, str(response.url), got, b"".join(parts))
+        finally:
+            response.close()
+
+
 def _read_body(
     response: requests.Response, *, what: str, limit: int, deadline: float, clock: Callable[[], float]
 ) -> bytes:
@@ -698,6 +800,16 @@ class _Background:
 
 
 # -- helpers (pure; tested directly) ---------------------------------------------------------
+
+
+def refused(what: str, transport: str) -> ClientRefused:
+    """The registry's 403 to a client it screens out (by its TLS fingerprint, not by who asks)."""
+    hint = (
+        "its website endpoints screen Python's TLS handshake; --transport curl (REGSYNC_TRANSPORT=curl) uses a browser's"
+        if transport == "requests"
+        else "it refuses even a browser's TLS handshake now; try again later"
+    )
+    return ClientRefused(f"the registry refused this client (HTTP 403) on {what}: {hint}; nothing stored")
 
 
 def record_nct_id(record: dict[str, Any]) -> str | None:
@@ -841,3 +953,83 @@ def _short(exc: Exception) -> str:
         if marker in text:
             return marker.lower()
     return redact_url(type(exc).__name__ + (": " + text if text else ""))[:160]
+
+
+# -- the registry's own version history (website endpoints, not part of API v2) -------------
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One version in the registry's history index (``version`` is the registry's, 0-based)."""
+
+    version: int
+    date: str | None  # when the sponsor submitted it
+    status: str | None  # its overallStatus
+    module_labels: tuple[str, ...]
+
+
+class HistoryClient:
+    """``GET {site}/api/int/studies/{NCT}?history=true`` and ``.../history/{v}``.
+
+    These are the registry's website endpoints (undocumented, may change): they refuse
+    Python's TLS handshake with 403, so the default transport is curl; and they are paced to
+    at most 2 requests/s, serial (a peer saw 429s with 2 in flight). Retries, Retry-After,
+    timeouts and the size cap are ApiClient's.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        config = config or ClientConfig(transport="curl")
+        paced = ClientConfig(**{**config.__dict__, "delay": max(config.delay, HISTORY_DELAY)})
+        self.api = ApiClient(paced, sleep=sleep, clock=clock)
+        scheme, host = origin(self.api.base)
+        self.site = f"{scheme}://{host}"
+
+    @property
+    def requests(self) -> int:
+        return self.api.requests
+
+    def get_history_index(self, nct_id: str) -> list[HistoryEntry]:
+        nct_id = normalize_nct_id(nct_id)
+        what = f"{nct_id} history"
+        data = self._json(f"{self.site}/api/int/studies/{nct_id}?history=true", what)
+        history = data.get("history") if isinstance(data, dict) else None
+        changes = history.get("changes") if isinstance(history, dict) else None
+        if not isinstance(changes, list):
+            # Some studies have no history index at all.
+            return []
+        entries = []
+        for change in changes:
+            if not isinstance(change, dict) or not isinstance(change.get("version"), int):
+                raise BadResponse(f"{what}: the registry's history index has an entry without a version number")
+            labels = change.get("moduleLabels") or []
+            entries.append(HistoryEntry(
+                change["version"],
+                change.get("date") if isinstance(change.get("date"), str) else None,
+                change.get("status") if isinstance(change.get("status"), str) else None,
+                tuple(str(label) for label in labels if isinstance(label, str)),
+            ))
+        return sorted(entries, key=lambda e: e.version)
+
+    def get_history_version(self, nct_id: str, version: int) -> dict[str, Any]:
+        nct_id = normalize_nct_id(nct_id)
+        what = f"{nct_id} history version {version}"
+        data = self._json(f"{self.site}/api/int/studies/{nct_id}/history/{version}", what)
+        study = data.get("study") if isinstance(data, dict) else None
+        if not isinstance(study, dict) or record_nct_id(study) != nct_id:
+            raise BadResponse(f"{what}: the registry's answer is not that study's record; nothing stored")
+        return study
+
+    def _json(self, url: str, what: str) -> Any:
+        response = self.api._get(url, what=what, limit=self.api._record_limit())
+        if response.status == 403:
+            raise refused(what, self.api.config.transport)
+        if response.status == 404:
+            raise StudyNotFound(what.split()[0])
+        self.api._raise_for_status(response, what)
+        return _parse_json(response, what)

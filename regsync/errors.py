@@ -86,3 +86,8 @@ class NotTheApi(RegsyncError):
     """What answers at the API URL is not the ClinicalTrials.gov API (a wrong ``--api-url``),
     or refuses the credentials given: the run stops as a whole, before a 404 could be taken
     for a removed study."""
+
+
+class ClientRefused(NotTheApi):
+    """The registry answered HTTP 403 to a request without credentials: it screens clients
+    (its website endpoints by their TLS handshake), so every request would fail alike."""

@@ -161,14 +161,22 @@ def group_changes(rows: Iterable[StoredChange], store: Store) -> list[VersionCha
         groups.setdefault((row.nct_id, row.from_version, row.to_version), []).append(row)
     titles: dict[str, str | None] = {}
     hashes: dict[str, dict[int, str]] = {}
+    registry: dict[str, dict[int, int]] = {}
     out = []
     for (nct_id, from_v, to_v), members in groups.items():
         if nct_id not in titles:
             titles[nct_id] = store.study(nct_id)["brief_title"]
-            hashes[nct_id] = {r["version"]: r["content_hash"] for r in store.history(nct_id)}
+            timeline = store.history(nct_id)
+            hashes[nct_id] = {r["version"]: r["content_hash"] for r in timeline}
+            registry[nct_id] = {
+                r["version"]: r["registry_version"] for r in timeline if r["registry_version"] is not None
+            }
+        known = registry[nct_id]
+        # The compare view numbers versions from 1; the registry's history API from 0.
+        pair = (known[from_v] + 1, known[to_v] + 1) if from_v in known and to_v in known else None
         out.append(VersionChanges(
             nct_id, titles[nct_id], from_v, to_v, min(m.detected_at for m in members),
-            hashes[nct_id].get(to_v, ""), tuple(sort_changes(m.change for m in members)),
+            hashes[nct_id].get(to_v, ""), tuple(sort_changes(m.change for m in members)), pair,
         ))
     return out
 

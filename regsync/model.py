@@ -301,13 +301,18 @@ class StoredChange:
     to_version: int
     detected_at: str
     change: Change
+    registry_date: str | None = None  # when the sponsor submitted the version that made it, if known
 
     def to_dict(self) -> dict[str, Any]:
-        """A change's JSON with ``nct_id``, ``from_version``, ``to_version``, ``detected_at``."""
-        return {
+        """A change's JSON with ``nct_id``, ``from_version``, ``to_version``, ``detected_at``
+        (and ``registry_date`` when known)."""
+        out = {
             "nct_id": self.nct_id,
             "from_version": self.from_version,
             "to_version": self.to_version,
             **self.change.to_dict(),
             "detected_at": self.detected_at,
         }
+        if self.registry_date is not None:
+            out["registry_date"] = self.registry_date
+        return out

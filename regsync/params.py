@@ -75,6 +75,31 @@ LIMIT = Bounded(int, 1, 1_000_000_000)
 RUNS = Bounded(int, 1, 1_000_000)
 
 
+class VersionRef(click.ParamType):
+    """``diff --from/--to``: a stored version number, ``first``, ``latest``, or a date
+    (YYYY-MM-DD: the version in effect that day, by registry date or else when seen)."""
+
+    name = "version"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            text = str(value).strip().lower()
+            if text in ("first", "latest"):
+                return text
+            if len(text) == 10 and text[4] == "-":
+                try:
+                    return date.fromisoformat(text).isoformat()
+                except ValueError:
+                    pass
+        return VERSION.convert(value, param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "N|first|latest|DATE"
+
+
+VERSION_REF = VersionRef()
+
+
 # -- --since -------------------------------------------------------------------------------
 
 SINCE_FORMATS = "YYYY-MM-DD, YYYY-MM, YYYY, an ISO datetime, 12h, 7d, 2w, today or yesterday"

@@ -69,6 +69,8 @@ def utc_time(stamp: str) -> str:
 
 
 def history_text(nct_id: str, rows: list[dict], removed_at: str | None = None) -> str:
+    if any(r.get("registry_version") is not None for r in rows):
+        return _timeline_text(nct_id, rows, removed_at)
     view = [
         {
             "version": r["version"],
@@ -82,6 +84,27 @@ def history_text(nct_id: str, rows: list[dict], removed_at: str | None = None) -
     removed = f"; removed from the registry since {removed_at[:10]} (stored versions kept)" if removed_at else ""
     return f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}{removed}\n" + table(
         view, ["version", "fetched_at", "status", "last_update_posted", "hash"]
+    )
+
+
+def _timeline_text(nct_id: str, rows: list[dict], removed_at: str | None) -> str:
+    """With the registry's own history: its version number and date beside regsync's, in
+    timeline order (by registry date, then when seen), and where each version came from."""
+    view = [
+        {
+            "version": r["version"],
+            "registry": "" if r.get("registry_version") is None else r["registry_version"],
+            "registry_date": r.get("registry_date") or "",
+            "seen": utc_time(r["fetched_at"]),
+            "source": "registry-history" if r.get("source") == "registry-history" else "api",
+            "status": r["overall_status"],
+            "hash": r["content_hash"][:12],
+        }
+        for r in rows
+    ]
+    removed = f"; removed from the registry since {removed_at[:10]} (stored versions kept)" if removed_at else ""
+    return f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}{removed}\n" + table(
+        view, ["version", "registry", "registry_date", "seen", "source", "status", "hash"]
     )
 
 
@@ -149,9 +172,10 @@ def changes_text(rows: list[StoredChange]) -> str:
     for r in rows:
         c = r.change
         tag = " [milestone]" if c.milestone else ""
+        submitted = f" (submitted {r.registry_date})" if r.registry_date else ""
         lines.append(
             f"{r.detected_at[:10]}  {r.nct_id} v{r.from_version}->v{r.to_version}  "
-            f"{_badge(c.severity)} {c.category:<13} {c.summary}{tag}"
+            f"{_badge(c.severity)} {c.category:<13} {c.summary}{tag}{submitted}"
         )
     return "\n".join(lines)
 

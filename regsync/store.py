@@ -699,6 +699,9 @@ class Store:
                     else:
                         previous = state[1] if state else None
                         version = previous + 1 if previous else 1
+                        if previous is not None:
+                            # Backfilled registry versions take numbers after the own ones.
+                            version = max(version, self._top_version(nct_id) + 1)
                         changes: list[Change] = []
                         change_rows: list[tuple[Any, ...]] = []
                         if previous is not None:
@@ -832,6 +835,10 @@ class Store:
             [(a, nct_id, now) for a in listed if isinstance(a, str) and _NCT_ID.fullmatch(a) and a != nct_id],
         )
 
+    def _top_version(self, nct_id: str) -> int:
+        row = self.conn.execute("SELECT MAX(version) FROM versions WHERE nct_id = ?", [nct_id]).fetchone()
+        return int(row[0] or 0)
+
     def _last_run_id(self) -> int:
         return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])
 
@@ -921,9 +928,10 @@ class Store:
             self._rows(
                 """SELECT v.version, v.fetched_at, v.content_hash, v.last_update_post_date,
                           v.overall_status, v.data_timestamp, COALESCE(s.url, v.source) AS source,
-                          v.requested_id
+                          v.requested_id, v.registry_version, v.registry_date, v.module_labels
                    FROM versions v LEFT JOIN sources s ON s.id = v.source_id
-                   WHERE v.nct_id = ? ORDER BY v.version""",
+                   WHERE v.nct_id = ?
+                   ORDER BY COALESCE(v.registry_date, substr(v.fetched_at, 1, 10)), v.fetched_at, v.version""",
                 [nct_id],
             )
         )
@@ -940,6 +948,160 @@ class Store:
             raise UnknownVersion(f"{nct_id} has no version {version} (versions 1-{last} are stored)")
         record: dict[str, Any] = orjson.loads(row[0])
         return record
+
+    # the registry's own history ---------------------------------------------------------
+
+    def registry_versions(self, nct_id: str) -> dict[int, int]:
+        """The registry versions stored for a study: registry version -> local version."""
+        return {
+            int(r): int(v)
+            for r, v in self.conn.execute(
+                "SELECT registry_version, version FROM versions WHERE nct_id = ? AND registry_version IS NOT NULL",
+                [nct_id],
+            )
+        }
+
+    def store_registry_version(
+        self,
+        nct_id: str,
+        *,
+        registry_version: int,
+        registry_date: str | None,
+        module_labels: Sequence[str],
+        record: dict[str, Any],
+        run_id: int | None = None,
+    ) -> tuple[str, int, list[Change]]:
+        """Store one version of the registry's history, in its own transaction (a killed
+        backfill keeps every version stored before): ("linked", v, changes) when an own
+        snapshot not yet linked has the same content after normalisation (that snapshot IS
+        the version: it gains the registry's number and date, no row is added), else
+        ("stored", v, changes) for a new row with source 'registry-history'. ``changes``:
+        against the stored registry version before it, both normalised (markup is never a
+        change). The study must be stored (an own snapshot first)."""
+        from regsync.normalize import normalize_record, normalized_hash
+
+        self.study(nct_id)
+        now = utcnow()
+        labels = _dumps(list(module_labels)).decode()
+        with self.transaction():
+            digest = normalized_hash(record)
+            self._fill_norm_hashes(nct_id)
+            own = self.conn.execute(
+                "SELECT version FROM versions WHERE nct_id = ? AND norm_hash = ? AND registry_version IS NULL "
+                "AND source != 'registry-history' ORDER BY version LIMIT 1",
+                [nct_id, digest],
+            ).fetchone()
+            if own is not None:
+                kind, version = "linked", int(own[0])
+                self.conn.execute(
+                    "UPDATE versions SET registry_version = ?, registry_date = ?, module_labels = ? "
+                    "WHERE nct_id = ? AND version = ?",
+                    [registry_version, registry_date, labels, nct_id, version],
+                )
+            else:
+                kind = "stored"
+                version = int(self.conn.execute(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE nct_id = ?", [nct_id]
+                ).fetchone()[0])
+                _, status, posted = _summary_fields(record)
+                self.conn.execute(
+                    """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
+                           source, source_id, requested_id, run_id, overall_status, last_update_post_date,
+                           record, registry_version, registry_date, module_labels, norm_hash)
+                       VALUES (?, ?, ?, ?, NULL, 'registry-history', NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [nct_id, version, now, content_hash(record), run_id, status, posted,
+                     _dumps(record).decode(), registry_version, registry_date, labels, digest],
+                )
+                # Like every stored version: its results obligation, judged as of now.
+                self.conn.execute(_INSERT_OBLIGATION, _obligation_row(nct_id, version, record, now))
+            changes: list[Change] = []
+            before = self.conn.execute(
+                "SELECT version, record, source = 'registry-history' FROM versions "
+                "WHERE nct_id = ? AND registry_version = ?",
+                [nct_id, registry_version - 1],
+            ).fetchone()
+            # Two own snapshots were compared when the second was synced.
+            if before is not None and int(before[0]) != version and (kind == "stored" or before[2]):
+                changes = classify_changes(normalize_record(orjson.loads(before[1])), normalize_record(record))
+                if kind == "linked":
+                    # Versions were missed between two syncs and are now filled in: the chain
+                    # through them replaces the direct diff from the previous own snapshot.
+                    self.conn.execute(
+                        "DELETE FROM changes WHERE nct_id = ? AND to_version = ? AND from_version IN "
+                        "(SELECT version FROM versions WHERE nct_id = ? AND source != 'registry-history')",
+                        [nct_id, version, nct_id],
+                    )
+                self.conn.executemany(
+                    _INSERT_CHANGE, [_change_row(nct_id, int(before[0]), version, c, now) for c in changes]
+                )
+        return kind, version, changes
+
+    def flag_silent_edits(self, nct_id: str, run_id: int | None = None) -> list[str]:
+        """Own snapshots that differ from the registry version they claim to be (the one
+        submitted on their lastUpdateSubmitDate) while the registry's history holds no other
+        version of that date: content changed without a new version. Each is recorded once
+        as a 'silent-edit' event; the details of those new here are returned."""
+        from regsync.model import Severity
+        from regsync.normalize import normalize_record
+
+        found: list[str] = []
+        now = utcnow()
+        with self.transaction():
+            self._fill_norm_hashes(nct_id)
+            registry_rows = self.conn.execute(
+                "SELECT registry_version, registry_date, norm_hash, record, version FROM versions "
+                "WHERE nct_id = ? AND registry_version IS NOT NULL ORDER BY registry_version",
+                [nct_id],
+            ).fetchall()
+            if not registry_rows:
+                return []
+            own_rows = self.conn.execute(
+                "SELECT version, norm_hash, record FROM versions WHERE nct_id = ? AND registry_version IS NULL "
+                "AND source != 'registry-history' ORDER BY version",
+                [nct_id],
+            ).fetchall()
+            for version, digest, raw in own_rows:
+                record = orjson.loads(raw)
+                submitted = _get(record, "protocolSection", "statusModule", "lastUpdateSubmitDate")
+                same_day = [r for r in registry_rows if r[1] == submitted]
+                if not isinstance(submitted, str) or not same_day or any(r[2] == digest for r in same_day):
+                    continue
+                claimed = same_day[-1]
+                changes = classify_changes(normalize_record(orjson.loads(claimed[3])), normalize_record(record))
+                categories = sorted({str(c.category) for c in changes if c.severity != Severity.ADMIN})
+                detail = (
+                    f"own v{version} differs from registry version {claimed[0]} (submitted {submitted}) "
+                    f"with no new version in the registry's history"
+                    + (f": {', '.join(categories)}" if categories else ": registry bookkeeping only")
+                )
+                if self.conn.execute(
+                    "SELECT 1 FROM events WHERE nct_id = ? AND kind = 'silent-edit' AND detail = ?", [nct_id, detail]
+                ).fetchone():
+                    continue
+                self.conn.execute(
+                    "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'silent-edit', ?, ?, ?)",
+                    [nct_id, detail, now, run_id],
+                )
+                found.append(detail)
+        return found
+
+    def _fill_norm_hashes(self, nct_id: str) -> None:
+        """norm_hash of the study's versions stored without one (own snapshots are stored
+        by sync, which does not normalise: a study never backfilled never pays for it)."""
+        from regsync.normalize import normalized_hash
+
+        for version, row_record in self.conn.execute(
+            "SELECT version, record FROM versions WHERE nct_id = ? AND norm_hash IS NULL", [nct_id]
+        ).fetchall():
+            self.conn.execute(
+                "UPDATE versions SET norm_hash = ? WHERE nct_id = ? AND version = ?",
+                [normalized_hash(orjson.loads(row_record)), nct_id, version],
+            )
+
+    def silent_edits(self) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT nct_id, detail, detected_at FROM events WHERE kind = 'silent-edit' ORDER BY detected_at DESC, id DESC"
+        )
 
     # changes ----------------------------------------------------------------------------
 
@@ -962,25 +1124,31 @@ class Store:
         severities: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> list[StoredChange]:
-        """Stored changes, newest first, filtered by detection date, study, category and
-        severity (each list: any of)."""
+        """Stored changes, newest first, filtered by date, study, category and severity (each
+        list: any of). ``since`` compares the registry date of the version that made the
+        change (when the sponsor submitted it) where it is known, else when regsync detected
+        it: a backfill of 2018's versions is not news of this week."""
         where: list[str] = []
         params: list[Any] = []
         if since:
-            where.append("detected_at >= ?")
+            where.append("COALESCE(v.registry_date, c.detected_at) >= ?")
             params.append(since)
-        for column, values in (("nct_id", nct_ids), ("category", categories), ("severity", severities)):
+        for column, values in (("c.nct_id", nct_ids), ("c.category", categories), ("c.severity", severities)):
             if values:
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(str(v) for v in values)
-        sql = "SELECT * FROM changes"
+        sql = (
+            "SELECT c.*, v.registry_date AS registry_date FROM changes c "
+            "LEFT JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY detected_at DESC, nct_id, to_version DESC, id"
+        sql += " ORDER BY c.detected_at DESC, c.nct_id, c.to_version DESC, c.id"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [
-            StoredChange(r["nct_id"], r["from_version"], r["to_version"], r["detected_at"], _read_change(r))
+            StoredChange(r["nct_id"], r["from_version"], r["to_version"], r["detected_at"], _read_change(r),
+                         r["registry_date"])
             for r in self._rows(sql, params)
         ]
 

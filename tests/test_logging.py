@@ -38,7 +38,7 @@ def asked(db, url: str, *middle: str, command: str = "sync", options: str = "") 
             + (f" {options}" if options else ""))
 
 
-SYNC_DEFAULTS = "--wait 0 --timeout 30 --retries 4 --max-wait 120 --delay 0 --recheck 0.02"
+SYNC_DEFAULTS = "--wait 0 --timeout 30 --retries 4 --max-wait 120 --delay 0 --recheck 0.02 --transport requests"
 
 
 def _expected_log(db, url: str, *middle: str) -> list[str]:

@@ -387,7 +387,7 @@ COMMANDS = [
     ("show", "NCT07240987"), ("diff", "NCT07240987"), ("changes",), ("reclassify",), ("status",),
     ("feed",),
     ("datasette-metadata",), ("report", "--html", "/nonexistent/site"),
-    ("obligations",),
+    ("obligations",), ("backfill", "NCT07240987"), ("outcomes", "NCT07240987"),
 ]
 
 

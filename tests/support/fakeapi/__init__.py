@@ -89,9 +89,9 @@ from .faults import Fault, Hold, RequestLog
 from .projection import project
 from .registry import FakeRegistry
 from .server import API_PREFIX, API_VERSION, FakeServer, serve
-from .synthetic import load_fixtures, mutate, synthesize
+from .synthetic import history_markup, load_fixtures, mutate, synthesize
 
 __all__ = [
     "API_PREFIX", "API_VERSION", "Fault", "FakeRegistry", "FakeServer", "Hold", "RequestLog",
-    "load_fixtures", "mutate", "project", "serve", "synthesize",
+    "history_markup", "load_fixtures", "mutate", "project", "serve", "synthesize",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import copy
 import threading
 from collections.abc import Iterable
 
@@ -65,6 +66,12 @@ class FakeRegistry:
         self._queries: dict[str, tuple[str, ...]] = {}
         self._faults: dict[str, collections.deque[Fault]] = {}
         self._holds: list[Hold] = []
+        # The website's version history: per study, each version's record and index entry.
+        self._history: dict[str, list[dict]] = {}
+        # Stand-in for the registry's TLS-fingerprint screen: a plain http fake cannot see a
+        # handshake, so a client counts as a browser when it sends Chrome's sec-ch-ua header
+        # (curl_cffi's impersonation does; Python's requests does not).
+        self.screen_clients = False
 
     # studies
 
@@ -145,6 +152,39 @@ class FakeRegistry:
         for hold in holds:
             hold.release()
 
+    # history (the website's /api/int endpoints)
+
+    def add_history(self, nct_id: str, date: str, record: dict, module_labels: list[str] | None = None) -> int:
+        """Append a version (0-based number returned) dated ``date``, served as given (give it
+        HTML text with ``history_markup``); moduleLabels default to the modules that differ
+        from the previous version's."""
+        nct_id = normalize_nct_id(nct_id)
+        with self._lock:
+            versions = self._history.setdefault(nct_id, [])
+            study = {k: v for k, v in record.items() if k != "derivedSection"}
+            if module_labels is None:
+                before = versions[-1]["study"]["protocolSection"] if versions else None
+                now = study.get("protocolSection", {})
+                module_labels = [] if before is None else sorted(
+                    k for k in set(before) | set(now) if before.get(k) != now.get(k)
+                )
+            status = now_status(study)
+            versions.append({"version": len(versions), "date": date, "status": status,
+                             "moduleLabels": module_labels, "study": copy.deepcopy(study)})
+            return len(versions) - 1
+
+    def history_index(self, nct_id: str) -> list[dict] | None:
+        with self._lock:
+            versions = self._history.get(nct_id)
+            if versions is None:
+                return None
+            return [{k: v[k] for k in ("version", "date", "status", "moduleLabels")} for v in versions]
+
+    def history_version(self, nct_id: str, version: int) -> dict | None:
+        with self._lock:
+            versions = self._history.get(nct_id) or []
+            return copy.deepcopy(versions[version]["study"]) if 0 <= version < len(versions) else None
+
     def _next_fault(self, target: str | None) -> Fault | None:
         if target is None or not self._faults:
             return None
@@ -217,8 +257,15 @@ class FakeRegistry:
         return page, more, total
 
 
+def now_status(study: dict) -> str | None:
+    try:
+        return study["protocolSection"]["statusModule"]["overallStatus"]
+    except (KeyError, TypeError):
+        return None
+
+
 def _fault_target(target: str) -> str:
-    if target in ("studies", "version"):
+    if target in ("studies", "version", "history"):
         return target
     return normalize_nct_id(target)
 

@@ -23,6 +23,7 @@ from .faults import JSON, TEXT, Fault, RequestLog
 from .registry import FakeRegistry
 
 API_PREFIX = "/api/v2"
+INT_PREFIX = "/api/int"  # the website's own endpoints (version history)
 API_VERSION = "2.0.5"
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
@@ -146,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
             fault.held_by.block()
 
         answer = self._fault_answer(fault, target) if fault is not None else None
+        if answer is None and endpoint.startswith("history") and registry.screen_clients and not self.headers.get("sec-ch-ua"):
+            answer = _Answer(403, b"<html><body>Access Denied</body></html>", "text/html")
         if answer is None:
             try:
                 answer = self._answer(endpoint, target, path, parts.query, query)
@@ -186,6 +189,14 @@ class _Handler(BaseHTTPRequestHandler):
                 {"apiVersion": API_VERSION, "dataTimestamp": registry.data_timestamp}))
         if endpoint == "studies":
             return self._list(query)
+        if endpoint == "history-index":
+            return self._history_index(path, query)
+        if endpoint == "history-version":
+            nct_id, _, number = path[len(INT_PREFIX) + len("/studies/"):].partition("/history/")
+            study = registry.history_version(nct_id, int(number))
+            if study is None:
+                return _Answer(404, b'{"message":"Not found"}')
+            return _Answer(200, orjson.dumps({"studyVersion": int(number), "study": study}))
         if endpoint != "study":
             return _Answer(404, f"Not found: {path}".encode(), TEXT)
         if target is None:
@@ -201,6 +212,18 @@ class _Handler(BaseHTTPRequestHandler):
             return _Answer(404, f"NCT number {target} not found".encode(), TEXT)
         fields = _fields_param(query)
         return _Answer(200, entry.body if fields is None else entry.projected(fields))
+
+    def _history_index(self, path: str, query: dict[str, list[str]]) -> _Answer:
+        registry = self.server.registry
+        nct_id = path[len(INT_PREFIX) + len("/studies/"):]
+        entry = registry._studies.get(nct_id)
+        index = registry.history_index(nct_id)
+        if entry is None and index is None:
+            return _Answer(404, b'{"message":"Not found"}')
+        body: dict[str, Any] = {"study": orjson.loads(entry.body) if entry is not None else None}
+        if query.get("history", [""])[-1] == "true":
+            body["history"] = {"changes": index or [], "lastUpdateVersions": {}, "outcomesUpdateCount": 0}
+        return _Answer(200, orjson.dumps(body))
 
     def _list(self, query: dict[str, list[str]]) -> _Answer:
         registry = self.server.registry
@@ -244,9 +267,18 @@ class _Handler(BaseHTTPRequestHandler):
         return _Answer(200, b"".join(chunks))
 
 
+_HISTORY_VERSION = re.compile(r"^/api/int/studies/(NCT\d{8})/history/(\d{1,6})$")
+_HISTORY_INDEX = re.compile(r"^/api/int/studies/(NCT\d{8})$")
+
+
 def _route(path: str) -> tuple[str, str | None]:
     """(endpoint, fault target): "version", "studies", "study" with the normalised NCT ID
-    (None when malformed), or "" with None for any other path."""
+    (None when malformed), "history-index" / "history-version" (target "history"), or ""
+    with None for any other path."""
+    if _HISTORY_VERSION.match(path):
+        return "history-version", "history"
+    if _HISTORY_INDEX.match(path):
+        return "history-index", "history"
     if path == API_PREFIX + "/version":
         return "version", "version"
     if path == API_PREFIX + "/studies":

@@ -121,3 +121,34 @@ def _next_month(value: str) -> str:
     following = date(year + month // 12, month % 12 + 1, 1)
     day = min(parts[2], (following - timedelta(days=1)).day)
     return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def history_markup(record: dict) -> dict:
+    """``record`` as the registry's history endpoint serves it: no derivedSection, and every
+    multi-line or marked-up text as HTML, double-escaped the way the website sends it (a
+    ``/`` as ``&#x2F;``, ``>`` as ``&gt;``): the same content in other markup."""
+    import html
+    import re
+
+    def to_html(text: str) -> str:
+        out = []
+        for line in text.split("\n"):
+            line = re.sub(r"\\(.)", r"\1", line)  # markdown escapes
+            line = re.sub(r"\*\*(.+?)\*\*", lambda m: "\x00b\x01" + m.group(1) + "\x00/b\x01", line)
+            bullet = re.match(r"^\s*[*-]\s+(.*)$", line)
+            body = html.escape(bullet.group(1) if bullet else line, quote=False).replace("/", "&#x2F;")
+            body = body.replace("\x00", "<").replace("\x01", ">").replace("<&#x2F;b>", "</b>")
+            if body.strip():
+                out.append(f"<li>{body}</li>" if bullet else f"<p>{body}</p>")
+        return "".join(out)
+
+    def walk(value):
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and ("\n" in value or "**" in value or "\\" in value):
+            return to_html(value)
+        return value
+
+    return {k: walk(v) for k, v in record.items() if k != "derivedSection"}
