@@ -1211,12 +1211,17 @@ class Store:
     # point in time and a run's findings (issue 14) -------------------------------------
 
     def history_as_of(self, nct_id: str, day: str) -> list[dict[str, Any]]:
-        """The rows of ``history`` for the versions regsync had stored by the end of ``day``
-        (YYYY-MM-DD, UTC), for event studies that must not look ahead; [] when it had none
-        yet. UnknownStudy when the study was never stored."""
+        """The rows of ``history`` for the versions known by the end of ``day`` (YYYY-MM-DD,
+        UTC): stored by regsync by then, or, for a version the registry's history dates
+        (backfilled, or an own snapshot linked to one), submitted to the registry by then.
+        For event studies that must not look ahead; [] when none was known yet.
+        UnknownStudy when the study was never stored."""
         # Every *_at is UTC ISO 8601, so "before the next midnight" is a string comparison.
         bound = (date.fromisoformat(day) + timedelta(days=1)).isoformat() + "T00:00:00"
-        return [row for row in self.history(nct_id) if row["fetched_at"] < bound]
+        return [
+            row for row in self.history(nct_id)
+            if row["fetched_at"] < bound or (row.get("registry_date") is not None and row["registry_date"] <= day)
+        ]
 
     def changes_of_run(self, run_id: int) -> list[StoredChange]:
         """The changes classified for the versions a run stored, by study and version."""

@@ -437,3 +437,18 @@ def test_the_feed_links_the_registrys_compare_view_after_a_backfill(history, run
         3: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=1&b=2",
         1: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=2&b=3",
     }
+
+
+def test_as_of_knows_what_the_registry_history_knew(history, run, db_path):
+    """Issue 14 item 5 with the registry's history: a backfilled version counts from the day
+    it was submitted to the registry, not from the day regsync fetched it."""
+    _registry, server = history
+    assert run("sync", NCT, api_url=server.url).exit_code == 0
+    assert run("backfill", NCT, api_url=server.url).exit_code == 0
+    known = json.loads(run("history", NCT, "--as-of", "2025-12-10", "--json").stdout)
+    assert [(r["version"], r["registry_version"]) for r in known] == [(2, 0), (3, 1)]
+    assert json.loads(run("history", NCT, "--as-of", "2025-11-19", "--json").stdout) == []
+    # show --as-of gives the version in effect then: registry version 1 (RECRUITING, 32)
+    shown = json.loads(run("show", NCT, "--as-of", "2025-12-23").stdout)
+    assert shown["protocolSection"]["statusModule"]["overallStatus"] == "RECRUITING"
+    assert shown["protocolSection"]["designModule"]["enrollmentInfo"]["count"] == 32
