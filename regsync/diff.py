@@ -364,8 +364,16 @@ def _pair_renames(m: _Match, spec, fuzzy: bool) -> list:
             else:
                 continue
             cands.append((-score, ri, ai))
+    return _take_best_pairs(m, cands)
+
+
+def _take_best_pairs(m: _Match, cands: list[tuple[float, int, int]]) -> list:
+    """Greedy pairing: best (lowest ``-score``) first, each removed and added item used once;
+    returns (old_item, new_item, old_sel, new_sel) and removes the pairs from ``m``."""
     cands.sort()
-    used_r, used_a, out = set(), set(), []
+    used_r: set[int] = set()
+    used_a: set[int] = set()
+    out = []
     for _, ri, ai in cands:
         if ri in used_r or ai in used_a:
             continue
@@ -401,19 +409,7 @@ def _pair_rewrites(m: _Match) -> list:
             score = _rewrite_score(oi, ni)
             if score >= THRESHOLDS.outcome_rewrite_containment:
                 cands.append((-score, ri, ai))
-    cands.sort()
-    used_r: set[int] = set()
-    used_a: set[int] = set()
-    out = []
-    for _, ri, ai in cands:
-        if ri in used_r or ai in used_a:
-            continue
-        used_r.add(ri)
-        used_a.add(ai)
-        out.append((m.removed[ri][0], m.added[ai][0], m.removed[ri][1], m.added[ai][1]))
-    m.removed = [x for i, x in enumerate(m.removed) if i not in used_r]
-    m.added = [x for i, x in enumerate(m.added) if i not in used_a]
-    return out
+    return _take_best_pairs(m, cands)
 
 
 # --------------------------------------------------------------------------- walker
