@@ -284,6 +284,18 @@ def wait_option(fn):
     )(fn)
 
 
+def request_options(fn):
+    """--timeout, --retries and --max-wait, spelt the same by every command that asks the
+    registry (sync, backfill)."""
+    fn = click.option("--max-wait", type=params.SECONDS_OF_WAITING, default=120.0, envvar="REGSYNC_MAX_WAIT",
+                      show_default=True,
+                      help="Most seconds of back-off per request before giving up [env: REGSYNC_MAX_WAIT].")(fn)
+    fn = click.option("--retries", type=params.RETRIES, default=4, envvar="REGSYNC_RETRIES", show_default=True,
+                      help="Retries per request after 429, 5xx, timeouts and resets [env: REGSYNC_RETRIES].")(fn)
+    return click.option("--timeout", type=params.TIMEOUT, default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
+                        help="Seconds to wait for each HTTP response [env: REGSYNC_TIMEOUT].")(fn)
+
+
 def json_option(fn):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
 
@@ -404,12 +416,7 @@ def _notify_after_sync(obj: Context, report) -> None:
 @click.option("--force", is_flag=True, help="Sync even if the registry's dataTimestamp has not moved.")
 @click.option("--full", is_flag=True, help="Re-fetch every watched study, not only those updated (implies --force).")
 @wait_option
-@click.option("--timeout", type=params.TIMEOUT, default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
-              help="Seconds to wait for each HTTP response [env: REGSYNC_TIMEOUT].")
-@click.option("--retries", type=params.RETRIES, default=4, envvar="REGSYNC_RETRIES", show_default=True,
-              help="Retries per request after 429, 5xx, timeouts and resets [env: REGSYNC_RETRIES].")
-@click.option("--max-wait", type=params.SECONDS_OF_WAITING, default=120.0, envvar="REGSYNC_MAX_WAIT", show_default=True,
-              help="Most seconds of back-off per request before giving up [env: REGSYNC_MAX_WAIT].")
+@request_options
 @click.option("--delay", type=params.DELAY, default=1.0, envvar="REGSYNC_DELAY", show_default=True,
               help="Least seconds between requests; the registry asks for 1 [env: REGSYNC_DELAY].")
 @click.option("--recheck", type=params.SHARE, default=0.02, envvar="REGSYNC_RECHECK", show_default=True,
@@ -590,12 +597,7 @@ def _progress_bar(disabled: bool) -> _ProgressLine | None:
 @click.argument("nct_ids", nargs=-1)
 @click.option("-q", "--quiet", is_flag=True, help="Print only studies that gained versions, and failures.")
 @wait_option
-@click.option("--timeout", type=params.TIMEOUT, default=30.0, envvar="REGSYNC_TIMEOUT", show_default=True,
-              help="Seconds to wait for each HTTP response [env: REGSYNC_TIMEOUT].")
-@click.option("--retries", type=params.RETRIES, default=4, envvar="REGSYNC_RETRIES", show_default=True,
-              help="Retries per request after 429, 5xx, timeouts and resets [env: REGSYNC_RETRIES].")
-@click.option("--max-wait", type=params.SECONDS_OF_WAITING, default=120.0, envvar="REGSYNC_MAX_WAIT", show_default=True,
-              help="Most seconds of back-off per request before giving up [env: REGSYNC_MAX_WAIT].")
+@request_options
 @click.pass_obj
 def backfill(obj, nct_ids, quiet, wait, timeout, retries, max_wait):
     """Store each study's past versions from the registry's own history.
