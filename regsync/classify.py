@@ -29,6 +29,7 @@ from typing import Any
 from regsync import outcomes
 from regsync.diff import RawChange, raw_diff
 from regsync.model import RESULTS_RECONCILIATION, Category, Change, Kind, OverallStatus
+from regsync.model import dig as _get
 from regsync.rules import DEFAULT_STAGE, STAGES, THRESHOLDS, rule
 from regsync.text import (
     UNIT_WORDS, change_excerpt, norm_text, numbers, text_edit_kind, token_similarity, words_changed,
@@ -95,14 +96,6 @@ def classify_one(raw: RawChange, ctx: Ctx) -> Change:
 
 
 # -- context ---------------------------------------------------------------------------------
-
-
-def _get(d: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(p)
-    return d
 
 
 class Ctx:

@@ -13,6 +13,16 @@ from enum import StrEnum
 from typing import Any
 
 
+def dig(node: Any, *keys: str) -> Any:
+    """``node[k1][k2]...``, or None as soon as a level is missing or not an object: records
+    come from the registry and may hold any type anywhere."""
+    for key in keys:
+        if type(node) is not dict and not isinstance(node, Mapping):  # dict first: the ABC check is slow
+            return None
+        node = node.get(key)
+    return node
+
+
 class Severity(StrEnum):
     """Review priority, most severe first. A ``str``, so it compares, stores and serialises
     as its value (``Severity.MAJOR == "major"``)."""

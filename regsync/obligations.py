@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from regsync.model import Category, Change, Kind
+from regsync.model import dig as _get
 
 if TYPE_CHECKING:
     from regsync.store import Store
@@ -193,14 +194,6 @@ class Obligation:
             "certificate_of_delay": iso(self.certificate),
             "duties": [{"id": d.id, "text": d.text} for d in self.duties],
         }
-
-
-def _get(node: Any, *keys: str) -> Any:
-    for key in keys:
-        if type(node) is not dict and not isinstance(node, Mapping):  # dict first: the ABC check is slow
-            return None
-        node = node.get(key)
-    return node
 
 
 def _items(node: Any) -> list[Any]:

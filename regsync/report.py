@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from regsync.errors import RegsyncError
 from regsync.model import Change, Severity, summarize
+from regsync.model import dig as _get
 from regsync.text import word_diff
 
 if TYPE_CHECKING:
@@ -154,14 +155,6 @@ class StudyView:
         if last.version == 1:
             return "first version"
         return summarize(c.change for c in last.changes).headline() if last.changes else "no protocol change"
-
-
-def _get(node: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
 
 
 def parse_day(value: Any) -> date | None:

@@ -41,6 +41,7 @@ from regsync.errors import (
 )
 from regsync.lock import WriteLock
 from regsync.model import Change, RunOutcome, StoredChange, StudyStatus
+from regsync.model import dig as _get
 
 if TYPE_CHECKING:  # sqlite-utils is imported by writers only: read commands start faster
     import sqlite_utils
@@ -112,15 +113,6 @@ def _dumps(value: Any, *, sort_keys: bool = False) -> bytes:
         return json.dumps(
             value, sort_keys=sort_keys, ensure_ascii=False, separators=(",", ":"), allow_nan=False
         ).encode()
-
-
-def _get(record: Mapping[str, Any], *keys: str) -> Any:
-    node: Any = record
-    for key in keys:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
 
 
 def _summary_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
