@@ -16,7 +16,6 @@ import copy
 import json
 import os
 import random
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 import regsync.render as render  # noqa: E402
 from regsync.classify import diff_records  # noqa: E402
 from regsync.text import word_diff  # noqa: E402
+from support.longtext import long_text_pair  # noqa: E402
 from support.word_diff_oracle import old_word_diff  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures")
@@ -36,32 +36,6 @@ FIXTURE = os.path.join(FIXTURES, "NCT02513394.json")
 TEXT_FIXTURE = os.path.join(FIXTURES, "NCT00763412.json")
 TEXT_SIZE = 32_000
 EDITS = 8
-
-
-def long_text_pair(size: int = TEXT_SIZE, edits: int = EDITS) -> tuple[str, str]:
-    """A ``size``-character text of the fixtures' real description paragraphs (each numbered,
-    so the repeats are not verbatim), and a copy with ``edits`` words replaced at spread
-    positions."""
-    paras: list[str] = []
-    for name in sorted(os.listdir(FIXTURES)):
-        if not name.startswith("NCT"):
-            continue
-        with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
-            dm = json.load(f)["protocolSection"].get("descriptionModule", {})
-        for field in ("detailedDescription", "briefSummary"):
-            paras += [p for p in dm.get(field, "").split("\n\n") if len(p) > 80]
-    out: list[str] = []
-    n = 0
-    while sum(map(len, out)) + 2 * len(out) < size:
-        out.append(f"Part {n + 1}. {paras[n % len(paras)]}")
-        n += 1
-    text = "\n\n".join(out)[:size]
-    text = text[: text.rfind(" ")]
-    toks = re.findall(r"\S+|\s+", text)
-    words = [i for i, t in enumerate(toks) if not t.isspace()]
-    for k in range(edits):
-        toks[words[len(words) * (2 * k + 1) // (2 * edits)]] = f"edited{k}"
-    return text, "".join(toks)
 
 
 def _median(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -103,7 +77,7 @@ def bench_sites(repeats: int) -> bool:
 
 
 def bench_long_text(repeats: int, with_old: bool) -> bool:
-    old_text, new_text = long_text_pair()
+    old_text, new_text = long_text_pair(TEXT_SIZE, EDITS)
     with open(TEXT_FIXTURE, encoding="utf-8") as f:
         old = json.load(f)
     new = copy.deepcopy(old)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import regsync.text as text_mod
 from regsync.text import _TOKEN, word_diff
+from support.longtext import long_text_pair
 from support.word_diff_oracle import old_word_diff
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -57,26 +58,6 @@ def scripted_edit(text: str, rng: random.Random, edits: int) -> str:
         else:
             toks[i] += "   "
     return "".join(toks)
-
-
-def long_text_pair(size: int = 32_000, edits: int = 8) -> tuple[str, str]:
-    """The fixtures' real description paragraphs, numbered and repeated up to ``size``
-    characters, and a copy with ``edits`` words replaced at spread positions."""
-    paras: list[str] = []
-    for path in sorted(FIXTURES.glob("NCT*.json")):
-        dm = json.loads(path.read_text(encoding="utf-8"))["protocolSection"].get("descriptionModule", {})
-        for field in ("detailedDescription", "briefSummary"):
-            paras += [p for p in dm.get(field, "").split("\n\n") if len(p) > 80]
-    out: list[str] = []
-    while sum(map(len, out)) + 2 * len(out) < size:
-        out.append(f"Part {len(out) + 1}. {paras[len(out) % len(paras)]}")
-    text = "\n\n".join(out)[:size]
-    text = text[: text.rfind(" ")]
-    toks = re.findall(r"\S+|\s+", text)
-    words = [i for i, t in enumerate(toks) if not t.isspace()]
-    for k in range(edits):
-        toks[words[len(words) * (2 * k + 1) // (2 * edits)]] = f"edited{k}"
-    return text, "".join(toks)
 
 
 # --------------------------------------------------------------------------- exact outputs
