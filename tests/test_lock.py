@@ -18,6 +18,7 @@ import pytest
 
 from regsync.errors import LockBusy
 from regsync.lock import WriteLock
+from support.clocks import FakeClock
 from support.procs import HANG_GUARD, has_open, popen_regsync, run_regsync, wait_for
 from support.records import edit, load
 from support.results import DEFAULT, db_versions
@@ -42,21 +43,6 @@ def finish(proc) -> tuple[str, str]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-class FakeClock:
-    """A clock that moves only when WriteLock sleeps: --wait without waiting for real."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_second_writer_exits_3_with_one_line_and_writes_nothing(fake, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from support.clocks import FakeClock
 from support.fakeapi import Fault, history_markup
 from support.records import load
 
@@ -13,23 +14,8 @@ from regsync.client import ApiClient, ClientConfig, HistoryClient, HistoryEntry
 from regsync.errors import ApiUnavailable, BadResponse, ClientRefused
 
 
-class FakeClock:
-    """Time moves only when the client sleeps: pacing shows as exact sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 6))
-        self.now += seconds
-
-
 def _curl(url: str, **config) -> tuple[ApiClient, FakeClock]:
-    clock = FakeClock()
+    clock = FakeClock(ndigits=6)
     return ApiClient(ClientConfig(api_url=url, transport="curl", **config), sleep=clock.sleep, clock=clock), clock
 
 
@@ -117,7 +103,7 @@ def _with_history(registry) -> list[dict]:
 
 
 def _history(url: str, **config) -> tuple[HistoryClient, FakeClock]:
-    clock = FakeClock()
+    clock = FakeClock(ndigits=6)
     config.setdefault("transport", "curl")
     return HistoryClient(ClientConfig(api_url=url, **config), sleep=clock.sleep, clock=clock), clock
 
