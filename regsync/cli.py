@@ -385,27 +385,6 @@ def _notify_settings(v: dict[str, Any]):
     return settings
 
 
-def _notify_after_sync(obj: Context, report) -> None:
-    """Send what the run stored, once it is stored. A delivery that failed is one line on
-    stderr per channel, and exit 5 unless the sync itself failed (exit 1 says more)."""
-    settings = click.get_current_context().meta.get(_NOTIFY_KEY)
-    if settings is None or not settings.enabled or not report.run_id:
-        return
-    from regsync import notify
-    from regsync.errors import NotificationFailed
-
-    with Store.open_read(obj.db_path) as store:
-        found = notify.findings(store, report.run_id)
-    if not found:
-        return
-    failures = notify.deliver(found, settings, run_id=report.run_id)
-    sys.stdout.flush()
-    for failure in failures:
-        click.echo(f"error: {failure}", err=True)
-    if failures and not report.failed:
-        sys.exit(NotificationFailed.exit_code)
-
-
 # -- sync ----------------------------------------------------------------------------------
 
 
@@ -426,16 +405,22 @@ def _notify_after_sync(obj: Context, report) -> None:
               "for a registry that answers 403) [env: REGSYNC_TRANSPORT].")
 @click.option("--backfill", "then_backfill", is_flag=True,
               help="Then store the synced studies' past versions from the registry's history (see backfill).")
+@click.option("--fill-in/--no-fill-in", "fill_in", default=True, envvar="REGSYNC_FILL_IN", show_default=True,
+              help="For each changed study, read the registry's version index and store the versions regsync "
+                   "missed between two syncs [env: REGSYNC_FILL_IN=0 turns it off].")
 @click.pass_obj
 @notify_options
 def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck, transport,
-         then_backfill):
+         then_backfill, fill_in):
     """Fetch studies and store every version whose content changed.
 
     IDs come from the arguments, else the watchlist (and query watches), else NCT07240987.
-    One line per study on stdout; each failure is one line on stderr. Exit 0 when every
-    study synced, 1 when any failed (the others are stored), 2 on usage errors, 3 when
-    another regsync is writing, 4 when the database cannot be used.
+    One line per study on stdout; each failure is one line on stderr. A changed study's
+    versions that regsync missed since the last sync are filled in from the registry's
+    history (one more request per changed study; --no-fill-in turns it off). Exit 0 when
+    every study synced, 1 when any failed (the others are stored), 2 on usage errors, 3
+    when another regsync is writing, 4 when the database cannot be used, 5 when a
+    notification could not be delivered.
 
     Example:
 
@@ -452,30 +437,30 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay,
                           transport=transport)
     client = ApiClient(config, sleep=obj.clocks.sleep, clock=obj.clocks.monotonic)
+    history = _history_client(obj, config) if fill_in else None
+    settings = click.get_current_context().meta.get(_NOTIFY_KEY)
     with open_for_writing(obj, wait) as store:
         progress = _progress_bar(quiet or as_json)
-        changed: list[str] = []
 
         def told(outcome) -> None:
-            if outcome.status == "changed":
-                changed.append(outcome.nct_id)
             _print_outcome(outcome, as_json=as_json, quiet=quiet, progress=progress)
 
         try:
             report = run_sync(
                 store, client, ids, force=force, full=full, default_ids=[DEFAULT_NCT_ID],
-                recheck_share=recheck, clock=obj.clocks.monotonic,
-                on_outcome=told,
+                recheck_share=recheck, clock=obj.clocks.monotonic, history=history, notify=settings,
+                today=obj.clocks.today(),
+                on_outcome=told, on_history=_history_teller(quiet=True, as_json=as_json, progress=progress, soft=True),
                 on_progress=progress.update if progress else None,
             )
-            _print_overdue(store, obj.clocks.today(), report.run_id, as_json=as_json)
-            # A backfilled study that changed may have gained more than one registry version
-            # since the last sync: those are filled in below, so its chain of diffs stays whole.
-            missed = [] if then_backfill else [n for n in changed if store.registry_versions(n)]
+            for event in report.overdue:  # news for cron, under --quiet too
+                sys.stdout.write((_line(event.to_dict()) if as_json else event.text()) + "\n")
         finally:
             sys.stdout.flush()
             if progress:
                 progress.close()
+    if report.history is not None and report.history.stopped:
+        click.echo("warning: missed versions not filled in: " + report.history.stopped, err=True)
     since = "these studies were last checked" if ids else "the last run"
     nothing = (
         f"nothing to do: the registry's data has not changed since {since} "
@@ -485,8 +470,10 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     counted = (
         f"{_plural(sum(c.values()), 'study', 'studies')}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
         + (f", {c['removed']} removed" if c["removed"] else "")
-        + f", {c['error']} failed ({report.mode}, {report.requests} requests)"
+        + f", {c['error']} failed ({report.mode}, {_plural(report.requests, 'request', 'requests')})"
     )
+    if report.history is not None and report.history.requests:
+        counted = counted[:-1] + f"; {_plural(report.history.requests, 'history request', 'history requests')})"
     done = report.outcome is RunOutcome.NOTHING_TO_DO
     _log(ERROR if report.failed else INFO, "run %s %s: %s", report.run_id, report.outcome, nothing if done else counted)
     if done and not quiet:
@@ -496,12 +483,9 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
             click.echo(nothing, err=True)  # a summary, like every other summary line; stdout is for data
     elif not quiet and not as_json:
         click.echo(counted, err=True)
-    _notify_after_sync(obj, report)
+    for failure in report.notify_failures:
+        click.echo(f"error: {failure}", err=True)
     backfilled = None
-    if missed:
-        with open_for_writing(obj, wait) as store:
-            _backfill(obj, store, missed, quiet=True, timeout=timeout, retries=retries, max_wait=max_wait,
-                      delay=delay, transport=transport, soft=True, as_json=as_json)
     if then_backfill:
         with open_for_writing(obj, wait) as store:
             targets = ids or store.watch_ids() or [DEFAULT_NCT_ID]
@@ -510,15 +494,53 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
                                    max_wait=max_wait, delay=delay, transport=transport, as_json=as_json)
     if report.failed or (backfilled is not None and backfilled.failed):
         sys.exit(1)
+    if report.notify_failures:
+        from regsync.errors import NotificationFailed
+
+        sys.exit(NotificationFailed.exit_code)
 
 
-def _print_overdue(store: Store, today: date, run_id: int, *, as_json: bool) -> None:
-    """A study whose results became overdue is news for cron, under --quiet too: one line,
-    once (even on a run with nothing to fetch: deadlines pass without the record changing)."""
-    from regsync.obligations import note_overdue
+def _history_client(obj: Context, config):
+    """The registry's history endpoints: always curl (they refuse Python's TLS), always at
+    most 2 requests/s."""
+    from regsync.client import HISTORY_DELAY, ClientConfig, HistoryClient
 
-    for event in note_overdue(store, today, run_id):
-        sys.stdout.write((_line(event.to_dict()) if as_json else event.text()) + "\n")
+    return HistoryClient(
+        ClientConfig(**{**config.__dict__, "transport": "curl", "delay": max(config.delay, HISTORY_DELAY)}),
+        sleep=obj.clocks.sleep, clock=obj.clocks.monotonic,
+    )
+
+
+def _history_teller(*, quiet: bool, as_json: bool, progress, soft: bool = False):
+    """The lines of a backfill (or of a sync's fill-in: ``soft``, whose own lines are the
+    sync's: only renumbering, silent edits and errors are said)."""
+
+    def told(study) -> None:
+        if study.error is not None:
+            sys.stdout.flush()
+            if progress:
+                progress.clear()
+            click.echo(("warning: " + study.error + "; the next sync tries again") if soft else study.line(), err=True)
+            return
+        if as_json:
+            if study.stored or study.linked or study.silent_edits or study.renumbered:
+                sys.stdout.write(_line({
+                    "nct_id": study.nct_id, "status": "filled-in" if soft else "backfilled",
+                    "stored": [v + 1 for v in study.stored],
+                    "linked": [{"registry_version": r + 1, "own_version": v} for r, v in study.linked],
+                    "silent_edits": study.silent_edits, "renumbered": study.renumbered,
+                }) + "\n")
+            return
+        if progress:
+            progress.clear()
+        if study.renumbered:  # said once, when the study takes the registry's numbers
+            sys.stdout.write(study.renumbered + "\n")
+        if not soft and (not quiet or study.gained):
+            sys.stdout.write(study.line() + "\n")
+        for detail in study.silent_edits:  # news for cron, under --quiet too
+            sys.stdout.write(f"{study.nct_id} silent edit: {detail}\n")
+
+    return told
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -623,55 +645,30 @@ def backfill(obj, nct_ids, quiet, wait, timeout, retries, max_wait):
 
 
 def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0, delay=1.0, transport="requests",
-              soft=False, as_json=False):
-    """Run a backfill and print its lines. ``soft``: the filling-in after a sync, whose
-    failure is a warning (the sync itself is stored and fine), not an error. ``as_json``:
-    its lines as JSON Lines, as sync --json prints."""
-    from regsync.backfill import backfill as run_backfill
-    from regsync.client import HISTORY_DELAY, ApiClient, ClientConfig, HistoryClient
+              as_json=False):
+    """Run a backfill and print its lines (``as_json``: as JSON Lines, as sync --json prints)."""
+    from regsync.client import ApiClient, ClientConfig
+    from regsync.history import backfill as run_backfill
 
     config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait, delay=delay,
                           transport=transport)
     api = ApiClient(config, sleep=obj.clocks.sleep, clock=obj.clocks.monotonic)
-    # The history endpoints: always curl (they refuse Python's TLS), always 2 requests/s.
-    history = HistoryClient(
-        ClientConfig(**{**config.__dict__, "transport": "curl", "delay": HISTORY_DELAY}),
-        sleep=obj.clocks.sleep, clock=obj.clocks.monotonic,
-    )
+    history = _history_client(obj, config)
     progress = _progress_bar(quiet)
-
-    def told(study) -> None:
-        if study.error is not None:
-            sys.stdout.flush()
-            if progress:
-                progress.clear()
-            click.echo(study.line(), err=True)
-        elif as_json:
-            if study.stored or study.linked or study.silent_edits:
-                sys.stdout.write(_line({"nct_id": study.nct_id, "status": "backfilled", "stored": study.stored,
-                                        "linked": [{"registry_version": r, "version": v} for r, v in study.linked],
-                                        "silent_edits": study.silent_edits}) + "\n")
-            return
-        elif not quiet or study.stored or study.linked:
-            if progress:
-                progress.clear()
-            click.echo(study.line())
-        for detail in study.silent_edits:  # news for cron, under --quiet too
-            click.echo(f"{study.nct_id} silent edit: {detail}")
-
     try:
-        report = run_backfill(store, history, api, ids, on_study=told,
+        report = run_backfill(store, history, api, ids, on_study=_history_teller(quiet=quiet, as_json=as_json,
+                                                                                 progress=progress),
                               on_progress=progress.update if progress else None)
     finally:
         sys.stdout.flush()
         if progress:
             progress.close()
     if report.stopped:
-        prefix = "warning: missed versions not filled in: " if soft else "error: "
-        click.echo(prefix + report.stopped, err=True)
+        click.echo("error: " + report.stopped, err=True)
     stored = sum(len(s.stored) for s in report.studies)
     linked = sum(len(s.linked) for s in report.studies)
-    summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, {stored} registry versions stored, "
+    summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, "
+               f"{_plural(stored, 'registry version', 'registry versions')} stored, "
                f"{linked} linked to own snapshots ({_plural(report.requests, 'request', 'requests')})")
     _log(ERROR if report.failed else INFO, "run %s: %s", report.run_id, summary)
     if not quiet:
@@ -833,17 +830,21 @@ def _watch_status(row: dict) -> str:
 def as_of_option(fn):
     return click.option(
         "--as-of", "as_of", metavar="DATE",
-        help="What regsync knew then: only versions stored by the end of this day (YYYY-MM-DD, UTC).",
+        help="What the public registry showed then: a registry version counts from its posting date, "
+             "an own snapshot from when it was fetched (YYYY-MM-DD, today, yesterday; UTC).",
     )(fn)
 
 
 def _parse_day(value: str | None, option: str) -> str | None:
+    """A day option (--as-of): the forms of --since that name a day."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+        day = params.parse_since(value, click.get_current_context().obj.clocks.now)
+        date.fromisoformat(day[:10])
+    except (ValueError, AttributeError):
+        raise click.BadParameter(f"{value!r} is not a day (YYYY-MM-DD, today or yesterday)", param_hint=option) from None
+    return day[:10]
 
 
 @cli.command()
@@ -852,150 +853,147 @@ def _parse_day(value: str | None, option: str) -> str | None:
 @as_of_option
 @click.pass_obj
 def history(obj, nct_id, as_json, as_of):
-    """One row per stored version of a study.
+    """One row per version of a study, in the registry's order.
+
+    Versions are named by the registry's numbers (1-based, as on its website) once regsync
+    knows the study's registry history (after a backfill or a fill-in), else by regsync's
+    own sequence; a silent edit is a variant of the version it should equal (3a).
 
     Example:
 
     \b
         regsync history NCT07240987
-        regsync history NCT07240987 --as-of 2026-06-30   # what was known then
+        regsync history NCT07240987 --as-of 2026-06-30   # what the registry showed then
     """
+    from regsync import timeline
+
     nct_id = normalize_nct_id(nct_id)  # a bad ID is a usage error before the database is asked
     day = _parse_day(as_of, "--as-of")
     store = open_store(obj)
     nct_id = resolve(store, nct_id)
-    rows = store.history(nct_id) if day is None else store.history_as_of(nct_id, day)
+    entries = timeline.entries(store, nct_id)
+    if day is not None:
+        entries = timeline.as_of(entries, day)
     if as_json:
-        click.echo(_dumps(rows))
+        click.echo(_dumps([e.to_dict() for e in entries]))
     elif day is None:
-        click.echo(render.history_text(nct_id, rows, store.study(nct_id).get("removed_at")))
+        click.echo(render.history_text(nct_id, entries, store.study(nct_id).get("removed_at"),
+                                       timeline.numbering_note(entries)))
     else:
-        click.echo(render.history_as_of_text(nct_id, rows, day))
+        click.echo(render.history_as_of_text(nct_id, entries, day))
 
 
 @cli.command()
 @click.argument("nct_id")
-@click.option("--version", "version", type=params.VERSION, help="Version number (default: the latest).")
+@click.option("--version", "version", type=params.VERSION_REF,
+              help="Version: N (3a for a variant), first, latest or a date (default: the latest).")
 @as_of_option
 @click.pass_obj
 def show(obj, nct_id, version, as_of):
-    """Print a stored record as JSON, as the API returned it.
+    """Print a stored record as JSON, exactly as the registry returned it.
 
     Example:
 
     \b
         regsync show NCT07240987 --version 1
-        regsync show NCT07240987 --as-of 2026-06-30   # the latest version known then
+        regsync show NCT07240987 --as-of 2026-06-30   # the version the registry showed then
     """
+    from regsync import timeline
+
     nct_id = normalize_nct_id(nct_id)
     day = _parse_day(as_of, "--as-of")
     store = open_store(obj)
     nct_id = resolve(store, nct_id)
+    entries = timeline.entries(store, nct_id)
     if day is not None:
         if version is not None:
             raise UsageError("--version and --as-of cannot be combined")
-        known = store.history_as_of(nct_id, day)
+        known = timeline.as_of(entries, day)
         if not known:
-            raise RegsyncError(f"{nct_id} had no version stored by the end of {day} (UTC)")
-        version = known[-1]["version"]
-    click.echo(_dumps(store.record(nct_id, version)))
+            raise RegsyncError(f"{nct_id} had no version shown by the end of {day} (UTC)")
+        entry = known[-1]
+    else:
+        entry = timeline.find(nct_id, entries, "latest" if version is None else version)
+    click.echo(_dumps(store.record(nct_id, entry.version)))
 
 
 @cli.command()
 @click.argument("nct_id")
 @click.option("--from", "from_v", type=params.VERSION_REF,
-              help="Older version: N, first, latest or a date (default: the one before --to).")
-@click.option("--to", "to_v", type=params.VERSION_REF, help="Newer version: N, first, latest or a date (default: the latest).")
+              help="Older version: N (3a for a variant), first, latest or a date (default: the one before --to).")
+@click.option("--to", "to_v", type=params.VERSION_REF,
+              help="Newer version: N, first, latest or a date (default: the latest).")
 @click.option("--all", "show_admin", is_flag=True, help="Also show registry bookkeeping (admin) changes.")
 @json_option
 @click.pass_obj
 def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
-    """What changed between two stored versions, grouped by category, most severe first.
+    """What changed between two versions, grouped by category, most severe first.
+
+    Versions are named as `regsync history` names them (the registry's numbers once known,
+    so `--from 2 --to 3` is the registry's compare view ?tab=history&a=2&b=3).
 
     Example:
 
     \b
-        regsync diff NCT07240987              # latest against the previous version
+        regsync diff NCT07240987              # latest against the version before it
         regsync diff NCT07240987 --from 1 --to 3 --json
     """
+    from regsync import timeline
+
     nct_id = normalize_nct_id(nct_id)  # a bad ID is a usage error before the database is asked
     store = open_store(obj)
     nct_id = resolve(store, nct_id)
-    current = store.study(nct_id)["current_version"]
-    # The timeline (registry versions backfilled before own snapshots): "before" is by date,
-    # not by regsync's number; without registry versions it is 1, 2, ..., current.
-    rows = store.history(nct_id)
-    timeline = [r["version"] for r in rows]
-    place = {v: i for i, v in enumerate(timeline)}
-    top = max(timeline)
-    known = f"versions 1-{top}"
-    from_v = _version_ref(nct_id, "--from", from_v, rows)
-    to_v = current if to_v is None else _version_ref(nct_id, "--to", to_v, rows)
-    if to_v not in place:
-        raise UnknownVersion(f"--to {to_v}: {nct_id} has {known}")
-    if from_v is None and place[to_v] == 0:
+    entries = timeline.entries(store, nct_id)
+    newer = timeline.find(nct_id, entries, "latest" if to_v is None else to_v, "--to")
+    if from_v is None and newer.position == 1:
         # Not an error: a script diffing every study meets first versions all the time.
         if as_json:
-            click.echo(_dumps({"nct_id": nct_id, "from_version": None, "to_version": to_v, "changes": []}))
+            click.echo(_dumps({"nct_id": nct_id, "from_version": None, "to_version": _label_json(newer.label),
+                               "changes": []}))
         else:
-            only = " (the only one stored)" if len(timeline) == 1 else ""
-            click.echo(f"{nct_id} v{to_v} is the first version{only}; nothing before it to compare")
+            only = " (the only one stored)" if len(entries) == 1 else ""
+            click.echo(f"{nct_id} v{newer.label} is the first version{only}; nothing before it to compare")
         return
-    if from_v is None:
-        from_v = timeline[place[to_v] - 1]
-    elif from_v not in place:
-        raise UnknownVersion(f"--from {from_v}: {nct_id} has {known}")
-    if place[from_v] > place[to_v]:
-        raise UsageError(f"--from {from_v} is after --to {to_v}")
-    changes = store.stored_changes(nct_id, from_v, to_v) if from_v != to_v else []
-    if changes is None:
-        # A pair never classified together (--from 1 --to 3): computed now, not stored.
-        from regsync.store import classify_changes
-
-        older, newer = store.record(nct_id, from_v), store.record(nct_id, to_v)
-        if len(timeline) != current:  # registry versions among them: markup is no change
-            from regsync.normalize import normalize_record
-
-            older, newer = normalize_record(older), normalize_record(newer)
-        changes = classify_changes(older, newer)
+    older = entries[newer.position - 2] if from_v is None else timeline.find(nct_id, entries, from_v, "--from")
+    if older.position > newer.position:
+        raise UsageError(f"--from {older.label} is after --to {newer.label} in the registry's order")
+    changes = timeline.changes(store, nct_id, older, newer, entries)
     if as_json:
-        click.echo(_dumps({"nct_id": nct_id, "from_version": from_v, "to_version": to_v,
-                           "changes": [c.to_dict() for c in changes]}))
-    elif from_v == to_v:
-        click.echo(f"{nct_id} v{from_v} -> v{to_v}: the same version; no changes")
+        click.echo(_dumps({
+            "nct_id": nct_id, "from_version": _label_json(older.label), "to_version": _label_json(newer.label),
+            "submitted": newer.submitted, "posted": newer.posted, "detected_at": newer.fetched_at,
+            "registry_version": newer.registry_version, "changes": [c.to_dict() for c in changes],
+        }))
+    elif older.version == newer.version:
+        click.echo(f"{nct_id} v{older.label} -> v{newer.label}: the same version; no changes")
     else:
-        click.echo(render.diff_text(nct_id, from_v, to_v, changes, show_admin=show_admin))
+        dates = f"submitted {newer.submitted}" if newer.submitted else ""
+        if newer.posted:
+            dates += f", posted {newer.posted}"
+        click.echo(render.diff_text(nct_id, older.label, newer.label, changes, show_admin=show_admin,
+                                    dates=f"({dates}; stored {newer.fetched_at[:10]})" if dates else ""))
 
 
-def _version_ref(nct_id: str, option: str, ref: int | str | None, rows: list[dict]) -> int | None:
-    """A --from/--to value as a stored version number: ``first`` and ``latest`` of the
-    timeline, a date as the version in effect that day (registry date, else when seen)."""
-    if ref is None or isinstance(ref, int):
-        return ref
-    if ref == "first":
-        return int(rows[0]["version"])
-    if ref == "latest":
-        return int(rows[-1]["version"])
-    dated = [r for r in rows if (r.get("registry_date") or r["fetched_at"][:10]) <= ref]
-    if not dated:
-        first = rows[0].get("registry_date") or rows[0]["fetched_at"][:10]
-        raise UnknownVersion(f"{option} {ref}: {nct_id} has no version dated on or before it (the first: {first})")
-    return int(dated[-1]["version"])
+def _label_json(label: str) -> int | str:
+    return int(label) if label.isdigit() else label
 
 
-def _parse_since(value: str | None, now: Callable[[], datetime]) -> str | None:
+def _parse_since(value: str | None, now: Callable[[], datetime], hint: str = "'--since'") -> str | None:
     if value is None:
         return None
     try:
         return params.parse_since(value, now)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--since'") from None
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 @cli.command()
 @click.option("--since", metavar="WHEN",
               help="Only changes detected on or after WHEN (UTC): 2026-12-01, 2026-12, 2026, an ISO datetime, "
                    "12h, 7d, 2w, today, yesterday.")
+@click.option("--submitted-since", "submitted_since", metavar="WHEN",
+              help="Only changes the sponsor submitted on or after WHEN (the registry's lastUpdateSubmitDate; "
+                   "same forms as --since).")
 @click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
 @click.option("--category", "categories", multiple=True, metavar="CATEGORY",
               help="Only these categories (repeatable): status, dates, outcomes, ...")
@@ -1004,7 +1002,7 @@ def _parse_since(value: str | None, now: Callable[[], datetime]) -> str | None:
 @click.option("--limit", type=params.LIMIT, help="At most this many changes.")
 @json_option
 @click.pass_obj
-def changes(obj, since, nct_ids, categories, severity, limit, as_json):
+def changes(obj, since, submitted_since, nct_ids, categories, severity, limit, as_json):
     """Flagged changes across all tracked studies, newest first.
 
     Example:
@@ -1021,9 +1019,10 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
     wanted = [s.value for s in Severity.at_or_above(severity)]
     store = open_store(obj)
     ids = [resolve(store, nct_id) for nct_id in ids]
+    submitted = _parse_since(submitted_since, obj.clocks.now, "'--submitted-since'")
     rows = store.query_changes(
-        since=_parse_since(since, obj.clocks.now), nct_ids=ids or None, categories=list(categories) or None,
-        severities=wanted, limit=limit,
+        since=_parse_since(since, obj.clocks.now), submitted_since=submitted[:10] if submitted else None,
+        nct_ids=ids or None, categories=list(categories) or None, severities=wanted, limit=limit,
     )
     if as_json:
         click.echo(_dumps([r.to_dict() for r in rows]))
@@ -1043,9 +1042,10 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
 @wait_option
 @click.pass_obj
 def reclassify(obj, wait):
-    """Recompute every stored change from the stored snapshots (after the rules changed).
+    """Judge every stored version pair again (after the rules changed).
 
-    Detection dates are kept.
+    Each study's chain is put in the registry's order first. A change judged the same as
+    before is left as it is (its detection date too); a change found anew is detected now.
 
     Example:
 
@@ -1057,13 +1057,17 @@ def reclassify(obj, wait):
         run_id = store.begin_run("reclassify")
         started = obj.clocks.monotonic()
         try:
-            pairs, found = store.reclassify()
+            from regsync.judge import reclassify as run_reclassify, settle_pending
+
+            settle_pending(store)
+            pairs, found = run_reclassify(store)
         except BaseException:
             store.finish_run(run_id, "interrupted", duration=obj.clocks.monotonic() - started)
             raise
         store.finish_run(run_id, "ok", duration=obj.clocks.monotonic() - started)
-    _log(INFO, "reclassified %d version pairs: %d changes", pairs, found)
-    click.echo(f"reclassified {pairs} version pairs: {found} changes")
+    _log(INFO, "reclassified: %d version pairs judged anew, %d changes", pairs, found)
+    click.echo(f"reclassified: {_plural(pairs, 'version pair', 'version pairs')} judged anew "
+               f"({_plural(found, 'change', 'changes')}); the others unchanged")
 
 
 @cli.command()

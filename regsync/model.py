@@ -304,25 +304,49 @@ def summarize(changes: Iterable[Change]) -> ChangeSummary:
 
 @dataclass(frozen=True)
 class StoredChange:
-    """A change as the store keeps it: which study, which pair of versions, when detected."""
+    """A change as the store keeps it: which study, which pair of versions (local ids, and
+    the labels the chain gives them), and its three dates: ``submitted`` (the newer
+    version's lastUpdateSubmitDate), ``posted`` (its lastUpdatePostDate: when the public
+    could see it) and ``detected_at`` (when regsync learned of it)."""
 
     nct_id: str
     from_version: int
     to_version: int
     detected_at: str
     change: Change
-    registry_date: str | None = None  # when the sponsor submitted the version that made it, if known
+    submitted: str | None = None
+    posted: str | None = None
+    from_label: str | None = None
+    to_label: str | None = None
+    registry_version: int | None = None  # of the newer version, 1-based as on the registry's website
+    from_registry_version: int | None = None  # of the older one, 1-based
+
+    @property
+    def registry_date(self) -> str | None:  # the name before issue 19
+        return self.submitted
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        """The pair as every output names it."""
+        return (self.from_label or str(self.from_version), self.to_label or str(self.to_version))
 
     def to_dict(self) -> dict[str, Any]:
-        """A change's JSON with ``nct_id``, ``from_version``, ``to_version``, ``detected_at``
-        (and ``registry_date`` when known)."""
-        out = {
+        """A change's JSON: ``nct_id``, ``from_version`` and ``to_version`` (as the chain
+        names them: the registry's number once known, 1-based; ``"3a"`` for a variant), the
+        change, and ``submitted``, ``posted``, ``detected_at``, ``registry_version``."""
+        a, b = self.pair
+        return {
             "nct_id": self.nct_id,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
+            "from_version": _label_value(a),
+            "to_version": _label_value(b),
             **self.change.to_dict(),
+            "submitted": self.submitted,
+            "posted": self.posted,
             "detected_at": self.detected_at,
+            "registry_version": self.registry_version,
         }
-        if self.registry_date is not None:
-            out["registry_date"] = self.registry_date
-        return out
+
+
+def _label_value(label: str) -> int | str:
+    """A version's label as JSON: a number, or a string for a variant (``"3a"``)."""
+    return int(label) if label.isdigit() else label

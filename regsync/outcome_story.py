@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from regsync import timeline
 from regsync.normalize import normalize_record
 from regsync.store import Store, _get
 
@@ -22,64 +23,83 @@ def _primary(record: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def _date(row: dict[str, Any]) -> str:
-    return str(row.get("registry_date") or row["fetched_at"][:10])
-
-
-def _when(day: str, milestone: str | None, before: str, after: str) -> str | None:
-    if not milestone:
-        return None
-    # Month-only dates ("2026-03") compare as their first day: a same-month edit counts as after.
-    return f"{before} ({milestone})" if day < milestone else f"{after} ({milestone})"
+def _place(day: str | None, milestone: str | None) -> str:
+    """``before``, ``after`` or ``unknown``: where an edit submitted on ``day`` falls against a
+    milestone date. Month-only dates ("2026-03") compare as their first day: a same-month
+    edit counts as after."""
+    if not day or not milestone:
+        return "unknown"
+    return "before" if day < milestone else "after"
 
 
 def story(store: Store, nct_id: str) -> dict[str, Any]:
-    rows = store.history(nct_id)
-    records = {r["version"]: store.record(nct_id, r["version"]) for r in rows}
-    first = rows[0]
-    latest = records[rows[-1]["version"]]
+    """The story as data (``outcomes --json``): the first version and each change to the
+    primary outcomes with its three dates, the versions as the chain names them, and where it
+    falls against start, primary completion and results submission."""
+    entries = timeline.entries(store, nct_id)
+    records = {e.version: normalize_record(store.record(nct_id, e.version)) for e in entries}
+    first = entries[0]
+    latest = records[entries[-1].version]
     status = _get(latest, "protocolSection", "statusModule") or {}
     start = _get(status, "startDateStruct", "date")
     completion = _get(status, "primaryCompletionDateStruct", "date")
     results = _get(status, "resultsFirstSubmitDate")
     changes = []
-    for older, newer in zip(rows, rows[1:], strict=False):
-        before = _primary(normalize_record(records[older["version"]]))
-        after = _primary(normalize_record(records[newer["version"]]))
+    for older, newer in zip(entries, entries[1:], strict=False):
+        before = _primary(records[older.version])
+        after = _primary(records[newer.version])
         if before == after:
             continue
-        day = _date(newer)
-        entry: dict[str, Any] = {
-            "date": day,
-            "from_version": older["version"],
-            "to_version": newer["version"],
-            "from_registry_version": older.get("registry_version"),
-            "to_registry_version": newer.get("registry_version"),
+        # Placed by the newer record's own lastUpdateSubmitDate, never by when regsync saw it.
+        day = newer.submitted
+        a, b = older.registry_version, newer.registry_version
+        changes.append({
+            "submitted": newer.submitted,
+            "posted": newer.posted,
+            "detected_at": newer.fetched_at,
+            "from_version": _label(older.label),
+            "to_version": _label(newer.label),
             "removed": [o for o in before if o not in after],
             "added": [o for o in after if o not in before],
-            "start": _when(day, start, "before the start date", "after the start date"),
-            "primary_completion": _when(day, completion, "before primary completion", "after primary completion"),
-            "results": _when(day, results, "before results submission", "after results submission")
-            or "no results submitted",
-        }
-        a, b = older.get("registry_version"), newer.get("registry_version")
-        entry["compare_url"] = None if a is None or b is None else COMPARE_URL.format(nct=nct_id, a=a + 1, b=b + 1)
-        changes.append(entry)
+            "start": _place(day, start),
+            "primary_completion": _place(day, completion),
+            "results": _place(day, results) if results else "unknown",
+            "compare_url": None if a is None or b is None else COMPARE_URL.format(nct=nct_id, a=a, b=b),
+        })
     return {
         "nct_id": nct_id,
+        # Registered: the registry's first version is stored (a backfill or a fill-in read it).
+        "registered": first.registry_version == 1,
         "first": {
-            "version": first["version"], "registry_version": first.get("registry_version"), "date": _date(first),
-            "primary_outcomes": _primary(records[first["version"]]),
+            "version": _label(first.label), "registry_version": first.registry_version,
+            "submitted": first.submitted, "posted": first.posted, "detected_at": first.fetched_at,
+            "primary_outcomes": _primary(records[first.version]),
         },
         "start_date": start, "primary_completion_date": completion, "results_first_submit_date": results,
         "changes": changes,
     }
 
 
+def _label(label: str) -> int | str:
+    return int(label) if label.isdigit() else label
+
+
+_WORDS = {
+    "start": ("the start date", "start_date"),
+    "primary_completion": ("primary completion", "primary_completion_date"),
+    "results": ("results submission", "results_first_submit_date"),
+}
+
+
 def story_text(s: dict[str, Any]) -> str:
     first = s["first"]
-    reg = f", registry version {first['registry_version']}" if first["registry_version"] is not None else ""
-    lines = [f"{s['nct_id']} primary outcomes as first registered (v{first['version']}{reg}, {first['date']}):"]
+    if s["registered"]:
+        head = f"{s['nct_id']} primary outcomes as first registered (v{first['version']}, submitted {first['submitted']}):"
+    else:
+        head = (f"{s['nct_id']} primary outcomes in the first version regsync stored (v{first['version']}, "
+                f"submitted {first['submitted'] or 'date unknown'}; `regsync backfill {s['nct_id']}` reads the "
+                "registration and every version since):")
+    lines = [head]
     for n, o in enumerate(first["primary_outcomes"], 1):
         lines.append(f"  {n}. {o['measure']}" + (f" [{o['timeFrame']}]" if o["timeFrame"] else ""))
     if not first["primary_outcomes"]:
@@ -87,13 +107,18 @@ def story_text(s: dict[str, Any]) -> str:
     if not s["changes"]:
         lines.append("no change to them since")
         return "\n".join(lines)
-    lines.append(f"{len(s['changes'])} change{'s' * (len(s['changes']) != 1)} to them:")
+    n = len(s["changes"])
+    lines.append(f"{n} change{'s' * (n != 1)} to them:")
     for c in s["changes"]:
-        regs = ""
-        if c["from_registry_version"] is not None and c["to_registry_version"] is not None:
-            regs = f" (registry {c['from_registry_version']} -> {c['to_registry_version']})"
-        when = "; ".join(x for x in (c["start"], c["primary_completion"], c["results"]) if x)
-        lines.append(f"  {c['date']}  v{c['from_version']} -> v{c['to_version']}{regs}: {when}")
+        places = []
+        for key, (words, date_key) in _WORDS.items():
+            if c[key] != "unknown":
+                places.append(f"{c[key]} {words} ({s[date_key]})")
+        if not s["results_first_submit_date"]:
+            places.append("no results submitted")
+        when = "; ".join(places)
+        lines.append(f"  {c['submitted'] or '(no date)'}  v{c['from_version']} -> v{c['to_version']}"
+                     f" (detected {c['detected_at'][:10]}): {when}")
         for o in c["removed"]:
             lines.append(f"    - {o['measure']}" + (f" [{o['timeFrame']}]" if o["timeFrame"] else ""))
         for o in c["added"]:

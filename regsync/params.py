@@ -76,8 +76,9 @@ RUNS = Bounded(int, 1, 1_000_000)
 
 
 class VersionRef(click.ParamType):
-    """``diff --from/--to``: a stored version number, ``first``, ``latest``, or a date
-    (YYYY-MM-DD: the version in effect that day, by registry date or else when seen)."""
+    """``diff --from/--to``, ``show --version``: a version as ``history`` names it (``3``, or
+    ``3a`` for a variant), ``first``, ``latest``, or a date (YYYY-MM-DD: the version the
+    public registry showed that day)."""
 
     name = "version"
 
@@ -86,6 +87,8 @@ class VersionRef(click.ParamType):
             text = str(value).strip().lower()
             if text in ("first", "latest"):
                 return text
+            if re.fullmatch(r"\d{1,9}[a-z]{1,3}", text):
+                return text  # a variant of a registry version (a silent edit): 3a
             if len(text) == 10 and text[4] == "-":
                 try:
                     return date.fromisoformat(text).isoformat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -68,44 +69,26 @@ def utc_time(stamp: str) -> str:
     return stamp[:19].replace("T", " ") + " UTC"
 
 
-def history_text(nct_id: str, rows: list[dict], removed_at: str | None = None) -> str:
-    if any(r.get("registry_version") is not None for r in rows):
-        return _timeline_text(nct_id, rows, removed_at)
+def history_text(nct_id: str, entries: Sequence[Any], removed_at: str | None = None, note: str = "") -> str:
+    """One row per version of the study's chain (regsync.timeline.Entry), in the registry's
+    order: its name, the registry's dates (submitted, posted), when regsync stored it, and
+    where it came from."""
     view = [
         {
-            "version": r["version"],
-            "fetched_at": utc_time(r["fetched_at"]),
-            "status": r["overall_status"],
-            "last_update_posted": r["last_update_post_date"],
-            "hash": r["content_hash"][:12],
+            "version": e.label,
+            "submitted": e.submitted or "",
+            "posted": e.posted or "",
+            "stored": utc_time(e.fetched_at),
+            "source": "+".join("history" if s == "registry-history" else s for s in e.sources),
+            "status": e.row.get("overall_status") or "",
+            "hash": str(e.row.get("content_hash") or "")[:12],
         }
-        for r in rows
+        for e in entries
     ]
     removed = f"; removed from the registry since {removed_at[:10]} (stored versions kept)" if removed_at else ""
-    return f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}{removed}\n" + table(
-        view, ["version", "fetched_at", "status", "last_update_posted", "hash"]
-    )
-
-
-def _timeline_text(nct_id: str, rows: list[dict], removed_at: str | None) -> str:
-    """With the registry's own history: its version number and date beside regsync's, in
-    timeline order (by registry date, then when seen), and where each version came from."""
-    view = [
-        {
-            "version": r["version"],
-            "registry": "" if r.get("registry_version") is None else r["registry_version"],
-            "registry_date": r.get("registry_date") or "",
-            "seen": utc_time(r["fetched_at"]),
-            "source": "registry-history" if r.get("source") == "registry-history" else "api",
-            "status": r["overall_status"],
-            "hash": r["content_hash"][:12],
-        }
-        for r in rows
-    ]
-    removed = f"; removed from the registry since {removed_at[:10]} (stored versions kept)" if removed_at else ""
-    return f"{nct_id}: {len(rows)} version{'s' * (len(rows) != 1)}{removed}\n" + table(
-        view, ["version", "registry", "registry_date", "seen", "source", "status", "hash"]
-    )
+    n = len(entries)
+    head = f"{nct_id}: {n} version{'s' * (n != 1)}{removed}" + (f" ({note})" if note else "")
+    return head + "\n" + table(view, ["version", "submitted", "posted", "stored", "source", "status", "hash"])
 
 
 def _style(text: str, **styles: Any) -> str:
@@ -124,18 +107,20 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def history_as_of_text(nct_id: str, rows: list[dict], as_of: str) -> str:
-    """``history --as-of``: the versions stored by the end of ``as_of``, and not a word about
-    later ones (a point-in-time view must not look ahead)."""
-    if not rows:
-        return f"{nct_id} as of {as_of}: no version stored yet"
-    _, _, rest = history_text(nct_id, rows).partition("\n")
-    return f"{nct_id} as of {as_of}: {len(rows)} version{'s' * (len(rows) != 1)}\n{rest}"
+def history_as_of_text(nct_id: str, entries: Sequence[Any], as_of: str) -> str:
+    """``history --as-of``: the versions the public registry showed (or regsync had fetched)
+    by the end of ``as_of``, and not a word about later ones (a point-in-time view must not
+    look ahead)."""
+    if not entries:
+        return f"{nct_id} as of {as_of}: no version shown yet"
+    _, _, rest = history_text(nct_id, entries).partition("\n")
+    return f"{nct_id} as of {as_of}: {len(entries)} version{'s' * (len(entries) != 1)}\n{rest}"
 
 
-def diff_text(nct_id: str, from_v: int, to_v: int, changes: list[Change], *, show_admin: bool = False) -> str:
+def diff_text(nct_id: str, from_v: int | str, to_v: int | str, changes: list[Change], *, show_admin: bool = False,
+              dates: str = "") -> str:
     """Changes grouped by category, most severe first; bookkeeping counted unless shown."""
-    lines = [_style(f"{nct_id} v{from_v} -> v{to_v}", bold=True)]
+    lines = [_style(f"{nct_id} v{from_v} -> v{to_v}", bold=True) + (f"  {dates}" if dates else "")]
     if not changes:
         lines.append("no changes (the versions differ only in order or in registry-computed fields)")
         return "\n".join(lines)
@@ -172,10 +157,12 @@ def changes_text(rows: list[StoredChange]) -> str:
     for r in rows:
         c = r.change
         tag = " [milestone]" if c.milestone else ""
-        submitted = f" (submitted {r.registry_date})" if r.registry_date else ""
+        a, b = r.pair
+        # The registry's date first (when the sponsor submitted it), detection beside it.
+        when = r.submitted or r.detected_at[:10]
         lines.append(
-            f"{r.detected_at[:10]}  {r.nct_id} v{r.from_version}->v{r.to_version}  "
-            f"{_badge(c.severity)} {c.category:<13} {c.summary}{tag}{submitted}"
+            f"{when}  {r.nct_id} v{a}->v{b}  "
+            f"{_badge(c.severity)} {c.category:<13} {c.summary}{tag} (detected {r.detected_at[:10]})"
         )
     return "\n".join(lines)
 

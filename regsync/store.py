@@ -224,7 +224,14 @@ class SaveResult:
     error: str | None = None  # error: why this record was not stored
 
 
-DiffFn = Callable[[dict[str, Any], dict[str, Any]], list[Change]]
+# A version's results obligation as the columns of ``obligations`` after (nct_id, version):
+# applicability, reason, due_date, overdue_after, state, days, as_of, detail (JSON). Given by
+# the caller (regsync.judge.obligation_columns): the store judges nothing.
+ObligationFn = Callable[[Mapping[str, Any], str], tuple[Any, ...]]
+
+
+def _no_obligation(record: Mapping[str, Any], when: str) -> tuple[Any, ...] | None:
+    return None
 
 
 @dataclass
@@ -234,7 +241,6 @@ class _Rows:
     fetched: Fetched
     study: tuple[Any, ...] | None = None
     version: tuple[Any, ...] | None = None
-    changes: list[tuple[Any, ...]] = field(default_factory=list)
     checked: tuple[str, int, str] | None = None  # unchanged: (last_checked, checked_run, nct_id)
     back: str | None = None  # removed from the registry since then, and now it is back
     obligation: tuple[Any, ...] | None = None  # a new version's results obligation
@@ -255,16 +261,6 @@ def _not_stored(fetched: Fetched, current: int | None, stage: str, exc: BaseExce
         fetched.nct_id, fetched.requested_id, StudyStatus.ERROR, current,
         error=f"record not stored ({stage} failed: {cause}); stored versions kept",
     )
-
-
-def classify_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
-    """The default ``diff`` of ``save_page``: ``regsync.classify.diff_records``, imported on
-    first use so that read commands never load the classifier."""
-    from regsync.classify import diff_records
-    from regsync.obligations import obligation_changes
-
-    # An edit that moves a results deadline is a change of its own, whatever field it touched.
-    return sorted(diff_records(old, new) + obligation_changes(old, new), key=Change.sort_key)
 
 
 # -- the store -------------------------------------------------------------------------------
@@ -365,8 +361,6 @@ class Store:
                         # again whole, with its index.
                         conn.execute(f"DROP TABLE IF EXISTS {MIGRATIONS_TABLE}")
                     build_migrations().apply(store.db)
-                if "0007_obligations" in pending:
-                    store.judge_unjudged_versions()
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -640,11 +634,11 @@ class Store:
         requested_id: str | None = None,
         data_timestamp: str | None = None,
         run_id: int | None = None,
-        diff: DiffFn = classify_changes,
+        obligation: ObligationFn | None = None,
     ) -> SaveResult:
         """Store one record (see ``save_page``)."""
         given = _Given(nct_id, requested_id or nct_id, record, source)
-        return self.save_page([given], data_timestamp=data_timestamp, run_id=run_id, diff=diff)[0]
+        return self.save_page([given], data_timestamp=data_timestamp, run_id=run_id, obligation=obligation)[0]
 
     def save_page(
         self,
@@ -652,18 +646,20 @@ class Store:
         *,
         data_timestamp: str | None = None,
         run_id: int | None = None,
-        diff: DiffFn = classify_changes,
+        obligation: ObligationFn | None = None,
     ) -> list[SaveResult]:
         """Store a page of fetched records in one transaction; one result per record, in order.
 
         A record whose content hash equals its study's current one is unchanged: only
-        ``last_checked`` moves. Any other record becomes the study's next version (v1 for a
-        new study) with the changes ``diff`` classifies against the previous one. A record
-        fetched through an alias also records the alias (once) and moves the watchlist to the
-        canonical ID. A record that cannot be hashed, compared, classified or stored (a value
-        of a type nobody expected) costs only itself: its result has status ``error`` and
-        says why, nothing of it is stored, and the page's other records are. The page commits
-        together or not at all; a failure of the database itself (disk full) stores nothing.
+        ``last_checked`` moves. Any other record becomes a new version of its study (v1 for
+        a new study), not yet judged (``judged_prev`` NULL: regsync.judge places it in the
+        chain and judges it against its neighbour), with the results obligation
+        ``obligation`` gives. A record fetched through an
+        alias also records the alias (once) and moves the watchlist to the canonical ID. A
+        record that cannot be hashed or stored (a value of a type nobody expected) costs only
+        itself: its result has status ``error`` and says why, nothing of it is stored, and
+        the page's other records are. The page commits together or not at all (or with the
+        caller's transaction); a failure of the database itself (disk full) stores nothing.
         """
         if not studies:
             return []
@@ -675,7 +671,6 @@ class Store:
             removed = self._removed_since([s.nct_id for s in studies])
             seq = run_id if run_id is not None else self._last_run_id()
             source_ids: dict[str, int] = {}  # one URL answers for a whole page
-            saved_here: dict[str, dict[str, Any]] = {}  # records of this page, by study
             for fetched in studies:
                 nct_id = fetched.nct_id
                 state = known.get(nct_id)
@@ -689,38 +684,30 @@ class Store:
                             nct_id, fetched.requested_id, StudyStatus.UNCHANGED, state[1], removed_since=back
                         )
                     else:
-                        previous = state[1] if state else None
-                        version = previous + 1 if previous else 1
-                        if previous is not None:
-                            # Backfilled registry versions take numbers after the own ones.
-                            version = max(version, self._top_version(nct_id) + 1)
-                        changes: list[Change] = []
-                        change_rows: list[tuple[Any, ...]] = []
-                        if previous is not None:
-                            stage = f"comparing it with v{previous}"
-                            before = saved_here.get(nct_id) or self.record(nct_id, previous)
-                            changes = diff(before, fetched.record)
-                            change_rows = [_change_row(nct_id, previous, version, c, now) for c in changes]
                         stage = "storing it"
+                        previous = state[1] if state else None
+                        version = self._top_version(nct_id) + 1 if previous is not None else 1
                         title, status, posted = _summary_fields(fetched.record)
                         if fetched.source not in source_ids:
                             source_ids[fetched.source] = self._source_id(fetched.source)
+                        row = (
+                            nct_id, version, now, digest, data_timestamp, source_ids[fetched.source],
+                            fetched.requested_id if fetched.requested_id != nct_id else None, run_id,
+                            status, posted, _dumps(fetched.record), _submitted(fetched.record),
+                            None if previous is not None else 0,
+                        )
+                        o = None if obligation is None else obligation(fetched.record, now)
                         rows = _Rows(
                             fetched,
                             study=(nct_id, title, status, posted, version, digest, now, now, now, seq),
-                            version=(
-                                nct_id, version, now, digest, data_timestamp, source_ids[fetched.source],
-                                fetched.requested_id if fetched.requested_id != nct_id else None, run_id,
-                                status, posted, _dumps(fetched.record),
-                            ),
-                            changes=change_rows,
+                            version=row,
                             back=back,
-                            obligation=_obligation_row(nct_id, version, fetched.record, now),
+                            obligation=(nct_id, version, *o) if o else None,
                         )
                         result = SaveResult(
                             nct_id, fetched.requested_id,
                             StudyStatus.CHANGED if previous else StudyStatus.NEW,
-                            version, previous, changes, removed_since=back,
+                            version, previous, removed_since=back,
                         )
                 except sqlite3.OperationalError:
                     raise  # the database failed (disk full, I/O), not this record
@@ -730,7 +717,6 @@ class Store:
                     continue
                 if rows.study is not None:
                     known[nct_id] = (digest, version)
-                    saved_here[nct_id] = fetched.record
                 results.append(result)
                 pending.append(rows)
             self._write_rows(pending, results, run_id, now)
@@ -789,12 +775,12 @@ class Store:
         conn.executemany(
             """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
                    source, source_id, requested_id, run_id, overall_status,
-                   last_update_post_date, record)
-               VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, CAST(? AS TEXT))""",
+                   last_update_post_date, record, submitted, judged_prev, chain_pos, label)
+               VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?,
+                       CASE WHEN ?13 = 0 THEN 1 END, CASE WHEN ?13 = 0 THEN '1' END)""",
             [r.version for r in page if r.version is not None],
         )
         conn.executemany(_INSERT_OBLIGATION, [r.obligation for r in page if r.obligation is not None])
-        conn.executemany(_INSERT_CHANGE, [c for r in page for c in r.changes])
         conn.executemany(
             "UPDATE studies SET last_checked = ?, checked_run = ?, removed_at = NULL WHERE nct_id = ?",
             [r.checked for r in page if r.checked is not None],
@@ -915,15 +901,19 @@ class Store:
         return rows[0]
 
     def history(self, nct_id: str) -> list[dict[str, Any]]:
+        """A study's versions without their records, in the order of its chain as last
+        settled (regsync.timeline gives them in the chain's order whatever the state)."""
         self.study(nct_id)
         return list(
             self._rows(
                 """SELECT v.version, v.fetched_at, v.content_hash, v.last_update_post_date,
+                          v.last_update_post_date AS posted, v.submitted, v.judged_prev, v.chain_pos, v.label,
                           v.overall_status, v.data_timestamp, COALESCE(s.url, v.source) AS source,
-                          v.requested_id, v.registry_version, v.registry_date, v.module_labels
+                          v.requested_id, v.registry_version, v.registry_date, v.module_labels,
+                          v.in_history, v.norm_hash
                    FROM versions v LEFT JOIN sources s ON s.id = v.source_id
                    WHERE v.nct_id = ?
-                   ORDER BY COALESCE(v.registry_date, substr(v.fetched_at, 1, 10)), v.fetched_at, v.version""",
+                   ORDER BY v.chain_pos, v.version""",
                 [nct_id],
             )
         )
@@ -941,7 +931,160 @@ class Store:
         record: dict[str, Any] = orjson.loads(row[0])
         return record
 
-    # the registry's own history ---------------------------------------------------------
+    # the chain (regsync.chain orders it, regsync.judge and regsync.history write it) -------
+
+    def chain_rows(self, nct_id: str) -> list[dict[str, Any]]:
+        """A study's versions without their records, for placing them in the chain: local
+        ``version``, ``registry_version`` (0-based), ``registry_date``, ``submitted``,
+        ``posted``, ``fetched_at``, ``judged_prev``, ``chain_pos``, ``label``, ``source``,
+        ``in_history``, ``norm_hash``, ``content_hash``."""
+        return self._rows(
+            """SELECT version, registry_version, registry_date, submitted,
+                      last_update_post_date AS posted, fetched_at, judged_prev, chain_pos, label,
+                      source, in_history, norm_hash, content_hash, module_labels
+               FROM versions WHERE nct_id = ? ORDER BY version""",
+            [nct_id],
+        )
+
+    def mark_history_due(self, nct_ids: Iterable[str]) -> None:
+        """These studies are owed a fill-in of the registry versions regsync never saw."""
+        now = utcnow()
+        self.conn.executemany(
+            "UPDATE studies SET history_due = COALESCE(history_due, ?) WHERE nct_id = ?",
+            [(now, n) for n in nct_ids],
+        )
+
+    def history_due(self) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT nct_id FROM studies WHERE history_due IS NOT NULL ORDER BY history_due, nct_id")]
+
+    def clear_history_due(self, nct_id: str) -> None:
+        self.conn.execute("UPDATE studies SET history_due = NULL WHERE nct_id = ?", [nct_id])
+
+    def unsettled_studies(self, limit: int = 500) -> list[str]:
+        """Studies with a version not yet placed in the chain or not yet judged."""
+        return [
+            r[0] for r in self.conn.execute(
+                "SELECT DISTINCT nct_id FROM versions WHERE judged_prev IS NULL OR chain_pos IS NULL "
+                "ORDER BY nct_id LIMIT ?", [limit],
+            )
+        ]
+
+    def write_chain(self, nct_id: str, places: Sequence[tuple[int, int, str]]) -> None:
+        """(version, chain_pos, label) of each of a study's versions."""
+        self.conn.executemany(
+            "UPDATE versions SET chain_pos = ?, label = ? WHERE nct_id = ? AND version = ?",
+            [(pos, label, nct_id, version) for version, pos, label in places],
+        )
+
+    def judgement(self, nct_id: str, version: int) -> list[tuple[int, Change, str]]:
+        """The stored changes that lead to ``version``: (from_version, change, detected_at)."""
+        return [
+            (int(r["from_version"]), _read_change(r), str(r["detected_at"]))
+            for r in self._rows(
+                "SELECT * FROM changes WHERE nct_id = ? AND to_version = ? ORDER BY id", [nct_id, version]
+            )
+        ]
+
+    def write_judgement(
+        self, nct_id: str, version: int, previous: int, changes: Sequence[Change], now: str
+    ) -> None:
+        """``version`` judged against ``previous`` (0: the first of its chain, nothing to
+        judge): its changes replace the ones stored before. A change equal to one stored
+        for the same pair keeps when it was detected; any other is detected ``now``."""
+        before: dict[tuple[Any, ...], list[str]] = {}
+        for from_v, change, detected in self.judgement(nct_id, version):
+            if from_v == previous:
+                before.setdefault(_identity(change), []).append(detected)
+        self.conn.execute("DELETE FROM changes WHERE nct_id = ? AND to_version = ?", [nct_id, version])
+        rows = []
+        for change in changes:
+            kept = before.get(_identity(change))
+            rows.append(_change_row(nct_id, previous, version, change, kept.pop(0) if kept else now))
+        self.conn.executemany(_INSERT_CHANGE, rows)
+        self.conn.execute(
+            "UPDATE versions SET judged_prev = ? WHERE nct_id = ? AND version = ?", [previous, nct_id, version]
+        )
+
+    def unjudge(self, nct_id: str, version: int) -> None:
+        """Mark a version as not judged (its judge failed): the next run judges it again."""
+        self.conn.execute(
+            "UPDATE versions SET judged_prev = NULL WHERE nct_id = ? AND version = ?", [nct_id, version]
+        )
+
+    def set_norm_hashes(self, nct_id: str, hashes: Mapping[int, str]) -> None:
+        self.conn.executemany(
+            "UPDATE versions SET norm_hash = ? WHERE nct_id = ? AND version = ?",
+            [(digest, nct_id, version) for version, digest in hashes.items()],
+        )
+
+    def insert_history_version(
+        self,
+        nct_id: str,
+        record: dict[str, Any],
+        *,
+        registry_version: int,
+        registry_date: str | None,
+        module_labels: Sequence[str],
+        norm_hash: str,
+        run_id: int | None,
+        obligation: ObligationFn | None = None,
+    ) -> int:
+        """A version read from the registry's history, as a new row (source
+        'registry-history'), not yet judged; its local version number."""
+        now = utcnow()
+        version = self._top_version(nct_id) + 1
+        _, status, posted = _summary_fields(record)
+        self.conn.execute(
+            """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
+                   source, source_id, requested_id, run_id, overall_status, last_update_post_date,
+                   record, registry_version, registry_date, module_labels, norm_hash, submitted,
+                   in_history)
+               VALUES (?, ?, ?, ?, NULL, 'registry-history', NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)""",
+            [nct_id, version, now, content_hash(record), run_id, status, posted, _dumps(record).decode(),
+             registry_version, registry_date, _dumps(list(module_labels)).decode(), norm_hash,
+             _submitted(record) or registry_date],
+        )
+        o = obligation(record, now) if obligation is not None else None
+        if o:
+            self.conn.execute(_INSERT_OBLIGATION, (nct_id, version, *o))
+        return version
+
+    def set_registry(
+        self,
+        nct_id: str,
+        version: int,
+        *,
+        registry_version: int | None,
+        registry_date: str | None = None,
+        module_labels: Sequence[str] = (),
+        in_history: bool = False,
+    ) -> None:
+        """Give a stored version the registry's number (or take it away: None)."""
+        self.conn.execute(
+            "UPDATE versions SET registry_version = ?, registry_date = ?, module_labels = ?, in_history = ? "
+            "WHERE nct_id = ? AND version = ?",
+            [registry_version, registry_date if registry_version is not None else None,
+             _dumps(list(module_labels)).decode() if registry_version is not None else None,
+             int(in_history), nct_id, version],
+        )
+
+    def add_event(self, nct_id: str, kind: str, detail: str, run_id: int | None) -> bool:
+        """Record an event once (same study, kind and detail); False when it was recorded before."""
+        if self.conn.execute(
+            "SELECT 1 FROM events WHERE nct_id = ? AND kind = ? AND detail = ?", [nct_id, kind, detail]
+        ).fetchone():
+            return False
+        self.conn.execute(
+            "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, ?, ?, ?, ?)",
+            [nct_id, kind, detail, utcnow(), run_id],
+        )
+        return True
+
+    def silent_edits(self) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT nct_id, detail, detected_at FROM events WHERE kind = 'silent-edit' ORDER BY detected_at DESC, id DESC"
+        )
 
     def registry_versions(self, nct_id: str) -> dict[int, int]:
         """The registry versions stored for a study: registry version -> local version."""
@@ -953,236 +1096,79 @@ class Store:
             )
         }
 
-    def store_registry_version(
-        self,
-        nct_id: str,
-        *,
-        registry_version: int,
-        registry_date: str | None,
-        module_labels: Sequence[str],
-        record: dict[str, Any],
-        run_id: int | None = None,
-    ) -> tuple[str, int, list[Change]]:
-        """Store one version of the registry's history, in its own transaction (a killed
-        backfill keeps every version stored before): ("linked", v, changes) when an own
-        snapshot not yet linked has the same content after normalisation (that snapshot IS
-        the version: it gains the registry's number and date, no row is added), else
-        ("stored", v, changes) for a new row with source 'registry-history'. ``changes``:
-        against the stored registry version before it, both normalised (markup is never a
-        change). The study must be stored (an own snapshot first)."""
-        from regsync.normalize import normalize_record, normalized_hash
-
-        self.study(nct_id)
-        now = utcnow()
-        labels = _dumps(list(module_labels)).decode()
-        with self.transaction():
-            digest = normalized_hash(record)
-            self._fill_norm_hashes(nct_id)
-            own = self.conn.execute(
-                "SELECT version FROM versions WHERE nct_id = ? AND norm_hash = ? AND registry_version IS NULL "
-                "AND source != 'registry-history' ORDER BY version LIMIT 1",
-                [nct_id, digest],
-            ).fetchone()
-            if own is not None:
-                kind, version = "linked", int(own[0])
-                self.conn.execute(
-                    "UPDATE versions SET registry_version = ?, registry_date = ?, module_labels = ? "
-                    "WHERE nct_id = ? AND version = ?",
-                    [registry_version, registry_date, labels, nct_id, version],
-                )
-            else:
-                kind = "stored"
-                version = int(self.conn.execute(
-                    "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE nct_id = ?", [nct_id]
-                ).fetchone()[0])
-                _, status, posted = _summary_fields(record)
-                self.conn.execute(
-                    """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
-                           source, source_id, requested_id, run_id, overall_status, last_update_post_date,
-                           record, registry_version, registry_date, module_labels, norm_hash)
-                       VALUES (?, ?, ?, ?, NULL, 'registry-history', NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    [nct_id, version, now, content_hash(record), run_id, status, posted,
-                     _dumps(record).decode(), registry_version, registry_date, labels, digest],
-                )
-                # Like every stored version: its results obligation, judged as of now.
-                self.conn.execute(_INSERT_OBLIGATION, _obligation_row(nct_id, version, record, now))
-            changes: list[Change] = []
-            before = self.conn.execute(
-                "SELECT version, record, source = 'registry-history' FROM versions "
-                "WHERE nct_id = ? AND registry_version = ?",
-                [nct_id, registry_version - 1],
-            ).fetchone()
-            # Two own snapshots were compared when the second was synced.
-            if before is not None and int(before[0]) != version and (kind == "stored" or before[2]):
-                changes = classify_changes(normalize_record(orjson.loads(before[1])), normalize_record(record))
-                if kind == "linked":
-                    # Versions were missed between two syncs and are now filled in: the chain
-                    # through them replaces the direct diff from the previous own snapshot.
-                    self.conn.execute(
-                        "DELETE FROM changes WHERE nct_id = ? AND to_version = ? AND from_version IN "
-                        "(SELECT version FROM versions WHERE nct_id = ? AND source != 'registry-history')",
-                        [nct_id, version, nct_id],
-                    )
-                self.conn.executemany(
-                    _INSERT_CHANGE, [_change_row(nct_id, int(before[0]), version, c, now) for c in changes]
-                )
-        return kind, version, changes
-
-    def flag_silent_edits(self, nct_id: str, run_id: int | None = None) -> list[str]:
-        """Own snapshots that differ from the registry version they claim to be (the one
-        submitted on their lastUpdateSubmitDate) while the registry's history holds no other
-        version of that date: content changed without a new version. Each is recorded once
-        as a 'silent-edit' event; the details of those new here are returned."""
-        from regsync.model import Severity
-        from regsync.normalize import normalize_record
-
-        found: list[str] = []
-        now = utcnow()
-        with self.transaction():
-            self._fill_norm_hashes(nct_id)
-            registry_rows = self.conn.execute(
-                "SELECT registry_version, registry_date, norm_hash, record, version FROM versions "
-                "WHERE nct_id = ? AND registry_version IS NOT NULL ORDER BY registry_version",
-                [nct_id],
-            ).fetchall()
-            if not registry_rows:
-                return []
-            own_rows = self.conn.execute(
-                "SELECT version, norm_hash, record FROM versions WHERE nct_id = ? AND registry_version IS NULL "
-                "AND source != 'registry-history' ORDER BY version",
-                [nct_id],
-            ).fetchall()
-            for version, digest, raw in own_rows:
-                record = orjson.loads(raw)
-                submitted = _get(record, "protocolSection", "statusModule", "lastUpdateSubmitDate")
-                same_day = [r for r in registry_rows if r[1] == submitted]
-                if not isinstance(submitted, str) or not same_day or any(r[2] == digest for r in same_day):
-                    continue
-                claimed = same_day[-1]
-                changes = classify_changes(normalize_record(orjson.loads(claimed[3])), normalize_record(record))
-                categories = sorted({str(c.category) for c in changes if c.severity != Severity.ADMIN})
-                detail = (
-                    f"own v{version} differs from registry version {claimed[0]} (submitted {submitted}) "
-                    f"with no new version in the registry's history"
-                    + (f": {', '.join(categories)}" if categories else ": registry bookkeeping only")
-                )
-                if self.conn.execute(
-                    "SELECT 1 FROM events WHERE nct_id = ? AND kind = 'silent-edit' AND detail = ?", [nct_id, detail]
-                ).fetchone():
-                    continue
-                self.conn.execute(
-                    "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'silent-edit', ?, ?, ?)",
-                    [nct_id, detail, now, run_id],
-                )
-                found.append(detail)
-        return found
-
-    def _fill_norm_hashes(self, nct_id: str) -> None:
-        """norm_hash of the study's versions stored without one (own snapshots are stored
-        by sync, which does not normalise: a study never backfilled never pays for it)."""
-        from regsync.normalize import normalized_hash
-
-        for version, row_record in self.conn.execute(
-            "SELECT version, record FROM versions WHERE nct_id = ? AND norm_hash IS NULL", [nct_id]
-        ).fetchall():
-            self.conn.execute(
-                "UPDATE versions SET norm_hash = ? WHERE nct_id = ? AND version = ?",
-                [normalized_hash(orjson.loads(row_record)), nct_id, version],
-            )
-
-    def silent_edits(self) -> list[dict[str, Any]]:
-        return self._rows(
-            "SELECT nct_id, detail, detected_at FROM events WHERE kind = 'silent-edit' ORDER BY detected_at DESC, id DESC"
-        )
-
     # changes ----------------------------------------------------------------------------
 
     def stored_changes(self, nct_id: str, from_v: int, to_v: int) -> list[Change] | None:
-        """Classified changes stored for exactly this pair, or None if never computed."""
-        rows = list(
-            self._rows(
-                "SELECT * FROM changes WHERE nct_id = ? AND from_version = ? AND to_version = ? ORDER BY id",
-                [nct_id, from_v, to_v],
-            )
+        """Classified changes stored for exactly this pair, or None if never judged as one."""
+        row = self.conn.execute(
+            "SELECT judged_prev FROM versions WHERE nct_id = ? AND version = ?", [nct_id, to_v]
+        ).fetchone()
+        if row is None or row[0] != from_v:
+            return None
+        return [c for f, c, _ in self.judgement(nct_id, to_v) if f == from_v]
+
+    _CHANGE_SQL = """SELECT c.*, v.submitted AS submitted, v.last_update_post_date AS posted,
+                            v.label AS to_label, p.label AS from_label,
+                            v.registry_version AS to_rv, p.registry_version AS from_rv
+                     FROM changes c
+                     JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version
+                     LEFT JOIN versions p ON p.nct_id = c.nct_id AND p.version = c.from_version"""
+
+    @staticmethod
+    def _stored_change(r: Mapping[str, Any]) -> StoredChange:
+        return StoredChange(
+            r["nct_id"], r["from_version"], r["to_version"], r["detected_at"], _read_change(r),
+            r["submitted"], r["posted"], r["from_label"], r["to_label"],
+            None if r["to_rv"] is None else int(r["to_rv"]) + 1,
+            None if r["from_rv"] is None else int(r["from_rv"]) + 1,
         )
-        return [_read_change(r) for r in rows] if rows else None
 
     def query_changes(
         self,
         *,
         since: str | None = None,
+        submitted_since: str | None = None,
         nct_ids: Sequence[str] | None = None,
         categories: Sequence[str] | None = None,
         severities: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> list[StoredChange]:
-        """Stored changes, newest first, filtered by date, study, category and severity (each
-        list: any of). ``since`` compares the registry date of the version that made the
-        change (when the sponsor submitted it) where it is known, else when regsync detected
-        it: a backfill of 2018's versions is not news of this week."""
+        """Stored changes, newest first (by the registry's date, then detection), filtered by
+        when regsync detected them (``since``: a daily digest never misses one), by when the
+        sponsor submitted them (``submitted_since``), study, category and severity (each
+        list: any of)."""
         where: list[str] = []
         params: list[Any] = []
         if since:
-            where.append("COALESCE(v.registry_date, c.detected_at) >= ?")
+            where.append("c.detected_at >= ?")
             params.append(since)
+        if submitted_since:
+            where.append("v.submitted >= ?")
+            params.append(submitted_since)
         for column, values in (("c.nct_id", nct_ids), ("c.category", categories), ("c.severity", severities)):
             if values:
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(str(v) for v in values)
-        sql = (
-            "SELECT c.*, v.registry_date AS registry_date FROM changes c "
-            "LEFT JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version"
-        )
+        sql = self._CHANGE_SQL
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY c.detected_at DESC, c.nct_id, c.to_version DESC, c.id"
+        sql += " ORDER BY COALESCE(v.submitted, substr(c.detected_at, 1, 10)) DESC, c.detected_at DESC, c.nct_id, v.chain_pos DESC, c.id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [
-            StoredChange(r["nct_id"], r["from_version"], r["to_version"], r["detected_at"], _read_change(r),
-                         r["registry_date"])
-            for r in self._rows(sql, params)
-        ]
+        return [self._stored_change(r) for r in self._rows(sql, params)]
 
-    def reclassify(
-        self, diff: DiffFn = classify_changes, progress: Callable[[str], None] | None = None
-    ) -> tuple[int, int]:
-        """Recompute stored changes for every pair of successive versions, keeping detection
-        dates; one transaction a study. Returns (version pairs, changes)."""
-        pairs = found = 0
-        for nct_id in [r[0] for r in self.conn.execute("SELECT nct_id FROM studies ORDER BY nct_id")]:
-            with self.transaction():
-                detected = {
-                    (r[0], r[1]): r[2]
-                    for r in self.conn.execute(
-                        "SELECT from_version, to_version, MIN(detected_at) FROM changes "
-                        "WHERE nct_id = ? GROUP BY from_version, to_version",
-                        [nct_id],
-                    )
-                }
-                self.conn.execute("DELETE FROM changes WHERE nct_id = ?", [nct_id])
-                self.conn.execute("DELETE FROM obligations WHERE nct_id = ?", [nct_id])
-                previous: tuple[int, dict[str, Any]] | None = None
-                rows: list[tuple[Any, ...]] = []
-                judged: list[tuple[Any, ...]] = []
-                for version, fetched_at, text in self.conn.execute(
-                    "SELECT version, fetched_at, record FROM versions WHERE nct_id = ? ORDER BY version",
-                    [nct_id],
-                ).fetchall():
-                    record = orjson.loads(text)
-                    judged.append(_obligation_row(nct_id, version, record, fetched_at))
-                    if previous is not None:
-                        when = detected.get((previous[0], version), fetched_at)
-                        changes = diff(previous[1], record)
-                        rows.extend(_change_row(nct_id, previous[0], version, c, when) for c in changes)
-                        pairs += 1
-                        found += len(changes)
-                    previous = (version, record)
-                self.conn.executemany(_INSERT_CHANGE, rows)
-                self.conn.executemany(_INSERT_OBLIGATION, judged)
-            if progress:
-                progress(nct_id)
-        return pairs, found
+    def changes_to(self, nct_id: str, versions: Sequence[int]) -> list[StoredChange]:
+        """The stored changes leading to these versions of a study, in chain order."""
+        if not versions:
+            return []
+        marks = ",".join("?" * len(versions))
+        return [
+            self._stored_change(r)
+            for r in self._rows(
+                self._CHANGE_SQL + f" WHERE c.nct_id = ? AND c.to_version IN ({marks}) ORDER BY v.chain_pos, c.id",
+                [nct_id, *versions],
+            )
+        ]
 
     # status -----------------------------------------------------------------------------
 
@@ -1202,51 +1188,78 @@ class Store:
 
     # point in time and a run's findings (issue 14) -------------------------------------
 
-    def history_as_of(self, nct_id: str, day: str) -> list[dict[str, Any]]:
-        """The rows of ``history`` for the versions known by the end of ``day`` (YYYY-MM-DD,
-        UTC): stored by regsync by then, or, for a version the registry's history dates
-        (backfilled, or an own snapshot linked to one), submitted to the registry by then.
-        For event studies that must not look ahead; [] when none was known yet.
-        UnknownStudy when the study was never stored."""
-        # Every *_at is UTC ISO 8601, so "before the next midnight" is a string comparison.
-        bound = (date.fromisoformat(day) + timedelta(days=1)).isoformat() + "T00:00:00"
-        return [
-            row for row in self.history(nct_id)
-            if row["fetched_at"] < bound or (row.get("registry_date") is not None and row["registry_date"] <= day)
-        ]
-
     def changes_of_run(self, run_id: int) -> list[StoredChange]:
-        """The changes classified for the versions a run stored, by study and version."""
+        """The changes leading to the own snapshots a run stored (never to versions read from
+        the registry's history: history is not news), by study and chain order."""
         return [
-            StoredChange(r["nct_id"], r["from_version"], r["to_version"], r["detected_at"], _read_change(r))
+            self._stored_change(r)
             for r in self._rows(
-                """SELECT c.* FROM changes c
-                   JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version
-                   WHERE v.run_id = ? ORDER BY c.nct_id, c.to_version, c.id""",
+                self._CHANGE_SQL + " WHERE v.run_id = ? AND v.source != 'registry-history' "
+                "ORDER BY c.nct_id, v.chain_pos, c.id",
                 [run_id],
             )
         ]
 
+    def adopt(self, nct_id: str, version: int, into: int) -> None:
+        """``version``, just stored from the API, is the registry-history version ``into``
+        in other markup: its payload replaces that version's (one entry, both sources) and
+        the row ``version`` goes (it was never judged, nothing refers to it)."""
+        self.conn.execute(
+            """UPDATE versions SET (fetched_at, content_hash, data_timestamp, source, source_id, requested_id,
+                   run_id, overall_status, last_update_post_date, record, in_history) =
+                   (SELECT fetched_at, content_hash, data_timestamp, source, source_id, requested_id, run_id,
+                           overall_status, last_update_post_date, record, 1
+                    FROM versions WHERE nct_id = ?1 AND version = ?2)
+               WHERE nct_id = ?1 AND version = ?3""",
+            [nct_id, version, into],
+        )
+        self.conn.execute("DELETE FROM obligations WHERE nct_id = ? AND version = ?", [nct_id, version])
+        self.conn.execute(
+            "DELETE FROM changes WHERE nct_id = ?1 AND (to_version = ?2 OR from_version = ?2)", [nct_id, version]
+        )
+        self.conn.execute("DELETE FROM versions WHERE nct_id = ? AND version = ?", [nct_id, version])
+        self.conn.execute("UPDATE studies SET current_version = ? WHERE nct_id = ?", [into, nct_id])
+
     # obligations (regsync.obligations) --------------------------------------------------------
 
-    def judge_unjudged_versions(self) -> int:
-        """Store the obligation of every version stored before obligations were (the
-        upgrade to schema 0007); each is judged on the day it was fetched."""
-        done = 0
-        while True:
-            batch = self.conn.execute(
+    def versions_without_obligation(self, limit: int = 500) -> list[tuple[str, int, str, dict[str, Any]]]:
+        """(nct_id, version, fetched_at, record) of versions with no obligation row (stored
+        before schema 0007, or by a judge that failed)."""
+        return [
+            (n, int(v), when, orjson.loads(text))
+            for n, v, when, text in self.conn.execute(
                 """SELECT v.nct_id, v.version, v.fetched_at, v.record FROM versions v
                    LEFT JOIN obligations o ON o.nct_id = v.nct_id AND o.version = v.version
-                   WHERE o.nct_id IS NULL LIMIT 500"""
+                   WHERE o.nct_id IS NULL LIMIT ?""",
+                [limit],
             ).fetchall()
-            if not batch:
-                return done
-            with self.transaction():
-                self.conn.executemany(
-                    _INSERT_OBLIGATION,
-                    [_obligation_row(n, v, orjson.loads(text), when) for n, v, when, text in batch],
-                )
-            done += len(batch)
+        ]
+
+    def obligation_rows(self, nct_id: str) -> dict[int, tuple[Any, ...]]:
+        """version -> the study's stored obligation rows, as ``write_obligations`` takes them."""
+        return {
+            int(row[1]): tuple(row)
+            for row in self.conn.execute(
+                "SELECT nct_id, version, applicability, reason, due_date, overdue_after, state, days, as_of, detail "
+                "FROM obligations WHERE nct_id = ?", [nct_id],
+            )
+        }
+
+    def study_ids(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT nct_id FROM studies ORDER BY nct_id")]
+
+    def records_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """(version, fetched_at, record) of each stored version of a study."""
+        return [
+            (int(v), when, orjson.loads(text))
+            for v, when, text in self.conn.execute(
+                "SELECT version, fetched_at, record FROM versions WHERE nct_id = ? ORDER BY version", [nct_id]
+            ).fetchall()
+        ]
+
+    def write_obligations(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """(nct_id, version, *columns) rows, each replacing the version's obligation."""
+        self.conn.executemany(_INSERT_OBLIGATION.replace("INSERT", "INSERT OR REPLACE", 1), rows)
 
     def current_obligations(
         self, nct_ids: Sequence[str] | None = None, *, grace_ended_before: str | None = None
@@ -1363,24 +1376,16 @@ _INSERT_OBLIGATION = """INSERT INTO obligations (nct_id, version, applicability,
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
-@lru_cache(maxsize=64)
-def _day_of(text: str) -> date:
-    """``YYYY-MM-DD`` as a date (a page shares one; strptime was a quarter of the row's cost)."""
-    return date.fromisoformat(text)
+def _submitted(record: Mapping[str, Any]) -> str | None:
+    value = _get(record, "protocolSection", "statusModule", "lastUpdateSubmitDate")
+    return value if isinstance(value, str) else None
 
 
-def _obligation_row(nct_id: str, version: int, record: Mapping[str, Any], when: str) -> tuple[Any, ...]:
-    """A version's obligation, judged on the day it was fetched (``when``, a stored time), so
-    reclassify recomputes the same row."""
-    from regsync.obligations import obligation  # a module attribute after the first call
-
-    o = obligation(record, _day_of(when[:10]))
-    return (
-        nct_id, version, o.applicability.value, o.reason,
-        o.due_date.isoformat() if o.due_date else None,
-        o.overdue_after.isoformat() if o.overdue_after else None,
-        o.state.value, o.days, o.as_of.isoformat(), orjson.dumps(o.to_dict()).decode(),
-    )
+def _identity(change: Change) -> tuple[Any, ...]:
+    """What makes two judgements of a pair the same change (all but when it was detected)."""
+    return (str(change.category), str(change.severity), str(change.kind), change.path, _json(change.old),
+            _json(change.new), change.summary, change.rule, bool(change.milestone), change.context,
+            change.delta_days, change.delta_months)
 
 
 def _json(value: Any) -> str | None:

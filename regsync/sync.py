@@ -17,12 +17,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from regsync.client import ApiClient, FetchedStudy, record_nct_id
+from regsync import judge, timeline
+from regsync.client import ApiClient, FetchedStudy, HistoryClient, record_nct_id
 from regsync.errors import ApiUnavailable, FetchError, RegsyncError, StudyNotFound
 from regsync.model import Change, ChangeSummary, RunOutcome, StudyStatus, summarize
-from regsync.store import TIME_FORMAT, DiffFn, SaveResult, Store, classify_changes
+from regsync.store import TIME_FORMAT, SaveResult, Store
+
+if TYPE_CHECKING:
+    from regsync.history import HistoryReport, StudyHistory
+    from regsync.notify import Settings
+    from regsync.obligations import BecameOverdue
 
 log = logging.getLogger(__name__)
 
@@ -268,8 +274,8 @@ class StudyOutcome:
 
     nct_id: str  # canonical; "-" for a failure that concerns no study (a query watch)
     status: StudyStatus
-    version: int | None = None
-    previous_version: int | None = None
+    version: str | int | None = None  # as the chain names it ('5', '5a'; see regsync.chain)
+    previous_version: str | int | None = None
     requested_id: str | None = None
     error: str | None = None
     changes: list[Change] = field(default_factory=list)
@@ -277,6 +283,9 @@ class StudyOutcome:
     # stays quiet); any other status: the study is back in the registry, removed since then.
     removed_since: str | None = None
     not_attempted: tuple[str, ...] = ()  # one error line for every study an outage skipped
+    filled_in: int = 0  # registry versions regsync had missed, filled in before it (history, not news)
+    submitted: str | None = None  # the new version's lastUpdateSubmitDate
+    posted: str | None = None  # its lastUpdatePostDate
 
     @property
     def is_back(self) -> bool:
@@ -296,10 +305,14 @@ class StudyOutcome:
             "nct_id": self.nct_id,
             "requested_id": self.requested_id or self.nct_id,
             "status": self.status.value,
-            "version": self.version,
-            "previous_version": self.previous_version,
+            "version": _label(self.version),
+            "previous_version": _label(self.previous_version),
             "error": self.error,
         }
+        if self.status in (StudyStatus.NEW, StudyStatus.CHANGED):
+            out["submitted"], out["posted"] = self.submitted, self.posted
+        if self.filled_in:
+            out["filled_in"] = self.filled_in
         if self.status is StudyStatus.CHANGED:
             out.update(self.summary.to_dict())
         if self.removed_since is not None:
@@ -316,6 +329,13 @@ class StudyOutcome:
         )
 
 
+def _label(value: str | int | None) -> str | int | None:
+    """A version's name as JSON: a number, or a string for a variant ('3a')."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
 def _no_counts() -> dict[str, int]:
     return {s.value: 0 for s in StudyStatus}
 
@@ -330,6 +350,9 @@ class RunReport:
     data_timestamp: str | None = None
     counts: Mapping[str, int] = field(default_factory=_no_counts)  # by StudyStatus
     requests: int = 0
+    overdue: tuple[BecameOverdue, ...] = ()  # trials whose results became overdue (said once)
+    history: HistoryReport | None = None  # the fill-in of missed registry versions, if any
+    notify_failures: tuple[str, ...] = ()  # one line per channel that could not deliver
 
     @property
     def failed(self) -> bool:
@@ -386,9 +409,12 @@ def run_sync(
     full: bool = False,
     default_ids: Sequence[str] = (),
     recheck_share: float = DEFAULT_RECHECK_SHARE,
-    diff: DiffFn = classify_changes,
+    history: HistoryClient | None = None,
+    notify: Settings | None = None,
+    today: date | None = None,
     on_outcome: OnOutcome | None = None,
     on_progress: OnProgress | None = None,
+    on_history: Callable[[StudyHistory], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     command: str = "sync",
 ) -> RunReport:
@@ -402,12 +428,35 @@ def run_sync(
     and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the
     run; ``command`` is what the ledger calls it (``regsync status`` shows it: "sync",
     "watch add --sync", ...).
+
+    Everything ``regsync sync`` does: the records stored a page per transaction, each new
+    version placed in its study's chain and judged in the same transaction; then, with
+    ``history`` (a HistoryClient), the registry versions regsync missed of every changed
+    study filled in (regsync.history; owed ones from an earlier run too), a refusal being
+    one warning in ``report.history``; then the changed studies told with their final
+    changes; then trials whose results became overdue on ``today`` (default: today, UTC)
+    noted once (``report.overdue``); then, with ``notify``, the run's findings delivered
+    (``report.notify_failures``).
     """
     request = SyncRequest(
         ids=tuple(ids), force=force, full=full, default_ids=tuple(default_ids),
         recheck_share=recheck_share,
     )
-    return _Run(store, client, diff, on_outcome, on_progress, clock).execute(request, command)
+    run = _Run(store, client, on_outcome, on_progress, clock)
+    run.history_client, run.on_history = history, on_history
+    report = run.execute(request, command)
+    from regsync.obligations import note_overdue
+
+    overdue = tuple(note_overdue(store, today or datetime.now(UTC).date(), report.run_id))
+    failures: tuple[str, ...] = ()
+    if notify is not None and notify.enabled:
+        from regsync import notify as notifying
+
+        found = notifying.findings(store, report.run_id)
+        if found:
+            failures = tuple(notifying.deliver(found, notify, run_id=report.run_id))
+    return RunReport(report.run_id, report.mode, report.outcome, report.data_timestamp, report.counts,
+                     report.requests, overdue, run.history_report, failures)
 
 
 class _Run:
@@ -417,7 +466,6 @@ class _Run:
         self,
         store: Store,
         client: ApiClient,
-        diff: DiffFn,
         on_outcome: OnOutcome | None,
         on_progress: OnProgress | None,
         clock: Callable[[], float] = time.monotonic,
@@ -428,7 +476,10 @@ class _Run:
         self.not_attempted: list[str] = []
         self.last_failure = ""
         self.client = client
-        self.diff = diff
+        self.history_client: HistoryClient | None = None
+        self.on_history: Callable[[StudyHistory], None] | None = None
+        self.history_report: HistoryReport | None = None
+        self.held: list[SaveResult] = []  # changed studies, told once their chain is whole
         self.on_outcome = on_outcome
         self.on_progress = on_progress
         self.counts = _no_counts()
@@ -443,6 +494,8 @@ class _Run:
         mode = request.mode
         self.run_id = self.store.begin_run(command, mode.value)
         try:
+            # What an earlier run stored but did not judge (a kill, a failing judge, an upgrade).
+            judge.settle_pending(self.store)
             self.data_timestamp = self._data_timestamp()
             state = SyncState.read_ids(self.store, request.ids) if request.ids else SyncState.read(self.store)
             plan = plan_sync(request, state, self.data_timestamp)
@@ -452,6 +505,7 @@ class _Run:
             newcomers = self._expand_queries(plan.queries)
             updated = self._updated_since(plan.since, plan.watched) if plan.since else set()
             self._fetch(plan.fetch_list(updated=updated, newcomers=newcomers))
+            self._fill_in()
             self._not_attempted()
         except RegsyncError as exc:
             # The run as a whole could not go on (the registry would not say what changed):
@@ -582,15 +636,77 @@ class _Run:
 
     def _store_page(self, studies: Sequence[FetchedStudy]) -> None:
         studies = _one_copy_each(studies)
-        results = self.store.save_page(
-            studies, data_timestamp=self.data_timestamp, run_id=self.run_id, diff=self.diff
-        )
+        with self.store.transaction():  # the page, its place in the chains and its judgement
+            results = self.store.save_page(
+                studies, data_timestamp=self.data_timestamp, run_id=self.run_id,
+                obligation=judge.obligation_columns,
+            )
+            changed = [r for r in results if r.status is StudyStatus.CHANGED]
+            for result in changed:
+                self._place(result)
+            if self.history_client is not None:
+                self.store.mark_history_due(r.nct_id for r in changed)
         for result in results:
             if result.status is StudyStatus.ERROR:
                 # One record the store could not take (a malformed value): its error alone.
                 self._error(result.nct_id, result.error or "record not stored")
+            elif result.status is StudyStatus.CHANGED and self.history_client is not None:
+                self.held.append(result)  # told after the fill-in, with its final changes
             else:
-                self._tell(StudyOutcome.saved(result))
+                self._tell(self._outcome(result))
+
+    def _place(self, result: SaveResult) -> None:
+        """A changed study's new version in its chain: the registry-history version it equals
+        takes its payload (one entry, both sources), else it is judged where it belongs."""
+        assert result.version is not None
+        rows = self.store.chain_rows(result.nct_id)
+        history_rows = [r for r in rows if r["source"] == "registry-history"]
+        if history_rows:
+            from regsync.normalize import normalized_hash
+
+            digest = normalized_hash(self.store.record(result.nct_id, result.version))
+            same = [r for r in history_rows if r["norm_hash"] == digest]
+            if same:
+                self.store.adopt(result.nct_id, result.version, int(same[-1]["version"]))
+                object.__setattr__(result, "version", int(same[-1]["version"]))
+        judge.settle(self.store, result.nct_id)
+
+    def _outcome(self, result: SaveResult) -> StudyOutcome:
+        """What to tell of a stored study, named and judged as its chain now stands."""
+        outcome = StudyOutcome.saved(result)
+        if result.status not in (StudyStatus.NEW, StudyStatus.CHANGED, StudyStatus.UNCHANGED):
+            return outcome
+        chain = timeline.entries(self.store, result.nct_id)
+        place = {e.version: e for e in chain}
+        entry = place.get(result.version or 0)
+        if entry is None:
+            return outcome
+        if result.status is StudyStatus.UNCHANGED:
+            return StudyOutcome(result.nct_id, result.status, entry.label, requested_id=result.requested_id,
+                                removed_since=result.removed_since)
+        before = chain[entry.position - 2] if entry.position > 1 else None
+        changes = [c.change for c in self.store.changes_to(result.nct_id, [entry.version])]
+        was = place.get(result.previous_version or 0)
+        filled = (entry.position - was.position - 1) if was is not None and was.position < entry.position else 0
+        return StudyOutcome(
+            result.nct_id, result.status, entry.label, before.label if before else None,
+            requested_id=result.requested_id, changes=changes, removed_since=result.removed_since,
+            filled_in=max(filled, 0), submitted=entry.submitted, posted=entry.posted,
+        )
+
+    def _fill_in(self) -> None:
+        """The registry versions regsync missed, for every study owed them; then the changed
+        studies are told, with the changes of their chains as they now stand."""
+        if self.history_client is not None:
+            due = self.store.history_due()
+            if due:
+                from regsync.history import fill_in
+
+                self.history_report = fill_in(self.store, self.history_client, due, run_id=self.run_id,
+                                              on_study=self.on_history)
+        held, self.held = self.held, []
+        for result in held:
+            self._tell(self._outcome(result))
 
     def _not_found(self, nct_id: str, exc: StudyNotFound) -> None:
         """A 404 for a study we hold is a removal (an event, data kept); otherwise an error."""

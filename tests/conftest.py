@@ -27,6 +27,9 @@ def _no_real_waiting(monkeypatch) -> list[float]:
     of the real script get ``REGSYNC_DELAY=0``."""
     slept: list[float] = []
     monkeypatch.setenv("REGSYNC_DELAY", "0")
+    # The nightly fill-in reads the registry's history endpoints with curl, which `responses`
+    # cannot mock: off unless a test turns it on (tests/test_timeline_*.py do, against the fake).
+    monkeypatch.setenv("REGSYNC_FILL_IN", "0")
     for var in ("REGSYNC_DB", "REGSYNC_API_URL", "REGSYNC_WAIT", "REGSYNC_LOG_FILE"):
         monkeypatch.delenv(var, raising=False)
     return slept
