@@ -48,8 +48,8 @@ def study_url(nct_id: str) -> str:
 
 
 def history_url(nct_id: str, a: int | None = None, b: int | None = None) -> str:
-    """The study's history tab; with the registry's own version numbers (0 is the first
-    registration) it opens the compare view of ``a`` against ``b``."""
+    """The study's history tab; with the registry's version numbers as its website counts them
+    (1-based: 1 is the registration) it opens the compare view of ``a`` against ``b``."""
     url = f"{REGISTRY}/study/{nct_id}?tab=history"
     if a is not None and b is not None:
         url += f"&a={a}&b={b}"
@@ -58,18 +58,22 @@ def history_url(nct_id: str, a: int | None = None, b: int | None = None) -> str:
 
 @dataclass(frozen=True)
 class VersionChanges:
-    """The flagged changes of one stored version of a study, against the one before it."""
+    """The flagged changes of one version of a study, against the one before it in its chain."""
 
     nct_id: str
     title: str | None  # the study's brief title
-    from_version: int
+    from_version: int  # local row ids (stable: the entry's id is built from them and the content)
     to_version: int
-    detected_at: str  # when regsync stored the version (UTC, as stored)
+    detected_at: str  # when regsync learned of the version (UTC, as stored)
     content_hash: str  # of the version's record
     changes: tuple[Change, ...]  # most severe first
-    # The registry's version numbers of the pair, when known (regsync stores its own
-    # numbering; the registry's history tab numbers every posting from 0).
+    # The registry's version numbers of the pair (1-based, as its compare view takes them), when known.
     registry_versions: tuple[int, int] | None = None
+    from_label: str | None = None  # the pair as every output names it (regsync.chain)
+    to_label: str | None = None
+    submitted: str | None = None  # the newer version's lastUpdateSubmitDate
+    posted: str | None = None  # its lastUpdatePostDate: when the public could see it
+    history: bool = False  # read from the registry's history (backfill, fill-in): not news
 
     @property
     def summary(self) -> ChangeSummary:
@@ -102,7 +106,7 @@ class VersionChanges:
         """``v2 [minor]: status (milestone: RECRUITING), dates``"""
         summary = self.summary
         text = summary.headline() if summary.categories else ", ".join(self.categories)
-        return f"v{self.from_version} -> v{self.to_version} [{self.max_severity}]: {text}"
+        return f"v{self.from_label or self.from_version} -> v{self.to_label or self.to_version} [{self.max_severity}]: {text}"
 
     def entry_title(self) -> str:
         title = f" ({trunc(self.title, 80)})" if self.title else ""
@@ -127,18 +131,35 @@ class VersionChanges:
         )
         return (
             f'<p><a href="{e(self.url)}">{e(self.nct_id)}</a>: {e(self.title or "(no title)")}</p>'
-            f"<p>Version {self.to_version} (stored {e(self.detected_at[:10])}) against version "
-            f"{self.from_version}: most severe change <strong>{e(str(self.max_severity))}</strong>.</p>"
+            f"<p>Version {e(self.to_label or str(self.to_version))} ({e(self.dates())}) against version "
+            f"{e(self.from_label or str(self.from_version))}: most severe change "
+            f"<strong>{e(str(self.max_severity))}</strong>.</p>"
             f"<ul>{items}</ul>"
             f'<p><a href="{e(self.history_url)}">Compare the versions on ClinicalTrials.gov</a></p>'
         )
+
+    def dates(self) -> str:
+        """``submitted 2025-12-10, posted 2025-12-13, detected 2026-12-07``"""
+        parts = [f"submitted {self.submitted}" if self.submitted else "",
+                 f"posted {self.posted}" if self.posted else "", f"detected {self.detected_at[:10]}"]
+        return ", ".join(p for p in parts if p)
+
+    def published(self) -> str:
+        """When the version became news: its posting date when it was read from the registry's
+        history (a reader files it in the past), else when regsync detected it."""
+        if self.history and self.posted:
+            return self.posted + "T00:00:00Z"
+        return self.detected_at
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "nct_id": self.nct_id,
             "title": self.title,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
+            "from_version": _label(self.from_label) if self.from_label else self.from_version,
+            "to_version": _label(self.to_label) if self.to_label else self.to_version,
+            "registry_version": self.registry_versions[1] if self.registry_versions else None,
+            "submitted": self.submitted,
+            "posted": self.posted,
             "detected_at": self.detected_at,
             "max_severity": str(self.max_severity),
             "categories": self.categories,
@@ -148,35 +169,37 @@ class VersionChanges:
         }
 
 
+def _label(label: str) -> int | str:
+    return int(label) if label.isdigit() else label
+
+
 def _change_line(change: Change) -> str:
     tag = " [milestone]" if change.milestone else ""
     return f"{change.severity:<8} {change.category:<13} {change.summary}{tag}"
 
 
 def group_changes(rows: Iterable[StoredChange], store: Store) -> list[VersionChanges]:
-    """Stored changes grouped by study version, in the order first met; titles and content
-    hashes read from ``store`` once per study."""
+    """Stored changes grouped by study version, in the order first met; titles, content
+    hashes and sources read from ``store`` once per study."""
     groups: dict[tuple[str, int, int], list[StoredChange]] = {}
     for row in rows:
         groups.setdefault((row.nct_id, row.from_version, row.to_version), []).append(row)
     titles: dict[str, str | None] = {}
-    hashes: dict[str, dict[int, str]] = {}
-    registry: dict[str, dict[int, int]] = {}
+    versions: dict[str, dict[int, dict[str, Any]]] = {}
     out = []
     for (nct_id, from_v, to_v), members in groups.items():
         if nct_id not in titles:
             titles[nct_id] = store.study(nct_id)["brief_title"]
-            timeline = store.history(nct_id)
-            hashes[nct_id] = {r["version"]: r["content_hash"] for r in timeline}
-            registry[nct_id] = {
-                r["version"]: r["registry_version"] for r in timeline if r["registry_version"] is not None
-            }
-        known = registry[nct_id]
-        # The compare view numbers versions from 1; the registry's history API from 0.
-        pair = (known[from_v] + 1, known[to_v] + 1) if from_v in known and to_v in known else None
+            versions[nct_id] = {r["version"]: r for r in store.history(nct_id)}
+        stored = versions[nct_id].get(to_v, {})
+        first = members[0]
+        pair = (first.from_registry_version, first.registry_version)
         out.append(VersionChanges(
             nct_id, titles[nct_id], from_v, to_v, min(m.detected_at for m in members),
-            hashes[nct_id].get(to_v, ""), tuple(sort_changes(m.change for m in members)), pair,
+            str(stored.get("content_hash") or ""), tuple(sort_changes(m.change for m in members)),
+            pair if None not in pair else None,  # type: ignore[arg-type]
+            first.from_label, first.to_label, first.submitted, first.posted,
+            stored.get("source") == "registry-history",
         ))
     return out
 
@@ -273,7 +296,7 @@ def atom(
             description=html.escape(entry.headline()),  # <summary type="html">
             content=entry.html(),
             unique_id=entry.entry_id,
-            pubdate=when,
+            pubdate=_when(entry.published()),  # history is filed in the past, news today
             updateddate=when,
             categories=[f"severity:{entry.max_severity}", *entry.categories],
             related=entry.history_url,
@@ -310,7 +333,8 @@ def json_feed(
                 "summary": entry.headline(),
                 "content_html": entry.html(),
                 "content_text": entry.text(),
-                "date_published": _when(entry.detected_at).isoformat().replace("+00:00", "Z"),
+                "date_published": _when(entry.published()).isoformat().replace("+00:00", "Z"),
+                "date_modified": _when(entry.detected_at).isoformat().replace("+00:00", "Z"),
                 "tags": [f"severity:{entry.max_severity}", *entry.categories],
                 "_regsync": entry.to_dict(),
             }

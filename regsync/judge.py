@@ -16,6 +16,7 @@ reclassify) never shows in them. The store only stores what this module gives it
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,7 +27,8 @@ import orjson
 
 from regsync import chain
 from regsync.model import Change
-from regsync.store import Store, utcnow
+from regsync.errors import RegsyncError
+from regsync.store import Store, ValueRefused, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ Differ = Callable[[Mapping[str, Any], Mapping[str, Any]], list[Change]]
 
 
 def settle(
-    store: Store, nct_id: str, *, rejudge: bool = False, now: str | None = None, differ: Differ = diff_records
+    store: Store, nct_id: str, *, rejudge: bool = False, now: str | None = None, differ: Differ | None = None
 ) -> Settled:
     """Order ``nct_id``'s chain, label it and judge what needs judging, in one transaction.
 
@@ -87,6 +89,7 @@ def settle(
     (it raised) keeps no changes, is logged once and stays unjudged: the next run tries again.
     """
     now = now or utcnow()
+    differ = differ or diff_records  # looked up now: one judge, replaceable in one place
     result = Settled(nct_id)
     with store.transaction():
         rows = store.chain_rows(nct_id)
@@ -119,16 +122,20 @@ def settle(
                 continue
             try:
                 changes = differ(record(previous), record(version)) if previous else []
+                if rejudge and row.get("judged_prev") == previous and _same(store, nct_id, version, previous, changes):
+                    continue
+                with store.savepoint():
+                    store.write_judgement(nct_id, version, previous, changes, now)
+            except (RegsyncError, sqlite3.OperationalError):
+                raise  # the database failed, not the judge
             except Exception as exc:  # noqa: BLE001 - a judge's bug costs the changes, never the version
-                cause = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+                cause = str(exc) if isinstance(exc, ValueRefused) else " ".join(
+                    f"{type(exc).__name__}: {exc}".split())[:200]
                 log.warning("%s v%s could not be judged against v%s (%s); stored unjudged",
                             nct_id, names[index], names[index - 1] if index else "-", cause)
                 store.unjudge(nct_id, version)
                 result.failed.append((version, cause))
                 continue
-            if rejudge and row.get("judged_prev") == previous and _same(store, nct_id, version, previous, changes):
-                continue
-            store.write_judgement(nct_id, version, previous, changes, now)
             result.judged.append(version)
     return result
 

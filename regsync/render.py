@@ -32,7 +32,9 @@ def sync_line(outcome: Any) -> str:
         # The most severe flagged change in brackets: a cron mail says how much it matters.
         summary = summarize(outcome.changes)
         badge = f" [{summary.max_severity}]" if summary.max_severity else ""
-        return f"{who} changed v{outcome.previous_version} -> v{outcome.version}{badge}: {summary.headline()}"
+        filled = getattr(outcome, "filled_in", 0)
+        note = f" ({filled} missed registry version{'s' * (filled != 1)} filled in)" if filled else ""
+        return f"{who} changed v{outcome.previous_version} -> v{outcome.version}{badge}: {summary.headline()}{note}"
     if outcome.status == "unchanged":
         return f"{who} unchanged (v{outcome.version})"
     if outcome.status == "removed":

@@ -252,6 +252,10 @@ _VALUE_ERRORS = (sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.Integ
                  sqlite3.DataError, OverflowError, TypeError, ValueError)
 
 
+class ValueRefused(Exception):
+    """SQLite refused a value of what a block wrote (see ``Store.savepoint``)."""
+
+
 def _not_stored(fetched: Fetched, current: int | None, stage: str, exc: BaseException) -> SaveResult:
     """The result of a record that could not be stored: one line naming the cause."""
     cause = " ".join(f"{type(exc).__name__}: {exc}".split())
@@ -425,6 +429,26 @@ class Store:
             if self._checkpointer is None:
                 self._checkpointer = _Checkpointer(self.path)
             self._checkpointer.poke()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: all or nothing of what the block writes. A value SQLite
+        refuses (``ValueRefused``) undoes the block only; the database failing (disk full)
+        goes on up and fails the transaction."""
+        self.conn.execute("SAVEPOINT part")
+        try:
+            yield
+        except sqlite3.OperationalError:
+            raise
+        except _VALUE_ERRORS as exc:
+            self.conn.execute("ROLLBACK TO part")
+            self.conn.execute("RELEASE part")
+            raise ValueRefused(" ".join(f"{type(exc).__name__}: {exc}".split())[:200]) from None
+        except BaseException:
+            self.conn.execute("ROLLBACK TO part")
+            self.conn.execute("RELEASE part")
+            raise
+        self.conn.execute("RELEASE part")
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)
@@ -686,7 +710,8 @@ class Store:
                     else:
                         stage = "storing it"
                         previous = state[1] if state else None
-                        version = self._top_version(nct_id) + 1 if previous is not None else 1
+                        # max: the same study twice in one page (its rows are written at the end)
+                        version = max(previous + 1, self._top_version(nct_id) + 1) if previous is not None else 1
                         title, status, posted = _summary_fields(fetched.record)
                         if fetched.source not in source_ids:
                             source_ids[fetched.source] = self._source_id(fetched.source)
@@ -1043,7 +1068,7 @@ class Store:
                VALUES (?, ?, ?, ?, NULL, 'registry-history', NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)""",
             [nct_id, version, now, content_hash(record), run_id, status, posted, _dumps(record).decode(),
              registry_version, registry_date, _dumps(list(module_labels)).decode(), norm_hash,
-             _submitted(record) or registry_date],
+             registry_date or _submitted(record)],
         )
         o = obligation(record, now) if obligation is not None else None
         if o:
@@ -1107,7 +1132,8 @@ class Store:
             return None
         return [c for f, c, _ in self.judgement(nct_id, to_v) if f == from_v]
 
-    _CHANGE_SQL = """SELECT c.*, v.submitted AS submitted, v.last_update_post_date AS posted,
+    # The registry's date of a version where its history gives one, else the record's own.
+    _CHANGE_SQL = """SELECT c.*, COALESCE(v.registry_date, v.submitted) AS submitted, v.last_update_post_date AS posted,
                             v.label AS to_label, p.label AS from_label,
                             v.registry_version AS to_rv, p.registry_version AS from_rv
                      FROM changes c
@@ -1143,7 +1169,7 @@ class Store:
             where.append("c.detected_at >= ?")
             params.append(since)
         if submitted_since:
-            where.append("v.submitted >= ?")
+            where.append("COALESCE(v.registry_date, v.submitted) >= ?")
             params.append(submitted_since)
         for column, values in (("c.nct_id", nct_ids), ("c.category", categories), ("c.severity", severities)):
             if values:
@@ -1152,7 +1178,7 @@ class Store:
         sql = self._CHANGE_SQL
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY COALESCE(v.submitted, substr(c.detected_at, 1, 10)) DESC, c.detected_at DESC, c.nct_id, v.chain_pos DESC, c.id"
+        sql += " ORDER BY COALESCE(v.registry_date, v.submitted, substr(c.detected_at, 1, 10)) DESC, c.detected_at DESC, c.nct_id, v.chain_pos DESC, c.id"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [self._stored_change(r) for r in self._rows(sql, params)]

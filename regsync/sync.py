@@ -702,11 +702,15 @@ class _Run:
             if due:
                 from regsync.history import fill_in
 
-                self.history_report = fill_in(self.store, self.history_client, due, run_id=self.run_id,
-                                              on_study=self.on_history)
+                self.history_report = fill_in(self.store, self.history_client, due, run_id=self.run_id)
         held, self.held = self.held, []
         for result in held:
             self._tell(self._outcome(result))
+        # What the fill-in found (renumbering, silent edits, a study's error) after the lines
+        # of the studies it completed.
+        if self.on_history is not None and self.history_report is not None:
+            for study in self.history_report.studies:
+                self.on_history(study)
 
     def _not_found(self, nct_id: str, exc: StudyNotFound) -> None:
         """A 404 for a study we hold is a removal (an event, data kept); otherwise an error."""

@@ -58,6 +58,7 @@ class Entry:
             "registry_version": self.registry_version,
             "submitted": self.submitted,
             "posted": self.posted,
+            "last_update_post_date": self.posted,
             "fetched_at": self.fetched_at,
             "sources": list(self.sources),
             "overall_status": row.get("overall_status"),
@@ -83,7 +84,7 @@ def entries(store: Store, nct_id: str) -> list[Entry]:
         rv = row.get("registry_version")
         out.append(Entry(
             int(row["version"]), name, position, None if rv is None else int(rv) + 1,
-            row.get("submitted") or row.get("registry_date"), row.get("posted"), str(row["fetched_at"]),
+            row.get("registry_date") or row.get("submitted"), row.get("posted"), str(row["fetched_at"]),
             sources, dict(row),
         ))
     return out
@@ -93,7 +94,7 @@ def numbering_note(chain_entries: Sequence[Entry]) -> str:
     """How the versions are numbered, in words."""
     if any(e.registry_version is not None for e in chain_entries):
         return "numbered as on the registry's website"
-    return "regsync's own numbering (run `regsync backfill` for the registry's)"
+    return ""
 
 
 def find(nct_id: str, chain_entries: Sequence[Entry], ref: int | str, option: str = "--version") -> Entry:
@@ -117,6 +118,8 @@ def find(nct_id: str, chain_entries: Sequence[Entry], ref: int | str, option: st
     for entry in chain_entries:
         if entry.label == text:
             return entry
+    if option == "--version":
+        raise UnknownVersion(f"{nct_id} has no version {text} (versions {describe(chain_entries)} are stored)")
     raise UnknownVersion(f"{option} {text}: {nct_id} has versions {describe(chain_entries)}")
 
 

@@ -23,11 +23,17 @@ DATES = ("2025-11-20", "2025-12-10", "2025-12-24")
 
 
 def _versions() -> list[dict]:
+    """Three versions, each submitted on its date of DATES and posted three days later."""
     first = load(NCT)
     second = copy.deepcopy(first)
     second["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
     third = copy.deepcopy(second)
     third["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 40
+    for record, day, posted in zip((first, second, third), DATES, ("2025-11-23", "2025-12-13", "2025-12-27"),
+                                   strict=True):
+        status = record["protocolSection"]["statusModule"]
+        status["lastUpdateSubmitDate"] = day
+        status["lastUpdatePostDateStruct"] = {"date": posted, "type": "ACTUAL"}
     return [first, second, third]
 
 
@@ -42,6 +48,12 @@ def history(fake):
         registry.add_history(NCT, day, history_markup(record))
     registry.screen_clients = True
     return registry, server
+
+
+def today() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).date().isoformat()
 
 
 def _rows(db_path) -> list[tuple]:
@@ -71,19 +83,23 @@ def test_backfill_stores_the_past_and_links_the_own_snapshot(history, run, db_pa
     registry.reset_log()
     result = run("backfill", NCT, api_url=server.url)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"{NCT} backfilled: 2 registry versions stored (0-1), own v1 is registry version 2 of 3\n"
+    # Renumbering is said once; versions are named 1-based as on the registry's website.
+    assert result.stdout == (
+        f"{NCT} is now numbered as the registry numbers its versions: v1 is now v3\n"
+        f"{NCT} backfilled: 2 registry versions stored (1-2), own v1 is registry version 3 of 3\n"
+    )
     assert result.stderr == "backfill: 1 study, 2 registry versions stored, 1 linked to own snapshots (4 requests)\n"
     assert [r.path for r in registry.requests] == [
         f"/api/int/studies/{NCT}", f"/api/int/studies/{NCT}/history/0",
         f"/api/int/studies/{NCT}/history/1", f"/api/int/studies/{NCT}/history/2",
     ]
-    # The own snapshot IS registry version 2: no second copy of it.
+    # The own snapshot IS registry version 2 (0-based): no second copy of it.
     assert _rows(db_path) == [
-        (1, 2, "2025-12-24", 0, '["designModule"]'),
+        (1, 2, "2025-12-24", 0, '["designModule","statusModule"]'),
         (2, 0, "2025-11-20", 1, "[]"),
         (3, 1, "2025-12-10", 1, '["statusModule"]'),
     ]
-    # Successive versions classified like any others, and the HTML markup is no change.
+    # Successive versions of the chain classified like any others, and the HTML markup is no change.
     assert _changes(db_path) == [
         (2, 3, "status", "Overall status: NOT_YET_RECRUITING -> RECRUITING"),
         (3, 1, "enrollment", "Enrollment: 32 -> 40 (ESTIMATED, +25%)"),
@@ -93,20 +109,20 @@ def test_backfill_stores_the_past_and_links_the_own_snapshot(history, run, db_pa
         assert store.record(NCT, 1) == _versions()[2]
     lines = run("history", NCT).stdout.splitlines()
     assert lines[:3] == [
-        f"{NCT}: 3 versions",
-        "version  registry  registry_date  seen                     source            status              hash",
-        "-------  --------  -------------  -----------------------  ----------------  ------------------  ------------",
+        f"{NCT}: 3 versions (numbered as on the registry's website)",
+        "version  submitted   posted      stored                   source       status              hash",
+        "-------  ----------  ----------  -----------------------  -----------  ------------------  ------------",
     ]
     assert [line.split()[:3] + line.split()[6:8] for line in lines[3:]] == [
-        ["2", "0", "2025-11-20", "registry-history", "NOT_YET_RECRUITING"],
-        ["3", "1", "2025-12-10", "registry-history", "RECRUITING"],
-        ["1", "2", "2025-12-24", "api", "RECRUITING"],
+        ["1", "2025-11-20", "2025-11-23", "history", "NOT_YET_RECRUITING"],
+        ["2", "2025-12-10", "2025-12-13", "history", "RECRUITING"],
+        ["3", "2025-12-24", "2025-12-27", "api+history", "RECRUITING"],
     ]
-    diffed = run("diff", NCT, "--json")
-    assert json.loads(diffed.stdout)["from_version"] == 3  # the one before it in the timeline
-    first = run("diff", NCT, "--to", "2")
-    assert first.stdout == f"{NCT} v2 is the first version; nothing before it to compare\n"
-    whole = json.loads(run("diff", NCT, "--from", "2", "--to", "1", "--json").stdout)
+    diffed = json.loads(run("diff", NCT, "--json").stdout)
+    assert (diffed["from_version"], diffed["to_version"]) == (2, 3)  # the one before it in the chain
+    first = run("diff", NCT, "--to", "1")
+    assert first.stdout == f"{NCT} v1 is the first version; nothing before it to compare\n"
+    whole = json.loads(run("diff", NCT, "--from", "1", "--to", "3", "--json").stdout)
     assert sorted(c["category"] for c in whole["changes"] if c["severity"] != "admin") == ["enrollment", "status"]
 
 
@@ -124,7 +140,7 @@ def test_a_second_backfill_fetches_only_what_it_lacks(history, run, db_path):
     registry.add_history(NCT, "2026-01-15", history_markup(fourth))
     registry.reset_log()
     quiet = run("backfill", "-q", api_url=server.url)
-    assert (quiet.stdout, quiet.stderr) == (f"{NCT} backfilled: 1 registry version stored (3) of 4\n", "")
+    assert (quiet.stdout, quiet.stderr) == (f"{NCT} backfilled: 1 registry version stored (4) of 4\n", "")
     assert [r.path for r in registry.requests] == [f"/api/int/studies/{NCT}", f"/api/int/studies/{NCT}/history/3"]
     assert _changes(db_path)[-1] == (1, 4, "status", "Overall status: RECRUITING -> ACTIVE_NOT_RECRUITING")
     nothing = run("backfill", "--quiet", api_url=server.url)
@@ -135,12 +151,16 @@ def test_backfill_of_a_study_never_synced_syncs_it_first(history, run, db_path):
     registry, server = history
     result = run("backfill", NCT, api_url=server.url)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"{NCT} backfilled: 2 registry versions stored (0-1), own v1 is registry version 2 of 3\n"
+    assert result.stdout == (
+        f"{NCT} is now numbered as the registry numbers its versions: v1 is now v3\n"
+        f"{NCT} backfilled: 2 registry versions stored (1-2), own v1 is registry version 3 of 3\n"
+    )
     assert registry.requests[0].path == f"/api/v2/studies/{NCT}"
     # A later sync of the same content is unchanged: its hash is the own snapshot's.
-    assert run("sync", NCT, "--force", api_url=server.url).stdout == f"{NCT} unchanged (v1)\n"
+    assert run("sync", NCT, "--force", api_url=server.url).stdout == f"{NCT} unchanged (v3)\n"
     registry.add(dict(_versions()[-1], hasResults=True))
-    assert run("sync", NCT, "--force", api_url=server.url).stdout.startswith(f"{NCT} changed v1 -> v4")
+    # Not in the registry's history yet (no fill-in here): named after version 3.
+    assert run("sync", NCT, "--force", api_url=server.url).stdout.startswith(f"{NCT} changed v3 -> v3a")
 
 
 def test_a_403_stops_the_backfill_in_one_line_and_keeps_own_snapshots(history, run, db_path):
@@ -199,7 +219,7 @@ def test_a_429_that_outlasts_the_retries_keeps_what_was_stored(history, run, db_
     )
     assert [r[1] for r in _rows(db_path)] == [2, 0, 1, 3]
     resumed = run("backfill", NCT, api_url=server.url)
-    assert resumed.stdout == f"{NCT} backfilled: 1 registry version stored (4) of 5\n"
+    assert resumed.stdout == f"{NCT} backfilled: 1 registry version stored (5) of 5\n"
 
 
 def test_markup_is_never_a_change():
@@ -253,7 +273,7 @@ def test_a_killed_backfill_keeps_what_it_stored_and_continues(fake, tmp_path):
     registry.reset_log()
     done = run_regsync(db, server.url, "backfill", NCT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"{NCT} backfilled: 4 registry versions stored (4-7) of 8\n"
+    assert done.stdout == f"{NCT} backfilled: 4 registry versions stored (5-8) of 8\n"
     assert [r.path.rsplit("/", 1)[-1] for r in registry.requests_for("history")] == [NCT, "4", "5", "6", "7"]
     conn = sqlite3.connect(db)
     try:
@@ -269,7 +289,8 @@ def test_sync_and_watch_add_with_backfill(history, run, db_path):
     assert synced.exit_code == 0, synced.stderr
     assert synced.stdout == (
         f"{NCT} new (v1)\n"
-        f"{NCT} backfilled: 2 registry versions stored (0-1), own v1 is registry version 2 of 3\n"
+        f"{NCT} is now numbered as the registry numbers its versions: v1 is now v3\n"
+        f"{NCT} backfilled: 2 registry versions stored (1-2), own v1 is registry version 3 of 3\n"
     )
     assert synced.stderr.splitlines() == [
         "1 study: 1 new, 0 changed, 0 unchanged, 0 failed (ids, 2 requests)",
@@ -287,7 +308,7 @@ def test_sync_and_watch_add_with_backfill(history, run, db_path):
     assert added.exit_code == 0, added.stderr
     assert added.stdout == (
         "NCT06171568 added\n"
-        "NCT06171568 backfilled: own v1 is registry version 0 of 1\n"
+        "NCT06171568 backfilled: own v1 is registry version 1 of 1\n"
     )
 
 
@@ -298,90 +319,123 @@ def test_diff_from_first_latest_or_a_date(history, run):
     original = run("diff", NCT, "--from", "first")
     assert original.exit_code == 0, original.stderr
     lines = original.stdout.splitlines()
-    assert lines[0] == f"{NCT} v2 -> v1"  # registry version 0 (as registered) against now
+    assert lines[0] == f"{NCT} v1 -> v3  (submitted 2025-12-24, posted 2025-12-27; stored {today()})"  # as registered against now
     assert "  minor    Overall status: NOT_YET_RECRUITING -> RECRUITING  [milestone]" in lines
     assert "  minor    Enrollment: 32 -> 40 (ESTIMATED, +25%)" in lines
+    # What the public registry showed on 2025-12-15: version 2 (posted 2025-12-13).
     dated = json.loads(run("diff", NCT, "--from", "2025-12-15", "--to", "latest", "--json").stdout)
-    assert (dated["from_version"], dated["to_version"]) == (3, 1)  # in effect on 2025-12-15: registry v1
+    assert (dated["from_version"], dated["to_version"]) == (2, 3)
+    # Submitted on 2025-12-10 but posted on 2025-12-13: not shown on 2025-12-12.
+    shown = json.loads(run("diff", NCT, "--from", "2025-12-12", "--to", "2025-12-13", "--json").stdout)
+    assert (shown["from_version"], shown["to_version"]) == (1, 2)
     assert [c["category"] for c in dated["changes"] if c["severity"] != "admin"] == ["enrollment"]
     early = run("diff", NCT, "--from", "2025-01-01")
     assert early.exit_code == 2
-    assert early.stderr == f"error: --from 2025-01-01: {NCT} has no version dated on or before it (the first: 2025-11-20)\n"
+    assert early.stderr == (f"error: --from 2025-01-01: {NCT} has no version the registry showed by then "
+                            "(the first: 2025-11-23)\n")
     backwards = run("diff", NCT, "--from", "latest", "--to", "first")
-    assert (backwards.exit_code, backwards.stderr) == (2, "error: --from 1 is after --to 2\n")
+    assert (backwards.exit_code, backwards.stderr) == (2, "error: --from 3 is after --to 1 in the registry's order\n")
 
 
-def test_a_silent_edit_is_flagged(fake, run, db_path):
+def test_a_silent_edit_is_flagged(fake, run, db_path, monkeypatch):
     """The sponsor's record changes with no new version in the registry's history: the own
-    snapshot claims (lastUpdateSubmitDate) to be registry version 1 but differs from it."""
+    snapshot claims (lastUpdateSubmitDate) to be registry version 2 but differs from it. It
+    is a variant of that version (2a), never a registry number of its own."""
+    monkeypatch.setenv("REGSYNC_FILL_IN", "1")
     registry, server = fake
     first, second = _versions()[:2]
-    submitted = second["protocolSection"]["statusModule"]["lastUpdateSubmitDate"]  # 2025-12-18
+    submitted = second["protocolSection"]["statusModule"]["lastUpdateSubmitDate"]  # 2025-12-10
     registry.add(second)
     registry.add_history(NCT, "2025-11-20", history_markup(first))
     registry.add_history(NCT, submitted, history_markup(second))
     run("sync", NCT, api_url=server.url)
     assert run("backfill", NCT, api_url=server.url).stdout == (
-        f"{NCT} backfilled: 1 registry version stored (0), own v1 is registry version 1 of 2\n"
+        f"{NCT} is now numbered as the registry numbers its versions: v1 is now v2\n"
+        f"{NCT} backfilled: 1 registry version stored (1), own v1 is registry version 2 of 2\n"
     )
     edited = copy.deepcopy(second)
     edited["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 45
     registry.add(edited)  # same lastUpdateSubmitDate, no new history version
-    detail = (f"own v3 differs from registry version 1 (submitted {submitted}) with no new version "
-              "in the registry's history: enrollment")
-    # The sync looks for missed versions of a backfilled study that changed, and finds none.
+    detail = re.compile(rf"the record fetched \d{{4}}-\d\d-\d\d differs from registry version 2 \(submitted {submitted}\) "
+                        "with no new version in the registry's history: enrollment")
+    # The sync reads the index of a study that changed, and finds no new version.
     synced = run("sync", NCT, "--force", "-q", api_url=server.url)
     assert (synced.exit_code, synced.stderr) == (0, "")
-    assert synced.stdout.splitlines() == [
-        f"{NCT} changed v1 -> v3 [minor]: enrollment", f"{NCT} silent edit: {detail}"]
+    changed, edit = synced.stdout.splitlines()
+    assert changed == f"{NCT} changed v2 -> v2a [minor]: enrollment"
+    assert edit.startswith(f"{NCT} silent edit: ") and detail.fullmatch(edit.split("silent edit: ", 1)[1])
     again = run("backfill", NCT, "-q", api_url=server.url)  # reported once
     assert (again.stdout, again.stderr) == ("", "")
+    assert [line.split()[0] for line in run("history", NCT).stdout.splitlines()[3:]] == ["1", "2", "2a"]
     listed = run("changes").stdout.splitlines()
-    assert listed[-1].endswith(f"  {NCT} silent edit: {detail}")
+    assert detail.search(listed[-1]) and f"  {NCT} silent edit: " in listed[-1]
     status = run("status")
-    assert "silent edits: 1 (newest " in status.stdout and f"{NCT} {detail}); regsync changes lists them" in status.stdout
-    assert [e["detail"] for e in json.loads(run("status", "--json").stdout)["silent_edits"]] == [detail]
+    assert "silent edits: 1 (newest " in status.stdout
+    (found,) = [e["detail"] for e in json.loads(run("status", "--json").stdout)["silent_edits"]]
+    assert detail.fullmatch(found)
 
 
-def test_versions_missed_between_two_syncs_are_filled_in(history, run, db_path):
+def test_versions_missed_between_two_syncs_are_filled_in(history, run, db_path, monkeypatch):
+    monkeypatch.setenv("REGSYNC_FILL_IN", "1")
     registry, server = history
     run("sync", NCT, api_url=server.url)
     run("backfill", NCT, api_url=server.url)
-    # The sponsor submits twice between two polls: registry versions 3 and 4.
+    # The sponsor submits twice between two polls: registry versions 4 and 5 (1-based).
     third = _versions()[-1]
     fourth = copy.deepcopy(third)
     fourth["protocolSection"]["statusModule"]["overallStatus"] = "ACTIVE_NOT_RECRUITING"
     fifth = copy.deepcopy(fourth)
     fifth["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 44
+    fifth["protocolSection"]["statusModule"]["lastUpdateSubmitDate"] = "2026-01-20"
     registry.add_history(NCT, "2026-01-10", history_markup(fourth))
     registry.add_history(NCT, "2026-01-20", history_markup(fifth))
     registry.add(fifth)
+    registry.reset_log()
     result = run("sync", NCT, "--force", api_url=server.url)
     assert result.exit_code == 0, result.stderr
+    # The line names the chain as it stands after the fill-in: the missed version 4 is filled in.
     assert result.stdout.splitlines() == [
-        f"{NCT} changed v1 -> v4 [minor]: status (milestone: ACTIVE_NOT_RECRUITING), enrollment",
-        f"{NCT} backfilled: 1 registry version stored (3), own v4 is registry version 4 of 5",
+        f"{NCT} changed v4 -> v5 [minor]: enrollment (1 missed registry version filled in)",
     ]
-    assert _rows(db_path)[3:] == [(4, 4, "2026-01-20", 0, '["designModule"]'), (5, 3, "2026-01-10", 1, '["statusModule"]')]
-    # The chain goes through the missed version; the direct v1 -> v4 diff is replaced by it.
+    # One index request; version 5 is numbered by its date (the sync's own snapshot), only the
+    # missed version 4 is read.
+    assert [r.path for r in registry.requests if "/api/int/" in r.path] == [
+        f"/api/int/studies/{NCT}", f"/api/int/studies/{NCT}/history/3"]
+    assert _rows(db_path)[3:] == [(4, 4, "2026-01-20", 0, '["designModule","statusModule"]'), (5, 3, "2026-01-10", 1, '["statusModule"]')]
+    # The chain goes through the missed version; no direct 3 -> 5 diff is left.
     assert _changes(db_path)[2:] == [
         (1, 5, "status", "Overall status: RECRUITING -> ACTIVE_NOT_RECRUITING"),
         (5, 4, "enrollment", "Enrollment: 40 -> 44 (ESTIMATED, +10%)"),
     ]
-    # Each change carries the registry date of the version that made it; --since filters by it.
+    # Every change carries its three dates; --submitted-since filters by the registry's date,
+    # --since by when regsync detected it.
     listed = json.loads(run("changes", "--json").stdout)
-    assert {(c["to_version"], c.get("registry_date")) for c in listed} == {
-        (4, "2026-01-20"), (5, "2026-01-10"), (3, "2025-12-10"), (1, "2025-12-24")}
-    recent = run("changes", "--since", "2026-01-15").stdout.splitlines()
-    assert len(recent) == 1 and recent[0].endswith("Enrollment: 40 -> 44 (ESTIMATED, +10%) (submitted 2026-01-20)")
-    # A fill that the registry refuses is a warning: the sync itself succeeded.
-    registry.add_history(NCT, "2026-02-01", history_markup(dict(fifth, hasResults=True)))
-    registry.add(dict(fifth, hasResults=True))
+    assert {(c["to_version"], c["submitted"]) for c in listed} == {
+        (5, "2026-01-20"), (4, "2026-01-10"), (2, "2025-12-10"), (3, "2025-12-24")}
+    assert all(c["detected_at"] and "posted" in c for c in listed)
+    recent = run("changes", "--submitted-since", "2026-01-15").stdout.splitlines()
+    assert len(recent) == 1 and recent[0].startswith(f"2026-01-20  {NCT} v4->v5 ")
+    assert recent[0].endswith("Enrollment: 40 -> 44 (ESTIMATED, +10%) (detected " + listed[0]["detected_at"][:10] + ")")
+    assert len(run("changes", "--since", "today").stdout.splitlines()) == len(listed)  # detected today
+    # A fill-in that the registry refuses is a warning: the sync itself succeeded, the direct
+    # diff stands, and the next sync fills it in.
+    sixth = dict(fifth, hasResults=True)
+    registry.add_history(NCT, "2026-02-01", history_markup(sixth))
+    seventh = copy.deepcopy(sixth)
+    seventh["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    seventh["protocolSection"]["statusModule"]["lastUpdateSubmitDate"] = "2026-02-10"
+    registry.add_history(NCT, "2026-02-10", history_markup(seventh))
+    registry.add(seventh)
     registry.fail("history", Fault.status(403))
     refused = run("sync", NCT, "--force", api_url=server.url)
     assert refused.exit_code == 0
-    assert refused.stderr.splitlines()[-1].startswith(
-        f"warning: missed versions not filled in: backfill stopped at {NCT}: the registry refused this client (HTTP 403)")
+    assert refused.stderr.splitlines()[0].startswith(
+        f"warning: missed versions not filled in: fill-in stopped at {NCT}: the registry refused this client (HTTP 403)")
+    assert refused.stdout.startswith(f"{NCT} changed v5 -> v5a ")
+    filled = run("sync", NCT, "--force", api_url=server.url)  # unchanged, but the fill-in is owed
+    assert filled.exit_code == 0, filled.stderr
+    assert [line.split()[0] for line in run("history", NCT).stdout.splitlines()[3:]] == [
+        "1", "2", "3", "4", "5", "6", "7"]
 
 
 def test_outcomes_tells_the_primary_outcomes_story(fake, run):
@@ -397,19 +451,20 @@ def test_outcomes_tells_the_primary_outcomes_story(fake, run):
     result = run("outcomes", NCT)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
-        f"{NCT} primary outcomes as first registered (v2, registry version 0, 2025-11-20):",
+        f"{NCT} primary outcomes as first registered (v1, submitted 2025-11-20):",
         "  1. Change in estimated glomerular filtration rate (eGFR) [Baseline to 12 months]",
         "1 change to them:",
-        "  2026-03-02  v3 -> v1 (registry 1 -> 2): after the start date (2026-01-01); "
+        f"  2026-03-02  v2 -> v3 (detected {today()}): after the start date (2026-01-01); "
         "before primary completion (2027-06-30); no results submitted",
         "    - Change in estimated glomerular filtration rate (eGFR) [Baseline to 12 months]",
         "    + Change in estimated glomerular filtration rate (eGFR) [Baseline to 6 months]",
         f"    https://clinicaltrials.gov/study/{NCT}?tab=history&a=2&b=3",
     ]
     told = json.loads(run("outcomes", NCT, "--json").stdout)
-    assert told["first"]["registry_version"] == 0
-    assert [(c["from_registry_version"], c["to_registry_version"], c["start"]) for c in told["changes"]] == [
-        (1, 2, "after the start date (2026-01-01)")]
+    assert told["registered"] is True and told["first"]["registry_version"] == 1
+    assert [(c["from_version"], c["to_version"], c["submitted"], c["start"], c["primary_completion"], c["results"])
+            for c in told["changes"]] == [(2, 3, "2026-03-02", "after", "before", "unknown")]
+    assert all(isinstance(c["detected_at"], str) and "posted" in c for c in told["changes"])
 
 
 def test_every_backfilled_version_has_its_obligation_row(history, run, db_path):
@@ -434,20 +489,22 @@ def test_the_feed_links_the_registrys_compare_view_after_a_backfill(history, run
     items = json.loads(run("feed", "--format", "json").stdout)["items"]
     links = {item["_regsync"]["to_version"]: item["external_url"] for item in items}
     assert links == {
-        3: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=1&b=2",
-        1: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=2&b=3",
+        2: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=1&b=2",
+        3: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=2&b=3",
     }
 
 
 def test_as_of_knows_what_the_registry_history_knew(history, run, db_path):
-    """Issue 14 item 5 with the registry's history: a backfilled version counts from the day
-    it was submitted to the registry, not from the day regsync fetched it."""
+    """Issue 19 item 7: a backfilled version counts from the day the public registry posted
+    it, not from its submission nor from the day regsync fetched it."""
     _registry, server = history
     assert run("sync", NCT, api_url=server.url).exit_code == 0
     assert run("backfill", NCT, api_url=server.url).exit_code == 0
-    known = json.loads(run("history", NCT, "--as-of", "2025-12-10", "--json").stdout)
-    assert [(r["version"], r["registry_version"]) for r in known] == [(2, 0), (3, 1)]
-    assert json.loads(run("history", NCT, "--as-of", "2025-11-19", "--json").stdout) == []
+    known = json.loads(run("history", NCT, "--as-of", "2025-12-13", "--json").stdout)
+    assert [(r["version"], r["registry_version"]) for r in known] == [(1, 1), (2, 2)]
+    # Submitted on 2025-12-10, posted on 2025-12-13: not yet public on 2025-12-12.
+    assert [r["version"] for r in json.loads(run("history", NCT, "--as-of", "2025-12-12", "--json").stdout)] == [1]
+    assert json.loads(run("history", NCT, "--as-of", "2025-11-22", "--json").stdout) == []
     # show --as-of gives the version in effect then: registry version 1 (RECRUITING, 32)
     shown = json.loads(run("show", NCT, "--as-of", "2025-12-23").stdout)
     assert shown["protocolSection"]["statusModule"]["overallStatus"] == "RECRUITING"

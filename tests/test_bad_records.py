@@ -102,9 +102,11 @@ def test_a_record_that_cannot_be_stored_fails_alone_the_run_is_partial(api, run,
     assert rows == [(ids[0], errors[0].removeprefix(f"error: {ids[0]}: "))]
 
 
-def test_run_sync_tells_a_classifier_crash_as_that_studys_error(db_path, fake_api):
-    """The library: a diff that raises for one study (any bug, any value) is that study's
-    outcome; the others of the page are stored and told."""
+def test_a_judge_that_crashes_costs_only_that_versions_changes(db_path, fake_api, monkeypatch):
+    """The library: a judge that raises for one study (any bug, any value) costs that
+    version its changes, never the version: it is stored unjudged and judged by the next run;
+    the others of the page are stored, judged and told."""
+    from regsync import judge
     records = list(synthesize(3))
     registry, server = fake_api(records)
     ids = registry.ids()
@@ -120,13 +122,17 @@ def test_run_sync_tells_a_classifier_crash_as_that_studys_error(db_path, fake_ap
         run_sync(store, client, ids)
         for r in records:
             registry.add(mutate(r, "2026-09-05"))
-        report = run_sync(store, client, ids, force=True, diff=crash_on_first, on_outcome=told.append)
-    assert [(o.nct_id, o.status, o.version) for o in told] == [
-        (ids[0], StudyStatus.ERROR, 1), (ids[1], StudyStatus.CHANGED, 2), (ids[2], StudyStatus.CHANGED, 2),
-    ]
-    assert told[0].error == "record not stored (comparing it with v1 failed: KeyError: 'armGroups'); stored versions kept"
-    assert report.outcome is RunOutcome.PARTIAL and report.failed
-    assert ledger(db_path) == (("partial", 1), [(ids[0], told[0].error)])
+        real = judge.diff_records
+        monkeypatch.setattr(judge, "diff_records", crash_on_first)
+        report = run_sync(store, client, ids, force=True, on_outcome=told.append)
+        assert [(o.nct_id, o.status, o.version) for o in told] == [
+            (ids[0], StudyStatus.CHANGED, "2"), (ids[1], StudyStatus.CHANGED, "2"), (ids[2], StudyStatus.CHANGED, "2"),
+        ]
+        assert report.outcome is RunOutcome.OK
+        assert store.unsettled_studies() == [ids[0]]
+        monkeypatch.setattr(judge, "diff_records", real)
+        judge.settle_pending(store)  # what the next run does first
+        assert store.unsettled_studies() == []
 
 
 # -- issue 11 item 3: two copies of one study in one answer ------------------------------------

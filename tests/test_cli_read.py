@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from responses import matchers
@@ -31,7 +32,7 @@ def three_versions(api, run):
 def test_history_text(three_versions, run):
     out = run("history", DEFAULT).stdout.splitlines()
     assert out[0] == f"{DEFAULT}: 3 versions"
-    assert out[1].split() == ["version", "fetched_at", "status", "last_update_posted", "hash"]
+    assert out[1].split() == ["version", "submitted", "posted", "stored", "source", "status", "hash"]
     assert out[3].split()[0] == "1" and "NOT_YET_RECRUITING" in out[3] and "2025-12-24" in out[3]
     assert out[4].split()[0] == "2" and "RECRUITING" in out[4] and "2026-02-01" in out[4]
 
@@ -69,7 +70,9 @@ def test_diff_any_two_versions_and_text_grouping(three_versions, run):
     result = run("diff", DEFAULT, "--from", "1", "--to", "3")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == f"{DEFAULT} v1 -> v3"
+    # The newer version's registry dates first, when regsync stored it beside them.
+    assert re.fullmatch(rf"{DEFAULT} v1 -> v3  \(submitted \d{{4}}-\d\d-\d\d, posted 2026-06-01; stored \d{{4}}-\d\d-\d\d\)",
+                        lines[0]), lines[0]
     assert "status" in lines and "dates" in lines
     assert any("Overall status: NOT_YET_RECRUITING -> RECRUITING" in l and "[milestone]" in l for l in lines)
     assert lines[-1].startswith("+ ") and "registry bookkeeping" in lines[-1]
@@ -81,7 +84,7 @@ def test_diff_any_two_versions_and_text_grouping(three_versions, run):
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["--from", "3", "--to", "2"], 2, "error: --from 3 is after --to 2"),
+        (["--from", "3", "--to", "2"], 2, "error: --from 3 is after --to 2 in the registry's order"),
         (["--to", "7"], 2, f"error: --to 7: {DEFAULT} has versions 1-3"),
         (["--from", "0", "--to", "2"], 2,
          "error: Invalid value for '--from': '0' is not an integer from 1 to 1000000000 (see: regsync diff --help)"),
@@ -138,7 +141,8 @@ def test_reclassify_recomputes_the_same_changes(three_versions, run):
     before = json.loads(run("changes", "--severity", "admin", "--json").stdout)
     result = run("reclassify")
     assert result.exit_code == 0
-    assert result.stdout == f"reclassified 2 version pairs: {len(before)} changes\n"
+    # Unchanged rules: a fixed point, nothing judged anew, every row (detection dates too) kept.
+    assert result.stdout == "reclassified: 0 version pairs judged anew (0 changes); the others unchanged\n"
     after = json.loads(run("changes", "--severity", "admin", "--json").stdout)
     assert after == before
 

@@ -16,6 +16,7 @@ import pytest
 from regsync.cli import cli
 from regsync.errors import LockBusy, StoreError
 from regsync.model import Category, Change, Kind, Severity, StoredChange, StudyStatus
+from regsync import judge
 from regsync.store import Store, build_migrations, content_hash, migration_names
 
 LATEST = migration_names()[-1]  # the schema this regsync writes
@@ -48,6 +49,21 @@ TITLE_CHANGE = Change(
 
 def title_diff(old: dict, new: dict) -> list[Change]:
     return [TITLE_CHANGE] if old != new else []
+
+
+def save_judged(store: Store, page: list, differ=title_diff, **kwargs) -> list:
+    """What a sync does with a page: the store stores it, the judge places and judges each
+    changed study in the same transaction; each result with the changes judged."""
+    with store.transaction():
+        results = store.save_page(page, **kwargs)
+        for r in results:
+            if r.status is StudyStatus.CHANGED:
+                judge.settle(store, r.nct_id, differ=differ)
+    return [
+        r if r.status is not StudyStatus.CHANGED
+        else type(r)(**{**r.__dict__, "changes": store.stored_changes(r.nct_id, r.previous_version, r.version) or []})
+        for r in results
+    ]
 
 
 def rows(db: Path, sql: str) -> list[tuple]:
@@ -170,7 +186,7 @@ def test_a_read_command_on_an_older_schema_is_one_line_exit_4_and_touches_nothin
 
 def test_save_page_decides_new_changed_and_unchanged_in_one_place(db_path):
     with Store.open_write(db_path) as store:
-        first = store.save_page([Fetched(record("NCT00000001")), Fetched(record("NCT00000002"))], diff=title_diff)
+        first = save_judged(store, [Fetched(record("NCT00000001")), Fetched(record("NCT00000002"))], differ=title_diff)
         assert [(r.nct_id, r.status, r.version) for r in first] == [
             ("NCT00000001", StudyStatus.NEW, 1), ("NCT00000002", StudyStatus.NEW, 1),
         ]
@@ -179,7 +195,7 @@ def test_save_page_decides_new_changed_and_unchanged_in_one_place(db_path):
             Fetched(record("NCT00000002", title="Renamed")),
             Fetched(record("NCT00000003")),
         ]
-        second = store.save_page(page, data_timestamp="2026-09-05T09:00:06", run_id=7, diff=title_diff)
+        second = save_judged(store, page, data_timestamp="2026-09-05T09:00:06", run_id=7, differ=title_diff)
         assert [(r.status, r.version, r.previous_version, r.changes) for r in second] == [
             (StudyStatus.UNCHANGED, 1, None, []),
             (StudyStatus.CHANGED, 2, 1, [TITLE_CHANGE]),
@@ -204,7 +220,7 @@ def test_save_page_decides_new_changed_and_unchanged_in_one_place(db_path):
 
 def test_an_unchanged_study_moves_last_checked_and_is_no_longer_removed(db_path):
     with Store.open_write(db_path) as store:
-        store.save_page([Fetched(record("NCT00000001"))])
+        save_judged(store, [Fetched(record("NCT00000001"))])
         store.mark_removed("NCT00000001", None)
         (before,) = rows(db_path, "SELECT last_checked FROM studies")
         (result,) = store.save_page([Fetched(record("NCT00000001"))])
@@ -215,8 +231,8 @@ def test_an_unchanged_study_moves_last_checked_and_is_no_longer_removed(db_path)
 
 def test_the_same_study_twice_in_a_page_is_two_successive_versions(db_path):
     with Store.open_write(db_path) as store:
-        results = store.save_page(
-            [Fetched(record("NCT00000001")), Fetched(record("NCT00000001", title="Renamed"))], diff=title_diff
+        results = save_judged(
+            store, [Fetched(record("NCT00000001")), Fetched(record("NCT00000001", title="Renamed"))]
         )
         assert [(r.status, r.version) for r in results] == [(StudyStatus.NEW, 1), (StudyStatus.CHANGED, 2)]
         assert store.stored_changes("NCT00000001", 1, 2) == [TITLE_CHANGE]
@@ -238,25 +254,26 @@ def test_a_page_is_one_transaction_alias_bookkeeping_included(db_path):
     before = {t: rows(db_path, f"SELECT * FROM {t}") for t in ("studies", "versions", "changes", "events", "watchlist")}
     with Store.open_write(db_path) as store:
         with pytest.raises(StoreError, match="disk is full"):
-            store.save_page(page, diff=broken)
+            save_judged(store, page, differ=broken)
     assert {t: rows(db_path, f"SELECT * FROM {t}") for t in before} == before  # nothing of the page
 
     with Store.open_write(db_path) as store:
-        results = store.save_page(page, diff=title_diff)
+        results = save_judged(store, page, differ=title_diff)
         assert [(r.nct_id, r.requested_id, r.status) for r in results] == [
             ("NCT00000005", "NCT00000102", StudyStatus.NEW), ("NCT00000001", "NCT00000001", StudyStatus.CHANGED),
         ]
         assert store.watch_ids() == ["NCT00000001", "NCT00000005"]
-        store.save_page([Fetched(record("NCT00000005"), requested_id="NCT00000102")])  # again: unchanged
+        save_judged(store, [Fetched(record("NCT00000005"), requested_id="NCT00000102")])  # again: unchanged
     assert rows(db_path, "SELECT nct_id, kind, detail FROM events") == [
         ("NCT00000005", "alias", "NCT00000102 is an alias of NCT00000005"),  # recorded once
     ]
     assert rows(db_path, "SELECT requested_id FROM versions WHERE nct_id = 'NCT00000005'") == [("NCT00000102",)]
 
 
-def test_a_record_the_classifier_trips_on_costs_only_itself(db_path):
-    """Issue 11 item 1: any error while diffing, classifying, hashing or storing one record is
-    that record's error result; the page's other records are stored, alias bookkeeping too."""
+def test_a_record_the_classifier_trips_on_costs_only_its_changes(db_path):
+    """Issue 11 item 1, issue 19: a judge that raises costs the version its changes, never
+    the version: it is stored unjudged (judged_prev NULL) for the next run to judge; the
+    page's other records are stored and judged, alias bookkeeping too."""
     with Store.open_write(db_path) as store:
         store.watch_add(["NCT00000001", "NCT00000102"])
         store.save_page([Fetched(record("NCT00000001")), Fetched(record("NCT00000002"))])
@@ -272,20 +289,22 @@ def test_a_record_the_classifier_trips_on_costs_only_itself(db_path):
         Fetched(record("NCT00000002", title="Renamed")),
     ]
     with Store.open_write(db_path) as store:
-        results = store.save_page(page, diff=broken)
+        results = save_judged(store, page, differ=broken)
         assert [(r.nct_id, r.status, r.version) for r in results] == [
-            ("NCT00000001", StudyStatus.ERROR, 1),
+            ("NCT00000001", StudyStatus.CHANGED, 2),
             ("NCT00000005", StudyStatus.NEW, 1),
             ("NCT00000002", StudyStatus.CHANGED, 2),
         ]
-        assert results[0].error == (
-            "record not stored (comparing it with v1 failed: TypeError: unhashable type: 'dict'); "
-            "stored versions kept"
-        )
+        assert store.unsettled_studies() == ["NCT00000001"]
         assert store.watch_ids() == ["NCT00000001", "NCT00000005"]
-    assert rows(db_path, "SELECT nct_id, version FROM versions ORDER BY nct_id, version") == [
-        ("NCT00000001", 1), ("NCT00000002", 1), ("NCT00000002", 2), ("NCT00000005", 1),
+    assert rows(db_path, "SELECT nct_id, version, judged_prev FROM versions ORDER BY nct_id, version") == [
+        ("NCT00000001", 1, 0), ("NCT00000001", 2, None), ("NCT00000002", 1, 0), ("NCT00000002", 2, 1),
+        ("NCT00000005", 1, 0),
     ]
+    with Store.open_write(db_path) as store:  # the next run (a judge that works) judges it
+        judge.settle_pending(store)
+        assert store.unsettled_studies() == []
+        assert store.stored_changes("NCT00000001", 1, 2) is not None
     assert rows(db_path, "SELECT nct_id, kind FROM events") == [("NCT00000005", "alias")]
 
 
@@ -299,19 +318,16 @@ def test_a_value_sqlite_refuses_costs_only_its_record(db_path):
         return changes
 
     with Store.open_write(db_path) as store:
-        store.save_page([Fetched(record(f"NCT0000000{n}")) for n in (1, 2, 3)])
-        results = store.save_page(
-            [Fetched(record(f"NCT0000000{n}", title="Renamed")) for n in (1, 2, 3)], diff=huge
+        save_judged(store, [Fetched(record(f"NCT0000000{n}")) for n in (1, 2, 3)])
+        results = save_judged(
+            store, [Fetched(record(f"NCT0000000{n}", title="Renamed")) for n in (1, 2, 3)], differ=huge
         )
         assert [(r.status, r.version) for r in results] == [
-            (StudyStatus.CHANGED, 2), (StudyStatus.ERROR, 1), (StudyStatus.CHANGED, 2),
+            (StudyStatus.CHANGED, 2), (StudyStatus.CHANGED, 2), (StudyStatus.CHANGED, 2),
         ]
-        assert results[1].error.startswith("record not stored (storing it failed: OverflowError: ")
+        assert store.unsettled_studies() == ["NCT00000002"]  # stored, its changes not
     assert rows(db_path, "SELECT nct_id, max(version), count(*) FROM versions GROUP BY nct_id") == [
-        ("NCT00000001", 2, 2), ("NCT00000002", 1, 1), ("NCT00000003", 2, 2),
-    ]
-    assert rows(db_path, "SELECT nct_id, current_version, brief_title FROM studies ORDER BY nct_id") == [
-        ("NCT00000001", 2, "Renamed"), ("NCT00000002", 1, "A study"), ("NCT00000003", 2, "Renamed"),
+        ("NCT00000001", 2, 2), ("NCT00000002", 2, 2), ("NCT00000003", 2, 2),
     ]
     assert rows(db_path, "SELECT nct_id, to_version FROM changes ORDER BY nct_id") == [
         ("NCT00000001", 2), ("NCT00000003", 2),
@@ -342,11 +358,12 @@ def result_hash(db: Path) -> str:
     return rows(db, "SELECT content_hash FROM studies")[0][0]
 
 
-def test_save_always_stores_the_changes_with_the_version(db_path):
-    """The default diff is the classifier: a version never lacks its changes."""
+def test_a_version_is_judged_by_the_one_judge_in_its_transaction(db_path):
+    """The store judges nothing; the judge (regsync.judge.diff_records) does, in the page's
+    transaction: a version never lacks its changes."""
     with Store.open_write(db_path) as store:
-        store.save(record("NCT00000001"), nct_id="NCT00000001", source="test")
-        result = store.save(record("NCT00000001", status="COMPLETED"), nct_id="NCT00000001", source="test")
+        save_judged(store, [Fetched(record("NCT00000001"))], differ=judge.diff_records)
+        (result,) = save_judged(store, [Fetched(record("NCT00000001", status="COMPLETED"))], differ=judge.diff_records)
         assert result.status is StudyStatus.CHANGED
         assert result.changes and all(isinstance(c, Change) for c in result.changes)
         assert store.stored_changes("NCT00000001", 1, 2) == result.changes
@@ -359,7 +376,7 @@ def test_save_always_stores_the_changes_with_the_version(db_path):
 def test_stored_and_queried_changes_are_change_objects(db_path):
     with Store.open_write(db_path) as store:
         store.save_page([Fetched(record("NCT00000001"))])
-        store.save_page([Fetched(record("NCT00000001", title="Renamed"))], diff=title_diff)
+        save_judged(store, [Fetched(record("NCT00000001", title="Renamed"))], differ=title_diff)
     with Store.open_read(db_path) as store:
         assert store.stored_changes("NCT00000001", 1, 2) == [TITLE_CHANGE]
         assert store.stored_changes("NCT00000001", 2, 3) is None  # never computed
@@ -436,8 +453,8 @@ def test_a_command_added_later_goes_through_the_same_handler(run):
 def test_history_names_each_versions_source_url_stored_once(db_path):
     batch = "https://registry.test/api/v2/studies?format=json&filter.ids=NCT00000001,NCT00000002&pageSize=1000"
     with Store.open_write(db_path) as store:
-        store.save_page([Fetched(record("NCT00000001"), source=batch), Fetched(record("NCT00000002"), source=batch)])
-        store.save_page([Fetched(record("NCT00000001", title="Renamed"), source=batch)], diff=title_diff)
+        save_judged(store, [Fetched(record("NCT00000001"), source=batch), Fetched(record("NCT00000002"), source=batch)])
+        save_judged(store, [Fetched(record("NCT00000001", title="Renamed"), source=batch)], differ=title_diff)
         # A version stored before sources existed (schema 0003) kept its URL in the row.
         store.conn.execute(
             "UPDATE versions SET source = 'https://registry.test/old', source_id = NULL "

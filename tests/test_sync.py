@@ -260,7 +260,7 @@ def test_json_lines_and_quiet(api, run):
     mock_study(api, load(DEFAULT))
     first = json.loads(run("sync", "--json").stdout)
     assert first == {"nct_id": DEFAULT, "requested_id": DEFAULT, "status": "new", "version": 1,
-                     "previous_version": None, "error": None}
+                     "previous_version": None, "error": None, "submitted": "2025-12-18", "posted": "2025-12-24"}
     assert run("sync", "--force", "--quiet").stdout == ""
     assert run("sync", "--force", "--quiet", "--json").stdout == ""
 

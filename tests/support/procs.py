@@ -31,6 +31,8 @@ def regsync_env(**extra: str) -> dict[str, str]:
     """The test's environment without any REGSYNC_* setting, no pacing delay, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGSYNC_")}
     env["REGSYNC_DELAY"] = "0"
+    # The fill-in of missed versions is off unless a test turns it on (REGSYNC_FILL_IN="1").
+    env["REGSYNC_FILL_IN"] = "0"
     env.update(extra)
     return env
 
