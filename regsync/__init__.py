@@ -40,7 +40,7 @@ _EXPORTS = {
     "Plan": "regsync.sync",
     "RunReport": "regsync.sync",
     "StudyOutcome": "regsync.sync",
-    "diff_records": "regsync.classify",
+    "diff_records": "regsync.judge",
     "Change": "regsync.model",
     "StoredChange": "regsync.model",
     "ChangeSummary": "regsync.model",
@@ -85,7 +85,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
-    from regsync.classify import diff_records
+    from regsync.judge import diff_records
     from regsync.client import ApiClient, ClientConfig, FetchedStudy
     from regsync.errors import (
         ApiUnavailable,

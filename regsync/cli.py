@@ -266,9 +266,20 @@ def open_for_writing(obj: Context, wait: float, *, create: bool = True) -> Store
     ctx = click.get_current_context(silent=True)
     if ctx is not None and _telling():
         _log(INFO, "asked: %s", _asked(ctx))
-    return Store.open_write(
+    store = Store.open_write(
         obj.db_path, wait=wait, create=create, clock=obj.clocks.monotonic, sleep=obj.clocks.sleep
     )
+    try:
+        if store.data_steps_pending():
+            # What an upgrade, a kill or a failing judge left undone: chains to settle,
+            # versions to judge, obligations to give. Resumable: each study commits alone.
+            from regsync.judge import settle_pending
+
+            settle_pending(store)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def _logging_configured() -> bool:
@@ -971,7 +982,7 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
         if newer.posted:
             dates += f", posted {newer.posted}"
         click.echo(render.diff_text(nct_id, older.label, newer.label, changes, show_admin=show_admin,
-                                    dates=f"({dates}; stored {newer.fetched_at[:10]})" if dates else ""))
+                                    dates=f"({dates})" if dates else ""))
 
 
 def _label_json(label: str) -> int | str:

@@ -219,6 +219,10 @@ def collect(
         severities=[s.value for s in Severity.at_or_above(severity)],
     )
     entries = group_changes(rows, store)
+    # Newest news first: a version read from the registry's history counts from when it was
+    # posted, so a backfill of 2018's versions never pushes this week's edits out of the feed.
+    entries.sort(key=lambda e: (e.nct_id, -e.to_version))
+    entries.sort(key=lambda e: _when(e.published()), reverse=True)
     return entries[:limit] if limit else entries
 
 

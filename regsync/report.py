@@ -102,7 +102,7 @@ class ChangeView:
 
 @dataclass
 class VersionView:
-    version: int
+    version: str  # as the chain names it: the registry's number once known ('3', '3a'), else regsync's
     fetched_at: str
     last_update_post_date: str | None
     overall_status: str | None
@@ -114,6 +114,7 @@ class VersionView:
     admin_changes: int = 0
     detected_at: str | None = None
     outcomes_changed: bool = True  # the primary outcomes differ from the version before
+    submitted: str | None = None  # lastUpdateSubmitDate (the registry's date where its history gives one)
 
 
 @dataclass
@@ -152,7 +153,7 @@ class StudyView:
         if not self.versions:
             return "not synced yet"
         last = self.versions[-1]
-        if last.version == 1:
+        if len(self.versions) == 1:
             return "first version"
         return summarize(c.change for c in last.changes).headline() if last.changes else "no protocol change"
 
@@ -223,48 +224,40 @@ def _change_view(change: Change) -> ChangeView:
     return ChangeView(change, diff_parts(old, new) if long_text else None)
 
 
-def _changes_between(store: Store, nct_id: str, old: dict[str, Any], new: dict[str, Any],
-                     from_v: int, to_v: int) -> list[Change]:
-    stored = store.stored_changes(nct_id, from_v, to_v)
-    if stored is not None:
-        return stored
-    # A pair with no stored change can be one that differs only in bookkeeping the
-    # classifier left out, or an older database: compute it (not stored: this is a reader).
-    from regsync.classify import diff_records
-
-    return diff_records(old, new)
-
-
 def build_study(store: Store, nct_id: str) -> StudyView:
-    """Everything a study's page shows (UnknownStudy when it is not stored)."""
+    """Everything a study's page shows (UnknownStudy when it is not stored), its versions in
+    the chain's (the registry's) order, named and dated as every output names them."""
+    from regsync import timeline
+
     study = store.study(nct_id)
+    entries = timeline.entries(store, nct_id)
     views: list[VersionView] = []
-    previous: dict[str, Any] | None = None
     detected: dict[int, str] = {}
-    for stored in store.query_changes(nct_ids=[nct_id]):
+    for stored in store.changes_to(nct_id, [e.version for e in entries]):
         detected[stored.to_version] = min(stored.detected_at, detected.get(stored.to_version, stored.detected_at))
-    for row in store.history(nct_id):
-        record = store.record(nct_id, row["version"])
+    for index, entry in enumerate(entries):
+        record = store.record(nct_id, entry.version)
         enrollment = _get(record, "protocolSection", "designModule", "enrollmentInfo") or {}
         view = VersionView(
-            version=row["version"],
-            fetched_at=row["fetched_at"],
-            last_update_post_date=row["last_update_post_date"],
-            overall_status=row["overall_status"],
+            version=entry.label,
+            fetched_at=entry.fetched_at,
+            last_update_post_date=entry.posted,
+            overall_status=entry.row.get("overall_status"),
             dates=_dates(record),
             enrollment=enrollment.get("count") if isinstance(enrollment, dict) else None,
             enrollment_type=enrollment.get("type") if isinstance(enrollment, dict) else None,
             primary_outcomes=_primary_outcomes(record),
+            submitted=entry.submitted,
         )
-        if previous is not None and views:
-            changes = _changes_between(store, nct_id, previous, record, views[-1].version, view.version)
+        if index:
+            # The one judge's answer, stored for every neighbour pair of the chain.
+            changes = timeline.changes(store, nct_id, entries[index - 1], entry, entries)
             summary = summarize(changes)
             view.changes = [_change_view(c) for c in summary.flagged]
             view.admin_changes = summary.admin_count
-            view.detected_at = detected.get(view.version, view.fetched_at)
+            view.detected_at = detected.get(entry.version, entry.fetched_at)
             view.outcomes_changed = view.primary_outcomes != views[-1].primary_outcomes
         views.append(view)
-        previous = record
     obligations = store.current_obligations([nct_id])
     judged = obligations[0] if obligations else None
     return StudyView(

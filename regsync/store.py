@@ -986,6 +986,13 @@ class Store:
     def clear_history_due(self, nct_id: str) -> None:
         self.conn.execute("UPDATE studies SET history_due = NULL WHERE nct_id = ?", [nct_id])
 
+    def data_steps_pending(self) -> bool:
+        """Whether a version waits to be placed in its chain, judged or given its obligation
+        (regsync.judge.settle_pending does it): one indexed query each, for every writer."""
+        return bool(self.unsettled_studies(1)) or bool(self.conn.execute(
+            """SELECT 1 FROM versions v LEFT JOIN obligations o ON o.nct_id = v.nct_id AND o.version = v.version
+               WHERE o.nct_id IS NULL LIMIT 1""").fetchone())
+
     def unsettled_studies(self, limit: int = 500) -> list[str]:
         """Studies with a version not yet placed in the chain or not yet judged."""
         return [

@@ -37,12 +37,13 @@ def test_history_as_of_lists_only_what_was_stored_by_the_end_of_that_day(version
     v1, v2, _ = versions
     result = run("history", NCT, "--as-of", "2026-04-15")
     assert result.exit_code == 0
+    # Own snapshots count from when regsync fetched them (v2 was posted on 2026-04-14).
     assert result.stdout.splitlines() == [
         f"{NCT} as of 2026-04-15: 2 versions",
-        "version  fetched_at               status              last_update_posted  hash",
-        "-------  -----------------------  ------------------  ------------------  ------------",
-        f"1        2026-03-01 10:00:00 UTC  NOT_YET_RECRUITING  2025-12-24          {content_hash(v1)[:12]}",
-        f"2        2026-04-15 23:59:59 UTC  RECRUITING          2026-04-14          {content_hash(v2)[:12]}",
+        "version  submitted   posted      stored                   source  status              hash",
+        "-------  ----------  ----------  -----------------------  ------  ------------------  ------------",
+        f"1        2025-12-18  2025-12-24  2026-03-01 10:00:00 UTC  api     NOT_YET_RECRUITING  {content_hash(v1)[:12]}",
+        f"2        2025-12-18  2026-04-14  2026-04-15 23:59:59 UTC  api     RECRUITING          {content_hash(v2)[:12]}",
     ]
     rows = json.loads(run("history", NCT, "--as-of", "2026-04-16", "--json").stdout)
     assert [r["version"] for r in rows] == [1, 2, 3]
@@ -50,7 +51,7 @@ def test_history_as_of_lists_only_what_was_stored_by_the_end_of_that_day(version
 
 def test_history_as_of_before_the_first_version(versions, run):
     result = run("history", NCT, "--as-of", "2026-02-28")
-    assert (result.exit_code, result.stdout) == (0, f"{NCT} as of 2026-02-28: no version stored yet\n")
+    assert (result.exit_code, result.stdout) == (0, f"{NCT} as of 2026-02-28: no version shown yet\n")
     assert json.loads(run("history", NCT, "--as-of", "2026-02-28", "--json").stdout) == []
 
 
@@ -64,7 +65,7 @@ def test_show_as_of_prints_the_latest_version_known_then(versions, run):
 def test_show_as_of_before_the_first_version_is_an_error(versions, run):
     result = run("show", NCT, "--as-of", "2026-02-28")
     assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == f"error: {NCT} had no version stored by the end of 2026-02-28 (UTC)\n"
+    assert result.stderr == f"error: {NCT} had no version shown by the end of 2026-02-28 (UTC)\n"
 
 
 def test_as_of_usage_errors(versions, run):
@@ -73,7 +74,8 @@ def test_as_of_usage_errors(versions, run):
     result = run("history", NCT, "--as-of", "2026-13-01")
     assert result.exit_code == 2
     assert result.stderr == (
-        "error: Invalid value for --as-of: '2026-13-01' is not a date (YYYY-MM-DD) (see: regsync history --help)\n"
+        "error: Invalid value for --as-of: '2026-13-01' is not a day (YYYY-MM-DD, today or yesterday) "
+        "(see: regsync history --help)\n"
     )
     result = run("history", "NCT00000001", "--as-of", "2026-04-15")
     assert (result.exit_code, result.stderr) == (

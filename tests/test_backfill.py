@@ -319,7 +319,7 @@ def test_diff_from_first_latest_or_a_date(history, run):
     original = run("diff", NCT, "--from", "first")
     assert original.exit_code == 0, original.stderr
     lines = original.stdout.splitlines()
-    assert lines[0] == f"{NCT} v1 -> v3  (submitted 2025-12-24, posted 2025-12-27; stored {today()})"  # as registered against now
+    assert lines[0] == f"{NCT} v1 -> v3  (submitted 2025-12-24, posted 2025-12-27)"  # as registered against now
     assert "  minor    Overall status: NOT_YET_RECRUITING -> RECRUITING  [milestone]" in lines
     assert "  minor    Enrollment: 32 -> 40 (ESTIMATED, +25%)" in lines
     # What the public registry showed on 2025-12-15: version 2 (posted 2025-12-13).

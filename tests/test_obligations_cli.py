@@ -103,7 +103,8 @@ def test_a_database_from_before_obligations_gets_them_on_upgrade(fake_api, on, d
         store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0007_obligations'")
     with pytest.raises(Exception, match="older"):
         Store.open_read(db_path).close()
-    Store.open_write(db_path).close()  # a writer upgrades it
+    assert on(date(2026, 12, 1))("watch", "list").exit_code == 4  # a reader does not
+    assert on(date(2026, 12, 1))("watch", "add", AMG).exit_code == 0  # a writer upgrades it, data too
     assert stored(db_path, AMG) == [(1, "ACT", "2027-07-22", "2027-08-21", True)]
     assert stored(db_path, PALLAS) == [(1, "pACT", "2021-11-30", "2021-12-30", True)]
 

@@ -41,3 +41,135 @@ CREATE INDEX versions_chain ON versions (nct_id, chain_pos);
 -- fill-in clears it once done, so a fill-in cut short by a kill or refused by the registry
 -- is finished by a later sync.
 ALTER TABLE studies ADD COLUMN history_due TEXT;
+
+-- Issue 19: the views name versions as every output does (the chain's labels: the registry's
+-- numbers, 1-based, once known) and carry each change's three dates: `submitted` (the newer
+-- version's lastUpdateSubmitDate, the registry's date where its history gives one), `posted`
+-- (its lastUpdatePostDate: when the public could see it) and `detected_at` (when regsync
+-- learned of it), with `registry_version` (1-based) and `chain_pos` for ordering.
+DROP VIEW IF EXISTS flagged_changes;
+CREATE VIEW flagged_changes AS
+SELECT
+    c.detected_at,
+    c.nct_id,
+    s.brief_title,
+    p.label AS from_version,
+    v.label AS to_version,
+    COALESCE(v.registry_date, v.submitted) AS submitted,
+    v.last_update_post_date AS posted,
+    v.registry_version + 1 AS registry_version,
+    v.chain_pos,
+    c.severity,
+    CASE c.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 WHEN 'minor' THEN 2 ELSE 3 END AS severity_rank,
+    c.category,
+    c.summary,
+    c.milestone,
+    c.kind,
+    c.rule,
+    c.path,
+    c.delta_days,
+    c.delta_months,
+    'https://clinicaltrials.gov/study/' || c.nct_id AS registry_url,
+    c.id AS change_id
+FROM changes c
+LEFT JOIN studies s ON s.nct_id = c.nct_id
+JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version
+LEFT JOIN versions p ON p.nct_id = c.nct_id AND p.version = c.from_version
+WHERE c.severity != 'admin' OR c.milestone = 1;
+
+-- One row per stored version: status, the three milestone dates with their type (ACTUAL or
+-- ESTIMATED) and enrollment, as the registry gave them in that version.
+DROP VIEW IF EXISTS study_timeline;
+CREATE VIEW study_timeline AS
+SELECT
+    v.nct_id,
+    v.label AS version,
+    v.registry_version + 1 AS registry_version,
+    COALESCE(v.registry_date, v.submitted) AS submitted,
+    v.last_update_post_date AS posted,
+    v.fetched_at AS detected_at,
+    v.chain_pos,
+    v.fetched_at,
+    v.data_timestamp,
+    v.last_update_post_date,
+    v.overall_status,
+    json_extract(v.record, '$.protocolSection.statusModule.startDateStruct.date') AS start_date,
+    json_extract(v.record, '$.protocolSection.statusModule.startDateStruct.type') AS start_date_type,
+    json_extract(v.record, '$.protocolSection.statusModule.primaryCompletionDateStruct.date') AS primary_completion_date,
+    json_extract(v.record, '$.protocolSection.statusModule.primaryCompletionDateStruct.type') AS primary_completion_date_type,
+    json_extract(v.record, '$.protocolSection.statusModule.completionDateStruct.date') AS completion_date,
+    json_extract(v.record, '$.protocolSection.statusModule.completionDateStruct.type') AS completion_date_type,
+    json_extract(v.record, '$.protocolSection.designModule.enrollmentInfo.count') AS enrollment,
+    json_extract(v.record, '$.protocolSection.designModule.enrollmentInfo.type') AS enrollment_type,
+    'https://clinicaltrials.gov/study/' || v.nct_id AS registry_url
+FROM versions v;
+
+-- Each move of startDate, primaryCompletionDate or completionDate between two versions, with
+-- its size (days when both dates are day-precise, else months; positive is later).
+DROP VIEW IF EXISTS date_slips;
+CREATE VIEW date_slips AS
+SELECT
+    c.detected_at,
+    c.nct_id,
+    s.brief_title,
+    p.label AS from_version,
+    v.label AS to_version,
+    COALESCE(v.registry_date, v.submitted) AS submitted,
+    v.last_update_post_date AS posted,
+    v.registry_version + 1 AS registry_version,
+    v.chain_pos,
+    CASE
+        WHEN c.path LIKE '%.primaryCompletionDateStruct' THEN 'primaryCompletionDate'
+        WHEN c.path LIKE '%.completionDateStruct' THEN 'completionDate'
+        ELSE 'startDate'
+    END AS date_field,
+    json_extract(c.old, '$.date') AS old_date,
+    json_extract(c.old, '$.type') AS old_type,
+    json_extract(c.new, '$.date') AS new_date,
+    json_extract(c.new, '$.type') AS new_type,
+    c.delta_days,
+    c.delta_months,
+    c.severity,
+    c.summary,
+    'https://clinicaltrials.gov/study/' || c.nct_id AS registry_url
+FROM changes c
+LEFT JOIN studies s ON s.nct_id = c.nct_id
+JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version
+LEFT JOIN versions p ON p.nct_id = c.nct_id AND p.version = c.from_version
+WHERE c.path LIKE '%.startDateStruct'
+   OR c.path LIKE '%.primaryCompletionDateStruct'
+   OR c.path LIKE '%.completionDateStruct';
+
+-- Outcome measures added, removed, renamed or redefined: where outcome switching shows.
+-- Bookkeeping on outcomes (registry review annotations) is left out.
+DROP VIEW IF EXISTS outcome_changes;
+CREATE VIEW outcome_changes AS
+SELECT
+    c.detected_at,
+    c.nct_id,
+    s.brief_title,
+    p.label AS from_version,
+    v.label AS to_version,
+    COALESCE(v.registry_date, v.submitted) AS submitted,
+    v.last_update_post_date AS posted,
+    v.registry_version + 1 AS registry_version,
+    v.chain_pos,
+    CASE
+        WHEN c.path LIKE '%.primaryOutcomes%' THEN 'primary'
+        WHEN c.path LIKE '%.secondaryOutcomes%' THEN 'secondary'
+        WHEN c.path LIKE '%.otherOutcomes%' THEN 'other'
+    END AS outcome_type,
+    c.kind,
+    c.severity,
+    c.rule,
+    c.summary,
+    c.old,
+    c.new,
+    c.context,
+    c.path,
+    'https://clinicaltrials.gov/study/' || c.nct_id AS registry_url
+FROM changes c
+LEFT JOIN studies s ON s.nct_id = c.nct_id
+JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version
+LEFT JOIN versions p ON p.nct_id = c.nct_id AND p.version = c.from_version
+WHERE c.category = 'outcomes' AND c.severity != 'admin';
