@@ -46,15 +46,16 @@ ALTER TABLE studies ADD COLUMN history_due TEXT;
 -- numbers, 1-based, once known) and carry each change's three dates: `submitted` (the newer
 -- version's lastUpdateSubmitDate, the registry's date where its history gives one), `posted`
 -- (its lastUpdatePostDate: when the public could see it) and `detected_at` (when regsync
--- learned of it), with `registry_version` (1-based) and `chain_pos` for ordering.
+-- learned of it), with `registry_version` (1-based) and `chain_pos` for ordering. A version
+-- is a number, or text for a variant ('3a').
 DROP VIEW IF EXISTS flagged_changes;
 CREATE VIEW flagged_changes AS
 SELECT
     c.detected_at,
     c.nct_id,
     s.brief_title,
-    p.label AS from_version,
-    v.label AS to_version,
+    CASE WHEN p.label NOT GLOB '*[^0-9]*' THEN CAST(p.label AS INTEGER) ELSE p.label END AS from_version,
+    CASE WHEN v.label NOT GLOB '*[^0-9]*' THEN CAST(v.label AS INTEGER) ELSE v.label END AS to_version,
     COALESCE(v.registry_date, v.submitted) AS submitted,
     v.last_update_post_date AS posted,
     v.registry_version + 1 AS registry_version,
@@ -83,7 +84,7 @@ DROP VIEW IF EXISTS study_timeline;
 CREATE VIEW study_timeline AS
 SELECT
     v.nct_id,
-    v.label AS version,
+    CASE WHEN v.label NOT GLOB '*[^0-9]*' THEN CAST(v.label AS INTEGER) ELSE v.label END AS version,
     v.registry_version + 1 AS registry_version,
     COALESCE(v.registry_date, v.submitted) AS submitted,
     v.last_update_post_date AS posted,
@@ -112,8 +113,8 @@ SELECT
     c.detected_at,
     c.nct_id,
     s.brief_title,
-    p.label AS from_version,
-    v.label AS to_version,
+    CASE WHEN p.label NOT GLOB '*[^0-9]*' THEN CAST(p.label AS INTEGER) ELSE p.label END AS from_version,
+    CASE WHEN v.label NOT GLOB '*[^0-9]*' THEN CAST(v.label AS INTEGER) ELSE v.label END AS to_version,
     COALESCE(v.registry_date, v.submitted) AS submitted,
     v.last_update_post_date AS posted,
     v.registry_version + 1 AS registry_version,
@@ -148,8 +149,8 @@ SELECT
     c.detected_at,
     c.nct_id,
     s.brief_title,
-    p.label AS from_version,
-    v.label AS to_version,
+    CASE WHEN p.label NOT GLOB '*[^0-9]*' THEN CAST(p.label AS INTEGER) ELSE p.label END AS from_version,
+    CASE WHEN v.label NOT GLOB '*[^0-9]*' THEN CAST(v.label AS INTEGER) ELSE v.label END AS to_version,
     COALESCE(v.registry_date, v.submitted) AS submitted,
     v.last_update_post_date AS posted,
     v.registry_version + 1 AS registry_version,
