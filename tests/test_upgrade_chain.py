@@ -1,0 +1,83 @@
+"""Issue 19: a database made by an older regsync (versions numbered in the order regsync saw
+them, the registry's history laid on top) gets one chain per study when upgraded: `reclassify`
+repairs it (nothing invented, nothing lost), and any writing command settles it first."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from regsync import judge
+from regsync.store import Store
+
+OLD = Path(__file__).parent / "fixtures" / "old_release.db"
+NCT = "NCT07240987"
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    """The ``run`` fixture's database: a copy of the older release's."""
+    path = tmp_path / "old.db"
+    shutil.copyfile(OLD, path)
+    return path
+
+
+@pytest.fixture
+def old_db(db_path) -> Path:
+    return db_path
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_reclassify_repairs_the_chains_of_an_older_database(old_db, run):
+    versions_before = rows(old_db, "SELECT nct_id, version, content_hash, record FROM versions ORDER BY 1, 2")
+    result = run("reclassify")
+    assert result.exit_code == 0, result.stderr
+    # Nothing stored is lost or rewritten: the same rows, the same payloads.
+    assert rows(old_db, "SELECT nct_id, version, content_hash, record FROM versions ORDER BY 1, 2") == versions_before
+    history = json.loads(run("history", NCT, "--json").stdout)
+    # One chain in the registry's order, named by the registry's numbers (1-based).
+    assert [(h["version"], h["registry_version"]) for h in history] == [(n, n) for n in range(1, 8)]
+    assert [h["submitted"] for h in history] == sorted(h["submitted"] for h in history)
+    # Changes between neighbours of that chain only, each what the one judge says of them.
+    pairs = rows(old_db, "SELECT DISTINCT p.label, v.label FROM changes c "
+                         "JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version "
+                         "JOIN versions p ON p.nct_id = c.nct_id AND p.version = c.from_version "
+                         f"WHERE c.nct_id = '{NCT}' ORDER BY v.chain_pos")
+    assert pairs == [(str(n), str(n + 1)) for n in range(1, 7)]
+    with Store.open_read(old_db) as store:
+        chain = [store.record(NCT, v) for (v,) in rows(
+            old_db, f"SELECT version FROM versions WHERE nct_id = '{NCT}' ORDER BY chain_pos")]
+        changes = json.loads(run("changes", "--nct", NCT, "--severity", "admin", "--json",
+                                 ).stdout)
+    for n in range(1, 7):
+        judged = [c.to_dict() for c in judge.diff_records(chain[n - 1], chain[n])]
+        stored = [{k: v for k, v in c.items() if k in judged[0]} for c in changes if c["to_version"] == n + 1]
+        assert sorted(map(json.dumps, stored)) == sorted(map(json.dumps, judged)), n
+    # No switch invented by diffing in regsync's own order (the registration against v3...).
+    assert not [c for c in changes if c["severity"] == "critical"]
+    # A fixed point: again, nothing is judged anew and no row changes.
+    before = rows(old_db, "SELECT * FROM changes ORDER BY id")
+    again = run("reclassify")
+    assert again.stdout == "reclassified: 0 version pairs judged anew (0 changes); the others unchanged\n"
+    assert rows(old_db, "SELECT * FROM changes ORDER BY id") == before
+
+
+def test_any_writing_command_settles_an_older_database_first(old_db, run):
+    assert run("history", NCT).exit_code == 4  # readers never upgrade
+    assert run("watch", "add", "NCT06171568").exit_code == 0
+    assert rows(old_db, "SELECT COUNT(*) FROM versions WHERE judged_prev IS NULL OR chain_pos IS NULL") == [(0,)]
+    listed = run("history", NCT).stdout.splitlines()
+    assert [line.split()[0] for line in listed[3:]] == [str(n) for n in range(1, 8)]
+    # The study synced once, never backfilled, keeps regsync's own numbering.
+    assert json.loads(run("history", "NCT00763412", "--json").stdout)[0]["version"] == 1
