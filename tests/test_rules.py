@@ -749,9 +749,14 @@ def test_example_produces_its_rule(ex: Example) -> None:
         assert getattr(c, name) == value, name
 
 
+# Rules no record can produce while the rule code is right: their examples break the rule
+# code on purpose, in the test file named.
+NO_RECORD_EXAMPLE = {"change.unjudged": "tests/test_outcome_robustness.py"}
+
+
 def test_every_rule_has_an_example_and_every_example_a_rule() -> None:
-    assert {ex.rule for ex in EXAMPLES if not ex.results_first} == set(RULES)
-    assert {ex.rule for ex in EXAMPLES} == set(RULES)
+    assert {ex.rule for ex in EXAMPLES if not ex.results_first} == set(RULES) - set(NO_RECORD_EXAMPLE)
+    assert {ex.rule for ex in EXAMPLES} == set(RULES) - set(NO_RECORD_EXAMPLE)
 
 
 def test_every_reconciled_outcome_rule_has_a_first_results_example() -> None:
@@ -1014,9 +1019,10 @@ def test_ids_are_unique_dotted_and_keyed_by_themselves() -> None:
         assert r.description.strip()
 
 
-def test_only_text_and_whole_module_rules_apply_in_any_category() -> None:
+def test_only_text_whole_module_and_unjudged_rules_apply_in_any_category() -> None:
     assert {r.id for r in RULES.values() if r.category is None} == {
         "text.whitespace", "text.formatting", "module.lost", "module.lost.other", "module.restored",
+        "change.unjudged",
     }
 
 
