@@ -144,6 +144,83 @@ _INSTRUMENT_ACRONYMS = frozenset({
     "ckdepi", "mdrd", "ctcae5", "iwg", "lugano", "rano", "imwg", "eln", "cheson", "nyha",
     "gcs", "apache", "sofa", "qsofa", "meld", "childpugh", "asas20", "asas40", "basdai",
 })
+# Text in a measure (or description) that names no element raters compare, removed before
+# anything is judged (issue 21): each pattern with the wording it stands for.  Matched on the
+# registry's text, case-insensitive unless the pattern says otherwise.
+_NOT_CONTENT: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.I) for p in (
+    # a list number: "1. Overall survival", "b) Pain"
+    r"^\s*(?:\d{1,2}|[a-h])[.)]\s+",
+    # objective and boilerplate stems: "The primary endpoint of this trial is ...", "To evaluate ..."
+    r"^\s*(?:the\s+)?(?:primary|main|principal)\s+(?:efficacy\s+|safety\s+)?(?:end\s*-?\s*points?|outcomes?(?:\s+measures?)?"
+    r"|objectives?|aims?)\s+(?:of\s+(?:this|the)\s+(?:trial|study)\s+)?(?:is|are|will\s+be)\s+(?:the\s+)?",
+    r"^\s*(?:to\s+)?(?:evaluate|assess|determine|measure|compare|investigate|examine|demonstrate|estimate|describe)\s+(?:the\s+)?",
+    # arms, strata or analysis sets appended to a title: "- Drug A vs Placebo", "- Cohort 1"
+    r"\s+[-\u2013\u2014]\s+[^-\u2013\u2014()]*\b(?:vs\.?|versus|placebo|arms?|groups?|cohorts?|parts?|stages?|strat(?:um|a)"
+    r"|populations?|sets?|analys[ie]s|itt|mitt|per[- ]protocol)\b[^-\u2013\u2014()]*$",
+    # a comparison with the control arm: "compared with placebo", "vs. sham"
+    r"\s*\b(?:compared\s+(?:with|to)|versus|vs\.?)\s+(?:the\s+)?(?:placebo|control|sham|comparator|vehicle|usual\s+care"
+    r"|standard\s+(?:of\s+)?care)(?:\s+(?:group|arm)s?)?\b",
+    # ... or in parentheses: "(ITT Population)", "(interim analysis)", "(Cohort 2)"
+    r"\s*\((?:[^()]*\b(?:populations?|sets?|itt|mitt|per[- ]protocol|analys[ie]s|cohorts?|arms?|groups?|parts?|strat(?:um|a)"
+    r"|subgroups?)\b[^()]*)\)",
+    # numbers that are not measurement numbers: "n = 120", visit numbers, doses
+    r"\(?\bn\s*=\s*\d+\)?",
+    r"\(?\b(?:at\s+)?visits?\s*\d+\)?",
+    r"\b\d+(?:\.\d+)?\s*(?:mg|mcg|\u00b5g|ug|iu|units?)(?:\s*/\s*(?:kg|m2|day|d))?\b",
+    # a scale's range or item count: "0-10 NRS", "(0-100)", "NRS 0-10", "17-item", "7-point"
+    r"\(\s*[01]\s*(?:-|\u2013|to)\s*\d{1,3}\s*\)",
+    r"\b[01]\s*(?:-|\u2013|to)\s*\d{1,3}(?=\s+(?:[a-z-]+\s+){0,2}(?:scale|nrs|vas|nprs|likert)\b)",
+    r"(?:(?<=\bnrs)|(?<=\bvas)|(?<=\bscale))\s+[01]\s*(?:-|\u2013|to)\s*\d{1,3}\b",
+    r"\b\d{1,3}[- ]?items?\b",
+    r"\b\d{1,2}[- ]?points?\b(?=\s+(?:[a-z-]+\s+){0,2}scale\b)",
+    # "all-cause mortality" is mortality; "death from any cause" is death
+    r"\ball[- ]cause\b",
+    r"\b(?:from|of|due\s+to)\s+any\s+cause\b",
+)) + (
+    # a product code (ABX-204; not an instrument: SF-36 has two digits), case-sensitive
+    re.compile(r"\b[A-Z]{2,5}-?\d{3,}[A-Z]?\b"),
+)
+# A time frame that says nothing about timing: the registry's form placeholders.
+_PLACEHOLDER_TIMEFRAMES = frozenset({
+    "", "none", "select one", "n/a", "na", "n a", "tbd", "to be determined", "not applicable", "unknown",
+    "not specified", "not available", "-", "see description", "see above", ".", "0",
+})
+# Within one visit ("pre-dose and 2 hours post-dose"): a schedule, not a time point.
+_WITHIN_VISIT = (
+    re.compile(r"\([^()]*\b(?:pre-?dose|post-?dose|dos(?:e|ing)|infusion|injection)\b[^()]*\)", re.I),
+    re.compile(r"\b\d+(?:\.\d+)?\s*(?:hours?|hrs?|h|minutes?|mins?)\s+(?:post|after)-?\s*dos(?:e|ing)\b", re.I),
+)
+# How a time frame ends: at a fixed point, anywhere within a window, or when events occur.
+_WINDOW = re.compile(r"\b(?:within|up\s+to|upto|through|throughout|until|till|over|during|by)\b", re.I)
+_EVENT_DRIVEN = re.compile(
+    r"\bevent[- ]driven\b|\b\d+\s+(?:\w+\s+){0,2}events?\b|\buntil\s+(?:\w+\s+){0,3}(?:progression|death|relapse|recurrence"
+    r"|events?)\b|\bevents?\s+(?:have|has)\s+(?:occurred|accrued)", re.I)
+# "Weeks 4, 8 and 12" / "4, 8 and 12 weeks": one time point per number.
+_UNIT_THEN_LIST = re.compile(r"\b(days?|weeks?|months?|years?|hours?)\s+(\d+(?:\s*(?:,|and|&|or)\s*\d+)+)")
+_LIST_THEN_UNIT = re.compile(r"\b(\d+(?:\s*(?:,|and|&|or)\s*\d+)+)\s+(days?|weeks?|months?|years?|hours?)\b")
+
+
+def clean(text: Any) -> str:
+    """``text`` without what names no outcome element (:data:`_NOT_CONTENT`)."""
+    if not isinstance(text, str):
+        return ""
+    for pattern in _NOT_CONTENT:
+        text = pattern.sub(" ", text)
+    return text
+
+
+def _expand_lists(text: str) -> str:
+    """ "weeks 4, 8 and 12" -> "week 4, week 8 and week 12" (lower-cased text)."""
+    def unit_first(m: re.Match[str]) -> str:
+        unit = m.group(1).rstrip("s")
+        return re.sub(r"\d+", lambda n: f"{unit} {n.group(0)}", m.group(2))
+
+    def unit_last(m: re.Match[str]) -> str:
+        return re.sub(r"\d+", lambda n: f"{n.group(0)} {m.group(2)}", m.group(1))
+
+    return _LIST_THEN_UNIT.sub(unit_last, _UNIT_THEN_LIST.sub(unit_first, text))
+
+
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?|[<>=%\u2264\u2265]")
 # Two capitals with at most digits between them, in one word: HAM-D, SF-36, eGFR, VO2max
 # (not "Dose-Limiting").
@@ -162,7 +239,8 @@ def _lower(text: Any) -> str:
         return ""
     s = unmarkup(text).lower().replace("\u2013", "-").replace("\u2014", "-")
     s = _NUMBER_WORD.sub(lambda m: str(_NUMBER_WORDS[m.group(1)]), s)
-    return re.sub(r"(\d)\s*-\s*(?=[a-z])", r"\1 ", s)  # "6-minute" is "6 minute"
+    s = re.sub(r"(\d)\s*-\s*(?=[a-z])", r"\1 ", s)  # "6-minute" is "6 minute"
+    return _expand_lists(s)
 
 
 def _singular(word: str) -> str:
@@ -451,17 +529,96 @@ def _names(xs: Iterable[str]) -> str:
 
 
 def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Verdict:
-    """How much one outcome entry changed from ``old`` to ``new``, element by element."""
+    """How much one outcome entry changed from ``old`` to ``new``, element by element.
+
+    The entry is judged as a whole: measure, time frame and description together, so text
+    moved from one field to another is wording, not detail added here and dropped there."""
     texts = [old.get(k) for k in ("measure", "timeFrame", "description")]
     texts += [new.get(k) for k in ("measure", "timeFrame", "description")]
     abbrs = abbreviations(texts)
-    a = parts(_s(old.get("measure")), abbrs, times_from=_s(old.get("timeFrame")))
-    b = parts(_s(new.get("measure")), abbrs, times_from=_s(new.get("timeFrame")))
+    old, new = _entry(old, new), _entry(new, old)
+    a = parts(old["measure"], abbrs, times_from=old["timeFrame"])
+    b = parts(new["measure"], abbrs, times_from=new["timeFrame"])
     verdict = _verdict_for(a, b, "measure")
     if verdict.level in ("major", "change"):
         return verdict
+    timing = _timing_verdict(old, new, abbrs)
+    if timing is not None:
+        return timing
     described = _description_verdict(old, new, abbrs)
-    return described if described is not None and described >= verdict and described != WORDING else verdict
+    if described is not None and described >= verdict and described != WORDING:
+        verdict = described
+    if verdict.level == "minor" and _whole_entry(old, abbrs) == _whole_entry(new, abbrs):
+        return WORDING  # what one field lost, another gained
+    if verdict.level == "minor" and _verdict_for(_whole_parts(old, abbrs), _whole_parts(new, abbrs), "entry") == WORDING:
+        return WORDING
+    return verdict
+
+
+def _entry(item: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, str]:
+    """An entry's three fields with what names no element taken out (:func:`clean`), a
+    placeholder time frame emptied and a bare number given the other version's unit."""
+    tf = _s(item.get("timeFrame"))
+    if norm_timeframe(tf) == "":
+        tf = ""
+    for pattern in _WITHIN_VISIT:
+        tf = pattern.sub(" ", tf)
+    bare = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*", tf)
+    if bare:
+        # "6" -> "6 months": the unit the other version states for the same number
+        unit = re.search(r"\b" + re.escape(bare.group(1)) + r"\s*-?\s*([a-z]+)", _lower(_s(other.get("timeFrame"))))
+        if unit and unit.group(1) in _UNITS:
+            tf = f"{bare.group(1)} {unit.group(1)}"
+    return {"measure": clean(item.get("measure")), "timeFrame": clean(tf),
+            "description": clean(item.get("description"))}
+
+
+def norm_timeframe(tf: Any) -> str:
+    """A time frame lower-cased and trimmed; "" for none or a placeholder ("None", "Select
+    one", a lone letter)."""
+    if not isinstance(tf, str):
+        return ""
+    low = " ".join(unmarkup(tf).lower().split()).strip(" .:;,")
+    if low in _PLACEHOLDER_TIMEFRAMES or re.fullmatch(r"[a-z]", low):
+        return ""
+    return low
+
+
+def _whole_entry(item: Mapping[str, str], abbrs: Mapping[str, str]) -> tuple[frozenset[str], tuple[float, ...]]:
+    p = _whole_parts(item, abbrs)
+    return p.content | p.instruments | p.framing, p.times
+
+
+def _whole_parts(item: Mapping[str, str], abbrs: Mapping[str, str]) -> Parts:
+    return parts(f"{item['measure']} ; {item['description']}", abbrs, times_from=item["timeFrame"])
+
+
+def _timing_verdict(old: Mapping[str, str], new: Mapping[str, str], abbrs: Mapping[str, str]) -> Verdict | None:
+    """Timing changed with the same time points: given where the entry had none anywhere, a
+    fixed point turned into a window (or back), or an event-driven end for a fixed one."""
+    def times(item: Mapping[str, str]) -> tuple[float, ...]:
+        return _whole_parts(item, abbrs).times
+
+    ta, tb = times(old), times(new)
+    had_timing = bool(ta) or bool(old["timeFrame"].strip())
+    if not had_timing and (tb or new["timeFrame"].strip()):
+        return Verdict("change", "timepoint", f"time frame given where there was none: {_fmt_days(tb) if tb else trunc_tf(new)}")
+    fa, fb = old["timeFrame"], new["timeFrame"]
+    if not fa.strip() or not fb.strip():
+        return None
+    ea, eb = bool(_EVENT_DRIVEN.search(fa)), bool(_EVENT_DRIVEN.search(fb))
+    if ea != eb:
+        return Verdict("change", "timepoint", f"follow-up {'ends with events' if eb else 'fixed'} instead of "
+                                              f"{'ending with events' if ea else 'fixed'}")
+    wa, wb = bool(_WINDOW.search(fa)), bool(_WINDOW.search(fb))
+    if wa != wb and ta and tb and not ea:
+        return Verdict("change", "timepoint", f"time point {'turned into a window' if wb else 'fixed from a window'}: "
+                                              f"{_fmt_days(tb)}")
+    return None
+
+
+def trunc_tf(item: Mapping[str, str]) -> str:
+    return " ".join(item["timeFrame"].split())[:60]
 
 
 def _description_verdict(old: Mapping[str, Any], new: Mapping[str, Any], abbrs: Mapping[str, str]) -> Verdict | None:

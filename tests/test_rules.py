@@ -458,11 +458,12 @@ EXAMPLES: list[Example] = [
             lambda o, n: outcome(n, "primary", EGFR).update(timeFrame="Baseline to 24 months"),
             summary="Primary outcome time point changed (time point 1 year -> 2 years): Primary outcome time frame "
                     f"({EGFR_50}): Baseline to 12 months -> Baseline to 24 months"),
-    # a time frame given where there was none: detail, not a new time point
+    # a time frame dropped: detail, not a new time point (one given where there was none is
+    # added timing, outcome.primary.timeframe_changed: issue 21)
     Example("outcome.primary.detail", S.MINOR, CKD,
-            lambda o, n: outcome(o, "primary", EGFR).pop("timeFrame"),
-            summary="Primary outcome detail changed (time point given: 1 year): Primary outcome time frame "
-                    f"({EGFR_50}) added: Baseline to 12 months"),
+            lambda o, n: outcome(n, "primary", EGFR).pop("timeFrame"),
+            summary="Primary outcome detail changed (time point dropped: 1 year): Primary outcome time frame "
+                    f"({EGFR_50}) removed: Baseline to 12 months"),
     # two primary entries merged into one naming both endpoints
     Example("outcome.primary.restructured", S.ADMIN, CKD, _merge_primaries,
             summary="Primary outcomes restructured, same endpoints: Change in serum creatinine removed"),
