@@ -196,8 +196,36 @@ class Ctx:
     def outcome_verdict(self, old: dict[str, Any], new: dict[str, Any]) -> outcomes.Verdict:
         key = (id(old), id(new))
         if key not in self._verdicts:
-            self._verdicts[key] = outcomes.compare(old, new)
+            verdict = outcomes.compare(old, new)
+            same_length = len(self._outcome_list(self.old, "primaryOutcomes")) == len(
+                self._outcome_list(self.new, "primaryOutcomes"))
+            if verdict.element == "domain" and same_length and outcomes.rewritten_in_place(old, new):
+                # One entry rewritten in place, still naming its outcome: raters see a changed
+                # measurement there, not one outcome omitted and another added.
+                verdict = outcomes.Verdict("change", "measurement", f"{verdict.reason}, rewritten in place")
+            self._verdicts[key] = verdict
         return self._verdicts[key]
+
+    def primary_copy(self, item: Any) -> str | None:
+        """For a primary outcome added that repeats another entry's endpoints: "new time"
+        when it adds a time point the old list did not have for them (a new primary), else
+        "analysis" (a copy per analysis or stratum: detail); None when it is no copy."""
+        if not isinstance(item, dict):
+            return None
+        shift = self.endpoint_shift
+        named = shift.names([item])
+        if not named:
+            return None
+        new_list = [x for x in self._outcome_list(self.new, "primaryOutcomes") if isinstance(x, dict) and x is not item]
+        # a copy names exactly the same endpoints (a split names some of them each)
+        if not any(set(named) == set(shift.names([x])) for x in new_list):
+            return None
+        old_same = [x for x in self._outcome_list(self.old, "primaryOutcomes")
+                    if isinstance(x, dict) and set(named) == set(shift.names([x]))]
+        before = [t for x in old_same for t in outcomes.time_points(x)]
+        if before and not outcomes.covered_times(outcomes.time_points(item), before):
+            return "new time"
+        return "analysis"
 
 
 def real_reason(s: Any) -> bool:
@@ -753,6 +781,12 @@ def _primary_outcome(raw: RawChange, ctx: Ctx) -> Hit:
             return Hit(_primary_rule(verdict.element),
                        f"Primary outcome {_ELEMENT_WORDS[verdict.element]} ({verdict.reason}): {shown}")
     if sub == () and raw.kind is Kind.ADDED:
+        copy = ctx.primary_copy(raw.new)
+        if copy == "new time":
+            return Hit("outcome.primary.added", f"Primary outcome added (repeated at a new time point): {measure}")
+        if copy == "analysis":
+            return Hit("outcome.primary.detail", f"Primary outcome detail changed (a copy for another analysis "
+                                                 f"or stratum): {measure} added")
         named = shift.names([raw.new])
         if any(e in shift.new for e in named) or not named:
             return Hit("outcome.primary.added", f"Primary outcome added: {measure}")

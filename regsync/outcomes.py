@@ -652,17 +652,25 @@ def _s(x: Any) -> str:
 
 # -- the endpoints a list names --------------------------------------------------------------
 
-_SPLIT = re.compile(r"\s+(?:and|or|&|as well as|versus|vs\.?)\s+|;|\n+|(?:^|\s)(?:\d+[.)]|[*\u2022-])\s+")
+_SPLIT = re.compile(r"\s+(?:and|or|&|as well as|versus|vs\.?)\s+|[;,]|\n+|(?:^|\s)(?:\d+[.)]|[*\u2022-])\s+")
+# Clauses of a measure that qualify it and never name an endpoint of their own: a definition,
+# how or when it is measured (cut from the clause word to the end of the measure).
+_QUALIFYING_CLAUSE = re.compile(
+    r"[,;:]?\s*\b(?:defined\s+as|(?:as\s+)?(?:measured|assessed|evaluated|determined|calculated|confirmed|graded)"
+    r"\s+(?:by|with|using|per|according)|according\s+to|per\s+(?=[A-Z])|(?:up\s+)?to\s+(?:day|week|month|year)"
+    r"|through|throughout|within|at\s+(?:day|week|month|year|baseline)|over\s+(?:the\s+)?(?:first\s+)?\d)\b.*$", re.I | re.S)
 
 
 class Endpoint(frozenset[str]):
     """An endpoint's content words (compared as a set), with the phrase that named it."""
 
     phrase: str
+    fragment: bool  # one of several pieces its measure was cut into
 
-    def __new__(cls, words: Iterable[str], phrase: str) -> Endpoint:
+    def __new__(cls, words: Iterable[str], phrase: str, fragment: bool = False) -> Endpoint:
         self = super().__new__(cls, words)
         self.phrase = phrase
+        self.fragment = fragment
         return self
 
 
@@ -672,16 +680,22 @@ def endpoints(items: Iterable[Mapping[str, Any]], abbrs: Mapping[str, str]) -> l
     for item in items:
         if not isinstance(item, Mapping):
             continue
-        text = _expand(_lower(_s(item.get("measure"))), abbrs)
-        text = _PAREN.sub(" ", text)  # a parenthesis qualifies; it does not name an endpoint
-        for piece in _SPLIT.split(text):
-            if not piece or not piece.strip():
-                continue
+        text = _expand(_lower(_QUALIFYING_CLAUSE.sub(" ", clean(item.get("measure")))), abbrs)
+
+        def paren(m: re.Match[str]) -> str:
+            # a parenthesis qualifies (an abbreviation, an instrument) and names no endpoint,
+            # unless it lists them: "major adverse events (death, stroke, infarction)"
+            listed = [p for p in _SPLIT.split(m.group(1)) if p and p.strip()]
+            return " ; " + " ; ".join(listed) if len(listed) >= 2 else " "
+
+        text = _PAREN.sub(paren, text)
+        pieces = [p for p in _SPLIT.split(text) if p and p.strip()]
+        for piece in pieces:
             named = parts(piece, abbrs)
             # What an endpoint is, is its domain; a bare instrument (BMI) where there is none.
             content = named.content or (named.instruments - _INSTRUMENT_HEADS)
             if content:
-                out.append(Endpoint(content, " ".join(piece.split())))
+                out.append(Endpoint(content, " ".join(piece.split()), len(pieces) > 1))
     return out
 
 
@@ -731,6 +745,10 @@ def endpoint_shift(
     before, after = endpoints(old_primary, abbrs), endpoints(new_primary, abbrs)
     others_before, others_after = endpoints(old_others, abbrs), endpoints(new_others, abbrs)
     gone = [e for e in before if not any(_matches(e, x) for x in after)]
+    # a fragment of a measure that now sits in a time frame or description is not omitted
+    elsewhere = set().union(*(parts(_s(it.get("timeFrame")) + " ; " + _s(it.get("description")), abbrs).content
+                              for it in new_primary if isinstance(it, Mapping)))
+    gone = [e for e in gone if not (getattr(e, "fragment", False) and e <= elsewhere)]
     came = [e for e in after if not any(_matches(e, x) for x in before)]
     demoted = tuple(e for e in gone if any(_matches(e, x) for x in others_after))
     promoted = tuple(e for e in came if any(_matches(e, x) for x in others_before))
@@ -739,6 +757,40 @@ def endpoint_shift(
         omitted=tuple(e for e in gone if e not in demoted),
         promoted=promoted, demoted=demoted, abbrs=abbrs,
     )
+
+
+# Words a rewritten entry may keep without keeping its outcome: heads every outcome shares
+# (survival, rate, score), the study's context (treatment, dose) and time.
+_CONTEXT_WORDS = frozenset({
+    "survival", "free", "rate", "response", "score", "level", "value", "event", "outcome", "efficacy",
+    "safety", "dose", "treatment", "drug", "placebo", "study", "trial", "intervention", "group", "arm",
+    "overall", "total", "clinical", "primary", "secondary", "length", "duration", "status", "day", "week",
+    "month", "year", "hour", "time", "follow", "up", "post", "pre", "first", "any",
+})
+
+
+def core_words(item: Mapping[str, Any]) -> frozenset[str]:
+    """What an entry's measure says is measured, without shared heads and context words."""
+    entry = _entry(item, {})
+    got = parts(entry["measure"], abbreviations([item.get("measure")]))
+    return frozenset(got.content - _CONTEXT_WORDS)
+
+
+def rewritten_in_place(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """``new`` still names ``old``'s core outcome words (hospital stay for hospital
+    discharge; not overall survival for progression-free survival)."""
+    return bool(core_words(old) & core_words(new))
+
+
+def time_points(item: Mapping[str, Any]) -> tuple[float, ...]:
+    """An entry's time points, in days, from its measure, time frame and description."""
+    entry = _entry(item, {})
+    return _whole_parts(entry, abbreviations([item.get(k) for k in ("measure", "timeFrame", "description")])).times
+
+
+def covered_times(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Every time point of ``a`` has one within 3% in ``b``."""
+    return all(any(abs(x - y) <= 0.035 * max(x, y) + 0.5 for y in b) for x in a)
 
 
 def describe(endpoint: frozenset[str]) -> str:
