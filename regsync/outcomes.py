@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any, Literal
 
-from regsync.text import unmarkup
+from regsync.text import norm_text, unmarkup
 
 Level = Literal["none", "minor", "change", "major"]
 Element = Literal["wording", "detail", "domain", "measurement", "metric", "aggregation", "timepoint"]
@@ -533,8 +533,10 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Verdict:
 
     The entry is judged as a whole: measure, time frame and description together, so text
     moved from one field to another is wording, not detail added here and dropped there."""
-    texts = [old.get(k) for k in ("measure", "timeFrame", "description")]
-    texts += [new.get(k) for k in ("measure", "timeFrame", "description")]
+    fields = ("measure", "timeFrame", "description")
+    if all(norm_text(_s(old.get(k))) == norm_text(_s(new.get(k))) for k in fields):
+        return WORDING  # case, punctuation, markup or spacing only: no word changed
+    texts = [old.get(k) for k in fields] + [new.get(k) for k in fields]
     abbrs = abbreviations(texts)
     old, new = _entry(old, new), _entry(new, old)
     a = parts(old["measure"], abbrs, times_from=old["timeFrame"])
@@ -579,7 +581,7 @@ def norm_timeframe(tf: Any) -> str:
     if not isinstance(tf, str):
         return ""
     low = " ".join(unmarkup(tf).lower().split()).strip(" .:;,")
-    if low in _PLACEHOLDER_TIMEFRAMES or re.fullmatch(r"[a-z]", low):
+    if low in _PLACEHOLDER_TIMEFRAMES or re.fullmatch(r"[a-z]", low) or not re.search(r"[a-z0-9]", low):
         return ""
     return low
 
