@@ -11,11 +11,14 @@ Medicine 2023; COMPare):
     none   - wording only
 
 regsync's level is the most severe outcome change it reports, mapped as issue 15 asks:
-critical -> major, major -> change, minor -> minor, admin or nothing -> none.  Reported:
-precision and recall at critical+major (label major or change), for "major" in the raters'
-sense (critical), exact 4-level agreement, and per element: how often the level agrees and,
-where regsync names the element (``"element"`` in a change's JSON; otherwise inferred from
-its rule), element precision and recall.
+critical -> major, major -> change, minor -> minor, admin or nothing -> none.  Reported per
+tier, as issue 21 states its targets: minor and above against any change (label not
+"none"), major and above against a switch or a changed element (label major or change),
+critical against a switch (label major); precision and recall for each, on all cases and on
+the cases written for issue 21 (``h21-*``); exact 4-level agreement; and per element: how
+often the level agrees and, where regsync names the element (``"element"`` in a change's
+JSON; otherwise inferred from its rule), element precision and recall.  A case the
+classifier crashes on is counted as "none" and listed.
 
 Usage: python bench/outcome_eval.py [--details]
 """
@@ -91,12 +94,20 @@ def ratio(num: int, den: int) -> str:
 def main(argv: list[str]) -> int:
     details = "--details" in argv
     cases = json.load(open(CASES))["cases"]
-    rows = [(c, *judge(c)) for c in cases]
+    rows = []
+    crashed = []
+    for c in cases:
+        try:
+            rows.append((c, *judge(c)))
+        except Exception as e:  # a crash is a finding of this bench, not the end of it
+            crashed.append(f"{c['id']} ({type(e).__name__}: {e})")
+            rows.append((c, "none", None, []))
 
-    def pr(pos_label, pos_ours) -> tuple[str, str]:
-        tp = sum(1 for c, lvl, _, _ in rows if pos_label(c) and pos_ours(lvl))
-        fp = sum(1 for c, lvl, _, _ in rows if not pos_label(c) and pos_ours(lvl))
-        fn = sum(1 for c, lvl, _, _ in rows if pos_label(c) and not pos_ours(lvl))
+    def pr(pos_label, pos_ours, only=lambda c: True) -> tuple[str, str]:
+        some = [(c, lvl) for c, lvl, _, _ in rows if only(c)]
+        tp = sum(1 for c, lvl in some if pos_label(c) and pos_ours(lvl))
+        fp = sum(1 for c, lvl in some if not pos_label(c) and pos_ours(lvl))
+        fn = sum(1 for c, lvl in some if pos_label(c) and not pos_ours(lvl))
         return ratio(tp, tp + fp), ratio(tp, tp + fn)
 
     print(f"{'case':22} {'pattern':12} {'label':7} {'element':12} {'ours':7} {'element':10} rule")
@@ -109,14 +120,22 @@ def main(argv: list[str]) -> int:
                 print(f"      {ch['severity']:8} {ch['rule']:38} {ch['summary'][:100]}")
 
     n = len(rows)
-    cm_p, cm_r = pr(lambda c: c["label"] in ("major", "change"), lambda lvl: lvl in ("major", "change"))
-    mj_p, mj_r = pr(lambda c: c["label"] == "major", lambda lvl: lvl == "major")
-    exact = sum(1 for c, lvl, _, _ in rows if lvl == c["label"])
+    tiers = (
+        ("minor+ vs any change", ("major", "change", "minor")),
+        ("major+ vs switch/element", ("major", "change")),
+        ("critical vs switch", ("major",)),
+    )
     print()
-    print(f"n = {n} cases")
-    print(f"critical+major     precision {cm_p}  recall {cm_r}")
-    print(f"raters' major      precision {mj_p}  recall {mj_r}")
+    print(f"n = {n} cases ({sum(1 for c in cases if c['id'].startswith('h21-'))} written for issue 21)")
+    for name, levels in tiers:
+        p_all, r_all = pr(lambda c, lv=levels: c["label"] in lv, lambda lvl, lv=levels: lvl in lv)
+        p_21, r_21 = pr(lambda c, lv=levels: c["label"] in lv and c["id"].startswith("h21-"),
+                        lambda lvl, lv=levels: lvl in lv, only=lambda c: c["id"].startswith("h21-"))
+        print(f"{name:26} precision {p_all:16} recall {r_all:16} | h21 precision {p_21:14} recall {r_21}")
+    exact = sum(1 for c, lvl, _, _ in rows if lvl == c["label"])
     print(f"4-level agreement  {ratio(exact, n)}")
+    if crashed:
+        print(f"crashed: {', '.join(crashed)}")
     print()
     print(f"{'element':12} {'n':>3}  {'level agrees':14} {'element precision':18} {'element recall':14}")
     by_label: dict[str, list] = defaultdict(list)

@@ -20,6 +20,7 @@ lowered.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,9 +33,12 @@ from regsync.model import RESULTS_RECONCILIATION, Category, Change, Kind, Overal
 from regsync.model import dig as _get
 from regsync.rules import DEFAULT_STAGE, STAGES, THRESHOLDS, rule
 from regsync.text import (
-    UNIT_WORDS, change_excerpt, norm_text, numbers, text_edit_kind, token_similarity, words_changed,
+    UNIT_WORDS, TextEdit, change_excerpt, norm_text, numbers, text_edit_kind, token_similarity,
+    words_changed,
 )
 from regsync.text import trunc as _trunc
+
+log = logging.getLogger(__name__)
 
 OS = OverallStatus
 STOPPED = frozenset({OS.TERMINATED, OS.SUSPENDED, OS.WITHDRAWN})
@@ -81,9 +85,9 @@ def classify_one(raw: RawChange, ctx: Ctx) -> Change:
     elif category is Category.REFERENCES or (category is Category.ADMIN and raw.part(1) == "referencesModule"):
         hit = r_references(raw, category)
     elif raw.kind is Kind.CHANGED and category not in _OWN_TEXT_EDITS:
-        hit = _text_edit(raw, f"{field_label(raw.last)}: {{}}-only edit")
+        hit = _text_edit(raw, lambda edit: f"{field_label(raw.last)}: {edit}-only edit")
     if hit is None:
-        hit = HANDLERS[category](raw, ctx)
+        hit = _judged(raw, ctx, category)
     fired = rule(hit.rule)
     severity, context = fired.severity, None
     if ctx.results_first and category is Category.OUTCOMES and fired.reconciled is not None:
@@ -93,6 +97,22 @@ def classify_one(raw: RawChange, ctx: Ctx) -> Change:
         new=raw.new, summary=hit.summary, rule=fired.id, milestone=fired.milestone,
         context=context, delta_days=hit.delta_days, delta_months=hit.delta_months,
     )
+
+
+def _judged(raw: RawChange, ctx: Ctx, category: Category) -> Hit:
+    """The category's rule code on ``raw``; when it fails (registry text no rule foresaw), a
+    generic change of the category and a warning, so one odd edit never stops a version
+    from being judged (and stored) nor hides that something changed."""
+    try:
+        return HANDLERS[category](raw, ctx)
+    except Exception:  # noqa: BLE001 - any failure of rule code on data is one bug to log
+        log.warning("could not judge the %s change at %s; recorded as unjudged", category, raw.path,
+                    exc_info=True)
+        try:
+            said = generic_summary(raw)
+        except Exception:  # noqa: BLE001 - the summary is as much rule code as the rule
+            said = f"{field_label(raw.last)} changed"
+        return Hit("change.unjudged", said[:1].upper() + said[1:])
 
 
 # -- context ---------------------------------------------------------------------------------
@@ -176,8 +196,36 @@ class Ctx:
     def outcome_verdict(self, old: dict[str, Any], new: dict[str, Any]) -> outcomes.Verdict:
         key = (id(old), id(new))
         if key not in self._verdicts:
-            self._verdicts[key] = outcomes.compare(old, new)
+            verdict = outcomes.compare(old, new)
+            same_length = len(self._outcome_list(self.old, "primaryOutcomes")) == len(
+                self._outcome_list(self.new, "primaryOutcomes"))
+            if verdict.element == "domain" and same_length and outcomes.rewritten_in_place(old, new):
+                # One entry rewritten in place, still naming its outcome: raters see a changed
+                # measurement there, not one outcome omitted and another added.
+                verdict = outcomes.Verdict("change", "measurement", f"{verdict.reason}, rewritten in place")
+            self._verdicts[key] = verdict
         return self._verdicts[key]
+
+    def primary_copy(self, item: Any) -> str | None:
+        """For a primary outcome added that repeats another entry's endpoints: "new time"
+        when it adds a time point the old list did not have for them (a new primary), else
+        "analysis" (a copy per analysis or stratum: detail); None when it is no copy."""
+        if not isinstance(item, dict):
+            return None
+        shift = self.endpoint_shift
+        named = shift.names([item])
+        if not named:
+            return None
+        new_list = [x for x in self._outcome_list(self.new, "primaryOutcomes") if isinstance(x, dict) and x is not item]
+        # a copy names exactly the same endpoints (a split names some of them each)
+        if not any(set(named) == set(shift.names([x])) for x in new_list):
+            return None
+        old_same = [x for x in self._outcome_list(self.old, "primaryOutcomes")
+                    if isinstance(x, dict) and set(named) == set(shift.names([x]))]
+        before = [t for x in old_same for t in outcomes.time_points(x)]
+        if before and not outcomes.covered_times(outcomes.time_points(item), before):
+            return "new time"
+        return "analysis"
 
 
 def real_reason(s: Any) -> bool:
@@ -402,12 +450,15 @@ def _set_member(raw: RawChange) -> Any:
     return raw.new if raw.kind is Kind.ADDED else raw.old
 
 
-def _text_edit(raw: RawChange, summary: str) -> Hit | None:
-    """A whitespace- or formatting-only edit of a text (``{}`` in summary: the kind), or None."""
+def _text_edit(raw: RawChange, summary: str | Callable[[TextEdit], str]) -> Hit | None:
+    """A whitespace- or formatting-only edit of a text, or None; ``summary`` is the line, or
+    writes it from the kind of edit.  Never ``str.format``: summaries carry registry text,
+    whose braces (and the word diff's ``{+word+}``) would be read as format fields."""
     edit = text_edit_kind(raw.old, raw.new)
     if edit is None:
         return None
-    return Hit("text.whitespace" if edit == "whitespace" else "text.formatting", summary.format(edit))
+    said = summary(edit) if callable(summary) else summary
+    return Hit("text.whitespace" if edit == "whitespace" else "text.formatting", said)
 
 
 def _item_key(raw: RawChange, key: str) -> str:
@@ -730,6 +781,12 @@ def _primary_outcome(raw: RawChange, ctx: Ctx) -> Hit:
             return Hit(_primary_rule(verdict.element),
                        f"Primary outcome {_ELEMENT_WORDS[verdict.element]} ({verdict.reason}): {shown}")
     if sub == () and raw.kind is Kind.ADDED:
+        copy = ctx.primary_copy(raw.new)
+        if copy == "new time":
+            return Hit("outcome.primary.added", f"Primary outcome added (repeated at a new time point): {measure}")
+        if copy == "analysis":
+            return Hit("outcome.primary.detail", f"Primary outcome detail changed (a copy for another analysis "
+                                                 f"or stratum): {measure} added")
         named = shift.names([raw.new])
         if any(e in shift.new for e in named) or not named:
             return Hit("outcome.primary.added", f"Primary outcome added: {measure}")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any, Literal
 
-from regsync.text import unmarkup
+from regsync.text import norm_text, unmarkup
 
 Level = Literal["none", "minor", "change", "major"]
 Element = Literal["wording", "detail", "domain", "measurement", "metric", "aggregation", "timepoint"]
@@ -144,6 +144,83 @@ _INSTRUMENT_ACRONYMS = frozenset({
     "ckdepi", "mdrd", "ctcae5", "iwg", "lugano", "rano", "imwg", "eln", "cheson", "nyha",
     "gcs", "apache", "sofa", "qsofa", "meld", "childpugh", "asas20", "asas40", "basdai",
 })
+# Text in a measure (or description) that names no element raters compare, removed before
+# anything is judged (issue 21): each pattern with the wording it stands for.  Matched on the
+# registry's text, case-insensitive unless the pattern says otherwise.
+_NOT_CONTENT: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.I) for p in (
+    # a list number: "1. Overall survival", "b) Pain"
+    r"^\s*(?:\d{1,2}|[a-h])[.)]\s+",
+    # objective and boilerplate stems: "The primary endpoint of this trial is ...", "To evaluate ..."
+    r"^\s*(?:the\s+)?(?:primary|main|principal)\s+(?:efficacy\s+|safety\s+)?(?:end\s*-?\s*points?|outcomes?(?:\s+measures?)?"
+    r"|objectives?|aims?)\s+(?:of\s+(?:this|the)\s+(?:trial|study)\s+)?(?:is|are|will\s+be)\s+(?:the\s+)?",
+    r"^\s*(?:to\s+)?(?:evaluate|assess|determine|measure|compare|investigate|examine|demonstrate|estimate|describe)\s+(?:the\s+)?",
+    # arms, strata or analysis sets appended to a title: "- Drug A vs Placebo", "- Cohort 1"
+    r"\s+[-\u2013\u2014]\s+[^-\u2013\u2014()]*\b(?:vs\.?|versus|placebo|arms?|groups?|cohorts?|parts?|stages?|strat(?:um|a)"
+    r"|populations?|sets?|analys[ie]s|itt|mitt|per[- ]protocol)\b[^-\u2013\u2014()]*$",
+    # a comparison with the control arm: "compared with placebo", "vs. sham"
+    r"\s*\b(?:compared\s+(?:with|to)|versus|vs\.?)\s+(?:the\s+)?(?:placebo|control|sham|comparator|vehicle|usual\s+care"
+    r"|standard\s+(?:of\s+)?care)(?:\s+(?:group|arm)s?)?\b",
+    # ... or in parentheses: "(ITT Population)", "(interim analysis)", "(Cohort 2)"
+    r"\s*\((?:[^()]*\b(?:populations?|sets?|itt|mitt|per[- ]protocol|analys[ie]s|cohorts?|arms?|groups?|parts?|strat(?:um|a)"
+    r"|subgroups?)\b[^()]*)\)",
+    # numbers that are not measurement numbers: "n = 120", visit numbers, doses
+    r"\(?\bn\s*=\s*\d+\)?",
+    r"\(?\b(?:at\s+)?visits?\s*\d+\)?",
+    r"\b\d+(?:\.\d+)?\s*(?:mg|mcg|\u00b5g|ug|iu|units?)(?:\s*/\s*(?:kg|m2|day|d))?\b",
+    # a scale's range or item count: "0-10 NRS", "(0-100)", "NRS 0-10", "17-item", "7-point"
+    r"\(\s*[01]\s*(?:-|\u2013|to)\s*\d{1,3}\s*\)",
+    r"\b[01]\s*(?:-|\u2013|to)\s*\d{1,3}(?=\s+(?:[a-z-]+\s+){0,2}(?:scale|nrs|vas|nprs|likert)\b)",
+    r"(?:(?<=\bnrs)|(?<=\bvas)|(?<=\bscale))\s+[01]\s*(?:-|\u2013|to)\s*\d{1,3}\b",
+    r"\b\d{1,3}[- ]?items?\b",
+    r"\b\d{1,2}[- ]?points?\b(?=\s+(?:[a-z-]+\s+){0,2}scale\b)",
+    # "all-cause mortality" is mortality; "death from any cause" is death
+    r"\ball[- ]cause\b",
+    r"\b(?:from|of|due\s+to)\s+any\s+cause\b",
+)) + (
+    # a product code (ABX-204; not an instrument: SF-36 has two digits), case-sensitive
+    re.compile(r"\b[A-Z]{2,5}-?\d{3,}[A-Z]?\b"),
+)
+# A time frame that says nothing about timing: the registry's form placeholders.
+_PLACEHOLDER_TIMEFRAMES = frozenset({
+    "", "none", "select one", "n/a", "na", "n a", "tbd", "to be determined", "not applicable", "unknown",
+    "not specified", "not available", "-", "see description", "see above", ".", "0",
+})
+# Within one visit ("pre-dose and 2 hours post-dose"): a schedule, not a time point.
+_WITHIN_VISIT = (
+    re.compile(r"\([^()]*\b(?:pre-?dose|post-?dose|dos(?:e|ing)|infusion|injection)\b[^()]*\)", re.I),
+    re.compile(r"\b\d+(?:\.\d+)?\s*(?:hours?|hrs?|h|minutes?|mins?)\s+(?:post|after)-?\s*dos(?:e|ing)\b", re.I),
+)
+# How a time frame ends: at a fixed point, anywhere within a window, or when events occur.
+_WINDOW = re.compile(r"\b(?:within|up\s+to|upto|through|throughout|until|till|over|during|by)\b", re.I)
+_EVENT_DRIVEN = re.compile(
+    r"\bevent[- ]driven\b|\b\d+\s+(?:\w+\s+){0,2}events?\b|\buntil\s+(?:\w+\s+){0,3}(?:progression|death|relapse|recurrence"
+    r"|events?)\b|\bevents?\s+(?:have|has)\s+(?:occurred|accrued)", re.I)
+# "Weeks 4, 8 and 12" / "4, 8 and 12 weeks": one time point per number.
+_UNIT_THEN_LIST = re.compile(r"\b(days?|weeks?|months?|years?|hours?)\s+(\d+(?:\s*(?:,|and|&|or)\s*\d+)+)")
+_LIST_THEN_UNIT = re.compile(r"\b(\d+(?:\s*(?:,|and|&|or)\s*\d+)+)\s+(days?|weeks?|months?|years?|hours?)\b")
+
+
+def clean(text: Any) -> str:
+    """``text`` without what names no outcome element (:data:`_NOT_CONTENT`)."""
+    if not isinstance(text, str):
+        return ""
+    for pattern in _NOT_CONTENT:
+        text = pattern.sub(" ", text)
+    return text
+
+
+def _expand_lists(text: str) -> str:
+    """ "weeks 4, 8 and 12" -> "week 4, week 8 and week 12" (lower-cased text)."""
+    def unit_first(m: re.Match[str]) -> str:
+        unit = m.group(1).rstrip("s")
+        return re.sub(r"\d+", lambda n: f"{unit} {n.group(0)}", m.group(2))
+
+    def unit_last(m: re.Match[str]) -> str:
+        return re.sub(r"\d+", lambda n: f"{n.group(0)} {m.group(2)}", m.group(1))
+
+    return _LIST_THEN_UNIT.sub(unit_last, _UNIT_THEN_LIST.sub(unit_first, text))
+
+
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?|[<>=%\u2264\u2265]")
 # Two capitals with at most digits between them, in one word: HAM-D, SF-36, eGFR, VO2max
 # (not "Dose-Limiting").
@@ -162,7 +239,8 @@ def _lower(text: Any) -> str:
         return ""
     s = unmarkup(text).lower().replace("\u2013", "-").replace("\u2014", "-")
     s = _NUMBER_WORD.sub(lambda m: str(_NUMBER_WORDS[m.group(1)]), s)
-    return re.sub(r"(\d)\s*-\s*(?=[a-z])", r"\1 ", s)  # "6-minute" is "6 minute"
+    s = re.sub(r"(\d)\s*-\s*(?=[a-z])", r"\1 ", s)  # "6-minute" is "6 minute"
+    return _expand_lists(s)
 
 
 def _singular(word: str) -> str:
@@ -451,17 +529,98 @@ def _names(xs: Iterable[str]) -> str:
 
 
 def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Verdict:
-    """How much one outcome entry changed from ``old`` to ``new``, element by element."""
-    texts = [old.get(k) for k in ("measure", "timeFrame", "description")]
-    texts += [new.get(k) for k in ("measure", "timeFrame", "description")]
+    """How much one outcome entry changed from ``old`` to ``new``, element by element.
+
+    The entry is judged as a whole: measure, time frame and description together, so text
+    moved from one field to another is wording, not detail added here and dropped there."""
+    fields = ("measure", "timeFrame", "description")
+    if all(norm_text(_s(old.get(k))) == norm_text(_s(new.get(k))) for k in fields):
+        return WORDING  # case, punctuation, markup or spacing only: no word changed
+    texts = [old.get(k) for k in fields] + [new.get(k) for k in fields]
     abbrs = abbreviations(texts)
-    a = parts(_s(old.get("measure")), abbrs, times_from=_s(old.get("timeFrame")))
-    b = parts(_s(new.get("measure")), abbrs, times_from=_s(new.get("timeFrame")))
+    old, new = _entry(old, new), _entry(new, old)
+    a = parts(old["measure"], abbrs, times_from=old["timeFrame"])
+    b = parts(new["measure"], abbrs, times_from=new["timeFrame"])
     verdict = _verdict_for(a, b, "measure")
     if verdict.level in ("major", "change"):
         return verdict
+    timing = _timing_verdict(old, new, abbrs)
+    if timing is not None:
+        return timing
     described = _description_verdict(old, new, abbrs)
-    return described if described is not None and described >= verdict and described != WORDING else verdict
+    if described is not None and described >= verdict and described != WORDING:
+        verdict = described
+    if verdict.level == "minor" and _whole_entry(old, abbrs) == _whole_entry(new, abbrs):
+        return WORDING  # what one field lost, another gained
+    if verdict.level == "minor" and _verdict_for(_whole_parts(old, abbrs), _whole_parts(new, abbrs), "entry") == WORDING:
+        return WORDING
+    return verdict
+
+
+def _entry(item: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, str]:
+    """An entry's three fields with what names no element taken out (:func:`clean`), a
+    placeholder time frame emptied and a bare number given the other version's unit."""
+    tf = _s(item.get("timeFrame"))
+    if norm_timeframe(tf) == "":
+        tf = ""
+    for pattern in _WITHIN_VISIT:
+        tf = pattern.sub(" ", tf)
+    bare = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*", tf)
+    if bare:
+        # "6" -> "6 months": the unit the other version states for the same number
+        unit = re.search(r"\b" + re.escape(bare.group(1)) + r"\s*-?\s*([a-z]+)", _lower(_s(other.get("timeFrame"))))
+        if unit and unit.group(1) in _UNITS:
+            tf = f"{bare.group(1)} {unit.group(1)}"
+    return {"measure": clean(item.get("measure")), "timeFrame": clean(tf),
+            "description": clean(item.get("description"))}
+
+
+def norm_timeframe(tf: Any) -> str:
+    """A time frame lower-cased and trimmed; "" for none or a placeholder ("None", "Select
+    one", a lone letter)."""
+    if not isinstance(tf, str):
+        return ""
+    low = " ".join(unmarkup(tf).lower().split()).strip(" .:;,")
+    if low in _PLACEHOLDER_TIMEFRAMES or re.fullmatch(r"[a-z]", low) or not re.search(r"[a-z0-9]", low):
+        return ""
+    return low
+
+
+def _whole_entry(item: Mapping[str, str], abbrs: Mapping[str, str]) -> tuple[frozenset[str], tuple[float, ...]]:
+    p = _whole_parts(item, abbrs)
+    return p.content | p.instruments | p.framing, p.times
+
+
+def _whole_parts(item: Mapping[str, str], abbrs: Mapping[str, str]) -> Parts:
+    return parts(f"{item['measure']} ; {item['description']}", abbrs, times_from=item["timeFrame"])
+
+
+def _timing_verdict(old: Mapping[str, str], new: Mapping[str, str], abbrs: Mapping[str, str]) -> Verdict | None:
+    """Timing changed with the same time points: given where the entry had none anywhere, a
+    fixed point turned into a window (or back), or an event-driven end for a fixed one."""
+    def times(item: Mapping[str, str]) -> tuple[float, ...]:
+        return _whole_parts(item, abbrs).times
+
+    ta, tb = times(old), times(new)
+    had_timing = bool(ta) or bool(old["timeFrame"].strip())
+    if not had_timing and (tb or new["timeFrame"].strip()):
+        return Verdict("change", "timepoint", f"time frame given where there was none: {_fmt_days(tb) if tb else trunc_tf(new)}")
+    fa, fb = old["timeFrame"], new["timeFrame"]
+    if not fa.strip() or not fb.strip():
+        return None
+    ea, eb = bool(_EVENT_DRIVEN.search(fa)), bool(_EVENT_DRIVEN.search(fb))
+    if ea != eb:
+        return Verdict("change", "timepoint", f"follow-up {'ends with events' if eb else 'fixed'} instead of "
+                                              f"{'ending with events' if ea else 'fixed'}")
+    wa, wb = bool(_WINDOW.search(fa)), bool(_WINDOW.search(fb))
+    if wa != wb and ta and tb and not ea:
+        return Verdict("change", "timepoint", f"time point {'turned into a window' if wb else 'fixed from a window'}: "
+                                              f"{_fmt_days(tb)}")
+    return None
+
+
+def trunc_tf(item: Mapping[str, str]) -> str:
+    return " ".join(item["timeFrame"].split())[:60]
 
 
 def _description_verdict(old: Mapping[str, Any], new: Mapping[str, Any], abbrs: Mapping[str, str]) -> Verdict | None:
@@ -495,17 +654,25 @@ def _s(x: Any) -> str:
 
 # -- the endpoints a list names --------------------------------------------------------------
 
-_SPLIT = re.compile(r"\s+(?:and|or|&|as well as|versus|vs\.?)\s+|;|\n+|(?:^|\s)(?:\d+[.)]|[*\u2022-])\s+")
+_SPLIT = re.compile(r"\s+(?:and|or|&|as well as|versus|vs\.?)\s+|[;,]|\n+|(?:^|\s)(?:\d+[.)]|[*\u2022-])\s+")
+# Clauses of a measure that qualify it and never name an endpoint of their own: a definition,
+# how or when it is measured (cut from the clause word to the end of the measure).
+_QUALIFYING_CLAUSE = re.compile(
+    r"[,;:]?\s*\b(?:defined\s+as|(?:as\s+)?(?:measured|assessed|evaluated|determined|calculated|confirmed|graded)"
+    r"\s+(?:by|with|using|per|according)|according\s+to|per\s+(?=[A-Z])|(?:up\s+)?to\s+(?:day|week|month|year)"
+    r"|through|throughout|within|at\s+(?:day|week|month|year|baseline)|over\s+(?:the\s+)?(?:first\s+)?\d)\b.*$", re.I | re.S)
 
 
 class Endpoint(frozenset[str]):
     """An endpoint's content words (compared as a set), with the phrase that named it."""
 
     phrase: str
+    fragment: bool  # one of several pieces its measure was cut into
 
-    def __new__(cls, words: Iterable[str], phrase: str) -> Endpoint:
+    def __new__(cls, words: Iterable[str], phrase: str, fragment: bool = False) -> Endpoint:
         self = super().__new__(cls, words)
         self.phrase = phrase
+        self.fragment = fragment
         return self
 
 
@@ -515,16 +682,22 @@ def endpoints(items: Iterable[Mapping[str, Any]], abbrs: Mapping[str, str]) -> l
     for item in items:
         if not isinstance(item, Mapping):
             continue
-        text = _expand(_lower(_s(item.get("measure"))), abbrs)
-        text = _PAREN.sub(" ", text)  # a parenthesis qualifies; it does not name an endpoint
-        for piece in _SPLIT.split(text):
-            if not piece or not piece.strip():
-                continue
+        text = _expand(_lower(_QUALIFYING_CLAUSE.sub(" ", clean(item.get("measure")))), abbrs)
+
+        def paren(m: re.Match[str]) -> str:
+            # a parenthesis qualifies (an abbreviation, an instrument) and names no endpoint,
+            # unless it lists them: "major adverse events (death, stroke, infarction)"
+            listed = [p for p in _SPLIT.split(m.group(1)) if p and p.strip()]
+            return " ; " + " ; ".join(listed) if len(listed) >= 2 else " "
+
+        text = _PAREN.sub(paren, text)
+        pieces = [p for p in _SPLIT.split(text) if p and p.strip()]
+        for piece in pieces:
             named = parts(piece, abbrs)
             # What an endpoint is, is its domain; a bare instrument (BMI) where there is none.
             content = named.content or (named.instruments - _INSTRUMENT_HEADS)
             if content:
-                out.append(Endpoint(content, " ".join(piece.split())))
+                out.append(Endpoint(content, " ".join(piece.split()), len(pieces) > 1))
     return out
 
 
@@ -574,6 +747,10 @@ def endpoint_shift(
     before, after = endpoints(old_primary, abbrs), endpoints(new_primary, abbrs)
     others_before, others_after = endpoints(old_others, abbrs), endpoints(new_others, abbrs)
     gone = [e for e in before if not any(_matches(e, x) for x in after)]
+    # a fragment of a measure that now sits in a time frame or description is not omitted
+    elsewhere = set().union(*(parts(_s(it.get("timeFrame")) + " ; " + _s(it.get("description")), abbrs).content
+                              for it in new_primary if isinstance(it, Mapping)))
+    gone = [e for e in gone if not (getattr(e, "fragment", False) and e <= elsewhere)]
     came = [e for e in after if not any(_matches(e, x) for x in before)]
     demoted = tuple(e for e in gone if any(_matches(e, x) for x in others_after))
     promoted = tuple(e for e in came if any(_matches(e, x) for x in others_before))
@@ -582,6 +759,40 @@ def endpoint_shift(
         omitted=tuple(e for e in gone if e not in demoted),
         promoted=promoted, demoted=demoted, abbrs=abbrs,
     )
+
+
+# Words a rewritten entry may keep without keeping its outcome: heads every outcome shares
+# (survival, rate, score), the study's context (treatment, dose) and time.
+_CONTEXT_WORDS = frozenset({
+    "survival", "free", "rate", "response", "score", "level", "value", "event", "outcome", "efficacy",
+    "safety", "dose", "treatment", "drug", "placebo", "study", "trial", "intervention", "group", "arm",
+    "overall", "total", "clinical", "primary", "secondary", "length", "duration", "status", "day", "week",
+    "month", "year", "hour", "time", "follow", "up", "post", "pre", "first", "any",
+})
+
+
+def core_words(item: Mapping[str, Any]) -> frozenset[str]:
+    """What an entry's measure says is measured, without shared heads and context words."""
+    entry = _entry(item, {})
+    got = parts(entry["measure"], abbreviations([item.get("measure")]))
+    return frozenset(got.content - _CONTEXT_WORDS)
+
+
+def rewritten_in_place(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """``new`` still names ``old``'s core outcome words (hospital stay for hospital
+    discharge; not overall survival for progression-free survival)."""
+    return bool(core_words(old) & core_words(new))
+
+
+def time_points(item: Mapping[str, Any]) -> tuple[float, ...]:
+    """An entry's time points, in days, from its measure, time frame and description."""
+    entry = _entry(item, {})
+    return _whole_parts(entry, abbreviations([item.get(k) for k in ("measure", "timeFrame", "description")])).times
+
+
+def covered_times(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Every time point of ``a`` has one within 3% in ``b``."""
+    return all(any(abs(x - y) <= 0.035 * max(x, y) + 0.5 for y in b) for x in a)
 
 
 def describe(endpoint: frozenset[str]) -> str:
