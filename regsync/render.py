@@ -313,7 +313,15 @@ def obligations_text(rows: list[Any], today: Any) -> str:
         }
         for r in rows
     ]
-    return f"results obligations on {today.isoformat()}\n" + table(view, list(view[0]))
+    text = f"results obligations on {today.isoformat()}\n" + table(view, list(view[0]))
+    # The updates a record appears to owe are what compliance staff act on, so the table
+    # a person reads carries them too, not only --json: one line each, under the table.
+    duties = [(r.nct_id, d.text) for r in rows for d in r.obligation.duties]
+    if duties:
+        text += "\n\nrecord updates that appear due (42 CFR 11.64):\n" + "\n".join(
+            f"{nct_id}  {duty}" for nct_id, duty in duties
+        )
+    return text
 
 
 def obligations_status_line(counts: dict[Any, int], today: Any) -> str:
