@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shlex
 import sqlite3
 import sys
@@ -197,6 +198,15 @@ class RegsyncGroup(click.Group):
             # A bare `regsync` (or `regsync watch`) asks for help: give it, not an error.
             click.echo(exc.ctx.get_help() if exc.ctx else self.get_help(click.Context(self)))
             sys.exit(0)
+        except click.NoSuchOption as exc:
+            misplaced = _misplaced_global(exc, _given_args(args, kwargs))
+            if misplaced is None:
+                hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+                click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            else:
+                root = exc.ctx.find_root().info_name if exc.ctx else "regsync"
+                click.echo(f"error: {misplaced} (see: {root} --help)", err=True)
+            sys.exit(exc.exit_code)
         except click.UsageError as exc:
             hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
             click.echo(f"error: {exc.format_message()}{hint}", err=True)
@@ -208,6 +218,37 @@ class RegsyncGroup(click.Group):
             click.echo("error: aborted", err=True)
             sys.exit(1)
         sys.exit(0)
+
+
+# The group's own options: given after a command, click knows them only as "No such option",
+# which sends a new user looking in the command's help where they are not listed.
+_GLOBAL_OPTIONS = {"--db": True, "--api-url": True, "--log-file": True, "-v": False, "--verbose": False}
+
+
+def _given_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    given = args[0] if args else kwargs.get("args")
+    return list(sys.argv[1:] if given is None else given)
+
+
+def _misplaced_global(exc: click.NoSuchOption, argv: list[str]) -> str | None:
+    """``--db goes before the command: regsync --db x.db history ...`` when the unknown
+    option is one of the group's, else None (a misspelling keeps click's own message)."""
+    name = exc.option_name
+    if name not in _GLOBAL_OPTIONS or exc.ctx is None or exc.ctx.parent is None:
+        return None
+    takes_value = _GLOBAL_OPTIONS[name]
+    shown = name
+    for i, token in enumerate(argv):
+        if takes_value and token.startswith(name + "="):
+            shown = f"{name} {shlex.quote(token.split('=', 1)[1])}"
+            break
+        if token == name or (name == "-v" and re.fullmatch(r"-v+", token)):
+            shown = token
+            if takes_value and i + 1 < len(argv):
+                shown += " " + shlex.quote(argv[i + 1])
+            break
+    path = exc.ctx.command_path.split(" ")
+    return f"{name} goes before the command: {path[0]} {shown} {' '.join(path[1:])} ..."
 
 
 @click.group(cls=RegsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})

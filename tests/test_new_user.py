@@ -1,0 +1,42 @@
+"""What a new user trips on (issue 22): options in the wrong place, values whose error does
+not say what is accepted, wording. Each message is asserted whole: it is the product."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from regsync.cli import Clocks, cli
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), prog_name="regsync", obj=Clocks(sleep=lambda s: None), env=env)
+
+
+# -- item 4: global options after the command ------------------------------------------------
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sync", "-v"], "-v goes before the command: regsync -v sync ..."),
+    (["sync", "-vv"], "-v goes before the command: regsync -vv sync ..."),
+    (["status", "--verbose"], "--verbose goes before the command: regsync --verbose status ..."),
+    (["history", "NCT07240987", "--db", "x.db"], "--db goes before the command: regsync --db x.db history ..."),
+    (["history", "NCT07240987", "--db=x y.db"], "--db goes before the command: regsync --db 'x y.db' history ..."),
+    (["watch", "list", "--api-url", "http://127.0.0.1:1"],
+     "--api-url goes before the command: regsync --api-url http://127.0.0.1:1 watch list ..."),
+    (["sync", "--log-file", "run.log"], "--log-file goes before the command: regsync --log-file run.log sync ..."),
+])
+def test_a_global_option_after_the_command_says_where_it_goes(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == f"error: {message} (see: regsync --help)\n"
+    assert list(tmp_path.iterdir()) == []  # refused before anything is opened
+
+
+def test_a_misspelt_option_keeps_clicks_message(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("status", "--dbb", "x.db")
+    assert result.exit_code == 2
+    assert result.stderr == "error: No such option '--dbb'. (see: regsync status --help)\n"
