@@ -75,23 +75,71 @@ LIMIT = Bounded(int, 1, 1_000_000_000)
 RUNS = Bounded(int, 1, 1_000_000)
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+_DATE_SHAPED = re.compile(r"^(\d{4})-(\d{1,2})(?:-(\d{1,2}))?$")
+
+
+def date_problem(text: str) -> str | None:
+    """Which part of a date-shaped value is wrong (``month 13 is not 1-12``, ``February 2026
+    has no day 30``, ``month and day take two digits``), so the error points at the typo instead of
+    only listing the forms; None when the text does not look like a date at all."""
+    m = _DATE_SHAPED.match(text.strip())
+    if not m:
+        return None
+    year, month, day = int(m[1]), int(m[2]), m[3]
+    if not 1 <= month <= 12:
+        return f"month {m[2]} is not 1-12"
+    if day is not None:
+        if int(day) < 1:
+            return f"day {day} is not a day of the month"
+        try:
+            date(year, month, int(day))
+        except ValueError:
+            return f"{_MONTHS[month - 1]} {year} has no day {int(day)}"
+    if len(m[2]) != 2 or (day is not None and len(day) != 2):
+        return "month and day take two digits"
+    return None
+
+
+def parse_day(value: str) -> str:
+    """A YYYY-MM-DD option value (``--as-of``), or ValueError saying what is wrong with it."""
+    text = value.strip()
+    problem = date_problem(text)
+    if problem is None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return date.fromisoformat(text).isoformat()
+    raise ValueError(f"{value!r} is not a date: {problem}; use YYYY-MM-DD" if problem
+                     else f"{value!r} is not a date (YYYY-MM-DD)")
+
+
+VERSION_FORMS = "N (a version number from 1), first, latest or a date (YYYY-MM-DD)"
+
+
 class VersionRef(click.ParamType):
     """``diff --from/--to``: a stored version number, ``first``, ``latest``, or a date
-    (YYYY-MM-DD: the version in effect that day, by registry date or else when seen)."""
+    (YYYY-MM-DD: the version in effect that day, by registry date or else when seen). A value
+    that is none of them names all four forms, and for a date the part that is wrong: a bad
+    date would otherwise read as "not an integer", which is not what was meant."""
 
     name = "version"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, int | str) and not isinstance(value, bool):
-            text = str(value).strip().lower()
-            if text in ("first", "latest"):
-                return text
-            if len(text) == 10 and text[4] == "-":
-                try:
-                    return date.fromisoformat(text).isoformat()
-                except ValueError:
-                    pass
-        return VERSION.convert(value, param, ctx)
+        if isinstance(value, int) and not isinstance(value, bool) and VERSION._inside(value):
+            return value  # a default
+        text = str(value).strip().lower()
+        if text in ("first", "latest"):
+            return text
+        if re.fullmatch(r"\d+", text):
+            number = int(text)
+            if VERSION._inside(number):
+                return number
+            self.fail(f"{value!r} is not a version: numbers run from 1 to {_number(VERSION.high)}; "
+                      f"use {VERSION_FORMS}", param, ctx)
+        problem = date_problem(text)
+        if problem is None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return date.fromisoformat(text).isoformat()
+        what = f"a date: {problem}" if problem else "a version"
+        self.fail(f"{value!r} is not {what}; use {VERSION_FORMS}", param, ctx)
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "N|first|latest|DATE"
@@ -133,11 +181,13 @@ def parse_since(value: str, now: Callable[[], datetime] = utc_now) -> str:
             return date(int(month.group(1)), int(month.group(2)), 1).isoformat()
         if _YEAR.match(text):
             return date(int(text), 1, 1).isoformat()
-        if len(text) == 10:
+        if len(text) == 10 and date_problem(text) is None:
             return date.fromisoformat(text).isoformat()
         moment = datetime.fromisoformat(value.strip())
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)  # like every time regsync shows: UTC
         return moment.astimezone(UTC).strftime(TIME_FORMAT)
     except (ValueError, OverflowError):
-        raise ValueError(f"{value!r} is not a date or time; use {SINCE_FORMATS}") from None
+        problem = date_problem(text)
+        what = f"a date: {problem}" if problem else "a date or time"
+        raise ValueError(f"{value!r} is not {what}; use {SINCE_FORMATS}") from None

@@ -40,3 +40,37 @@ def test_a_misspelt_option_keeps_clicks_message(tmp_path, monkeypatch):
     result = invoke("status", "--dbb", "x.db")
     assert result.exit_code == 2
     assert result.stderr == "error: No such option '--dbb'. (see: regsync status --help)\n"
+
+
+# -- item 8: what --from and --to take, and which part of a date is wrong ---------------------
+
+FORMS = "use N (a version number from 1), first, latest or a date (YYYY-MM-DD)"
+
+
+@pytest.mark.parametrize("option", ["--from", "--to"])
+@pytest.mark.parametrize("value, says", [
+    ("2026-13-01", "is not a date: month 13 is not 1-12"),
+    ("2026-02-30", "is not a date: February 2026 has no day 30"),
+    ("2026-2-03", "is not a date: month and day take two digits"),
+    ("0", "is not a version: numbers run from 1 to 1000000000"),
+    ("12345678901234567890123", "is not a version: numbers run from 1 to 1000000000"),
+    ("-1", "is not a version"),
+    ("1.5", "is not a version"),
+    ("nan", "is not a version"),
+    ("newest", "is not a version"),
+])
+def test_diff_versions_name_every_form_and_the_wrong_part(tmp_path, monkeypatch, option, value, says):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("diff", "NCT07240987", option, value)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: Invalid value for '{option}': {value!r} {says}; {FORMS} (see: regsync diff --help)\n"
+    )
+
+
+@pytest.mark.parametrize("value, expected", [("3", 3), (" latest ", "latest"), ("FIRST", "first"),
+                                             ("2026-02-28", "2026-02-28")])
+def test_diff_versions_accept_every_form(value, expected):
+    from regsync.params import VERSION_REF
+
+    assert VERSION_REF.convert(value, None, None) == expected
