@@ -207,6 +207,7 @@ def test_another_applications_database_is_left_alone(api, run, db_path):
     assert result.exit_code == 4
     assert result.stderr == f"error: {db_path} is not a regsync database; refusing to touch it\n"
     assert db_path.read_bytes() == before
+    assert sorted(p.name for p in db_path.parent.iterdir()) == [db_path.name]  # no .lock left beside it
 
 
 def test_watch_list_cuts_long_titles_with_an_ellipsis(api, run):
