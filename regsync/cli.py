@@ -43,10 +43,18 @@ class Clocks:
 
 
 class Context:
-    def __init__(self, db_path: str, api_url: str, clocks: Clocks):
+    def __init__(self, db_path: str, api_url: str | click.BadParameter, clocks: Clocks):
         self.db_path = db_path
-        self.api_url = api_url
+        self._api_url = api_url
         self.clocks = clocks
+
+    @property
+    def api_url(self) -> str:
+        """The registry's URL; a malformed one from the environment is the usage error here,
+        when a command first asks for it (see _api_url_option)."""
+        if isinstance(self._api_url, click.BadParameter):
+            raise self._api_url
+        return self._api_url
 
 
 def _dumps(value) -> str:
@@ -115,8 +123,8 @@ def _asked(ctx: click.Context) -> str:
             if isinstance(param, click.Argument):
                 words += [shlex.quote(v) for v in (value or ())]
                 continue
-            if not isinstance(param, click.Option) or value is None:
-                continue
+            if not isinstance(param, click.Option) or value is None or isinstance(value, click.BadParameter):
+                continue  # (a malformed REGSYNC_API_URL that this command never uses)
             if param.name in _NOTIFY_PARAMS and level.get_parameter_source(param.name) is click.core.ParameterSource.DEFAULT:
                 continue  # notification settings nobody set are noise in the story of a run
             opt = max(param.opts, key=len)
@@ -130,15 +138,17 @@ def _asked(ctx: click.Context) -> str:
     return " ".join(words)
 
 
-def _setup_logging(verbose: int, log_file: str | None) -> None:
+def _setup_logging(verbose: int, log_file: str | None, *, from_env: bool = False) -> None:
     """Logs to stderr (-v INFO, -vv DEBUG) and/or a file (DEBUG). Imported here, not at the
-    top: a read command without -v never loads logging."""
+    top: a read command without -v never loads logging. ``from_env``: the file came from
+    REGSYNC_LOG_FILE, and the error says so (nobody typed it on this command line)."""
     from regsync.logsetup import LogFileError, configure
 
     try:
         configure(verbose, log_file)
     except LogFileError as exc:
-        raise click.BadParameter(str(exc), param_hint="--log-file") from None
+        where = " (from REGSYNC_LOG_FILE)" if from_env else ""
+        raise click.BadParameter(f"{exc}{where}", param_hint="--log-file") from None
 
 
 class _DbPath(click.ParamType):
@@ -156,11 +166,18 @@ class _DbPath(click.ParamType):
 DB_PATH = _DbPath()
 
 
-def _api_url_option(value: str) -> str:
+def _api_url_option(ctx: click.Context, param: click.Parameter, value: str) -> str | click.BadParameter:
+    """The checked URL. Typed on the command line, a malformed one is a usage error at once.
+    From REGSYNC_API_URL it is the error only of a command that asks the registry (it names
+    the variable): `status`, `history` and the other readers make no request, and a stale
+    variable in a shell must not stop them."""
     try:
         return check_api_url(value)
     except ValueError as exc:
-        raise click.BadParameter(f"{redact_url(value)!r}: {exc}") from None
+        message = f"{redact_url(value)!r}: {exc}"
+        if param.name and ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
+            return click.BadParameter(f"{message} (from REGSYNC_API_URL)", ctx=ctx, param=param)
+        raise click.BadParameter(message) from None
 
 
 class RegsyncGroup(click.Group):
@@ -259,7 +276,7 @@ def _misplaced_global(exc: click.NoSuchOption, argv: list[str]) -> str | None:
 )
 @click.option(
     "--api-url", default=DEFAULT_API_URL, envvar="REGSYNC_API_URL", show_default=True,
-    callback=lambda ctx, param, value: _api_url_option(value),
+    callback=_api_url_option,
     help="ClinicalTrials.gov API v2 base URL [env: REGSYNC_API_URL].",
 )
 @click.option("-v", "--verbose", count=True,
@@ -280,7 +297,10 @@ def cli(ctx, db_path, api_url, verbose, log_file):
         regsync changes --severity major
     """
     if verbose or log_file or "logging" in sys.modules:  # (re)configured, never stale
-        _setup_logging(verbose, log_file)
+        from_env = ctx.get_parameter_source("log_file") is click.core.ParameterSource.ENVIRONMENT
+        _setup_logging(verbose, log_file, from_env=from_env)
+    if isinstance(api_url, click.BadParameter) and ctx.invoked_subcommand in ("sync", "backfill"):
+        raise api_url  # before the database is created; `watch add --backfill` meets it on use
     ctx.obj = Context(db_path, api_url, ctx.obj if isinstance(ctx.obj, Clocks) else Clocks())
 
 
@@ -361,9 +381,9 @@ _NOTIFY_OPTIONS = [
     click.option("--webhook-mode", type=click.Choice(["digest", "study"]), default="digest", show_default=True,
                  envvar="REGSYNC_WEBHOOK_MODE",
                  help="One message per run, or one per study version [env: REGSYNC_WEBHOOK_MODE]."),
-    click.option("--mail-to", multiple=True, metavar="ADDRESS", envvar="REGSYNC_MAIL_TO",
+    click.option("--mail-to", multiple=True, metavar="ADDRESS", envvar="REGSYNC_MAIL_TO", callback=params.mail_addresses,
                  help="Mail what the sync found to this address (repeatable) [env: REGSYNC_MAIL_TO, space-separated]."),
-    click.option("--mail-from", metavar="ADDRESS", envvar="REGSYNC_MAIL_FROM",
+    click.option("--mail-from", metavar="ADDRESS", envvar="REGSYNC_MAIL_FROM", callback=params.mail_addresses,
                  help="Sender address (default: regsync@ this host's name) [env: REGSYNC_MAIL_FROM]."),
     click.option("--mail-severity", type=click.Choice(_SEVERITIES), default="major", show_default=True,
                  envvar="REGSYNC_MAIL_SEVERITY",
@@ -1038,8 +1058,8 @@ def _parse_since(value: str | None, now: Callable[[], datetime]) -> str | None:
               help="Only changes detected on or after WHEN (UTC): 2026-12-01, 2026-12, 2026, an ISO datetime, "
                    "12h, 7d, 2w, today, yesterday.")
 @click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
-@click.option("--category", "categories", multiple=True, metavar="CATEGORY",
-              help="Only these categories (repeatable): status, dates, outcomes, ...")
+@click.option("--category", "categories", multiple=True, metavar="CATEGORY", callback=params.categories,
+              help="Only these categories (repeatable, or comma separated): status, dates, outcomes, ...")
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
               help="This severity or higher; `admin` includes registry bookkeeping.")
 @click.option("--limit", type=params.LIMIT, help="At most this many changes.")
@@ -1161,8 +1181,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
               help="Versions with a change of this severity or higher; entries list only those changes.")
 @click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
-@click.option("--category", "categories", multiple=True, metavar="CATEGORY",
-              help="Only these categories (repeatable): status, dates, outcomes, ...")
+@click.option("--category", "categories", multiple=True, metavar="CATEGORY", callback=params.categories,
+              help="Only these categories (repeatable, or comma separated): status, dates, outcomes, ...")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
               help="At most this many entries, newest first.")
 @click.pass_obj

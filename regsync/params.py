@@ -14,6 +14,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from regsync.model import Category
 from regsync.store import TIME_FORMAT
 
 
@@ -191,3 +192,50 @@ def parse_since(value: str, now: Callable[[], datetime] = utc_now) -> str:
         problem = date_problem(text)
         what = f"a date: {problem}" if problem else "a date or time"
         raise ValueError(f"{value!r} is not {what}; use {SINCE_FORMATS}") from None
+
+
+# -- lists: --category, --mail-to ------------------------------------------------------------
+
+
+def _from_env(ctx: click.Context, param: click.Parameter) -> str:
+    envvar = getattr(param, "envvar", None)
+    if param.name and isinstance(envvar, str) and ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT:
+        return f" (from {envvar})"
+    return ""
+
+
+def categories(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--category``: repeatable, and each value a comma or space separated list in any case
+    (``Dates``, ``dates,status``), as NCT IDs are taken. An unknown one lists the valid ones."""
+    known = [c.value for c in Category]
+    found: list[str] = []
+    for value in values:
+        parts = value.replace(",", " ").split()
+        if not parts:
+            raise click.UsageError(f"--category needs a category; one of: {', '.join(known)}", ctx=ctx)
+        for part in parts:
+            if part.lower() not in known:
+                raise click.UsageError(f"unknown category {part!r}; one of: {', '.join(known)}", ctx=ctx)
+            found.append(part.lower())
+    return tuple(dict.fromkeys(found))
+
+
+_ADDRESS = re.compile(r"[^@\s,]+@[^@\s,]+")
+
+
+def mail_addresses(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
+    """``--mail-to`` (repeatable, commas or spaces between addresses) and ``--mail-from``:
+    each must read as name@host. Checked here, before the sync: a typo found only when the
+    mail is sent would cost the night's notification."""
+    if values is None:
+        return values
+    for value in values if isinstance(values, tuple) else (values,):
+        parts = str(value).replace(",", " ").split()
+        bad = [p for p in parts if not _ADDRESS.fullmatch(p)]
+        if not parts or bad:
+            shown = value if not parts or "@" not in value else bad[0]
+            raise click.BadParameter(
+                f"{shown!r} is not an e-mail address (name@host; separate several with commas){_from_env(ctx, param)}",
+                ctx=ctx, param=param,
+            )
+    return values

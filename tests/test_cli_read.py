@@ -128,6 +128,27 @@ def test_changes_newest_first_and_filters(three_versions, run):
     assert "Primary completion date: 2027-06-30 -> 2027-12-31" in text
 
 
+def test_categories_take_any_case_and_comma_lists(three_versions, run):
+    every = {r["category"] for r in json.loads(run("changes", "--json").stdout)}
+    assert {"dates", "status"} <= every
+    dates = json.loads(run("changes", "--category", "dates", "--json").stdout)
+    assert json.loads(run("changes", "--category", "Dates", "--json").stdout) == dates
+    both = json.loads(run("changes", "--category", "DATES,status", "--json").stdout)
+    assert {r["category"] for r in both} == {"dates", "status"}
+    assert both == json.loads(run("changes", "--category", "dates", "--category", "status", "--json").stdout)
+
+
+@pytest.mark.parametrize("command", ["changes", "feed"])
+def test_an_unknown_category_lists_the_valid_ones(three_versions, run, command):
+    result = run(command, "--category", "dates,Nonsense")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: unknown category 'Nonsense'; one of: status, dates, enrollment, arms, interventions, outcomes, "
+        "eligibility, design, results, obligations, documents, sponsor, oversight, conditions, description, "
+        f"identification, contacts, locations, references, ipd, admin (see: regsync {command} --help)\n"
+    )
+
+
 def test_changes_bad_input(three_versions, run):
     assert run("changes", "--category", "nonsense").exit_code == 2
     result = run("changes", "--since", "someday")

@@ -74,3 +74,53 @@ def test_diff_versions_accept_every_form(value, expected):
     from regsync.params import VERSION_REF
 
     assert VERSION_REF.convert(value, None, None) == expected
+
+
+# -- item 9: validation left over ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env, args", [
+    ({}, ["--mail-to", "not an address"]),
+    ({}, ["--mail-to", "trials@example.org, qa"]),
+    ({"REGSYNC_MAIL_TO": "trials@example.org qa"}, []),
+    ({}, ["--mail-to", "trials@example.org", "--mail-from", "regsync"]),
+])
+def test_a_mail_address_that_is_none_is_a_usage_error(tmp_path, monkeypatch, env, args):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("sync", *args, env=env)
+    assert (result.exit_code, result.stdout) == (2, "")
+    option = "--mail-from" if "--mail-from" in args else "--mail-to"
+    shown = "not an address" if "not an address" in args else "regsync" if option == "--mail-from" else "qa"
+    where = " (from REGSYNC_MAIL_TO)" if env else ""
+    assert result.stderr == (
+        f"error: Invalid value for '{option}': {shown!r} is not an e-mail address "
+        f"(name@host; separate several with commas){where} (see: regsync sync --help)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_api_url_in_the_environment_names_the_variable_and_stops_only_what_asks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = {"REGSYNC_API_URL": "foo"}
+    message = ("error: Invalid value for '--api-url': 'foo': expected an http:// or https:// URL, e.g. "
+               "https://clinicaltrials.gov/api/v2 (from REGSYNC_API_URL) (see: regsync --help)\n")
+    for command in (["sync"], ["backfill"]):
+        result = invoke(*command, env=env)
+        assert (result.exit_code, result.stderr) == (2, message)
+        assert list(tmp_path.iterdir()) == []  # refused before the database is created
+    # status, history and the other readers make no request: the variable is not theirs to judge.
+    result = invoke("status", env=env)
+    assert (result.exit_code, result.stderr) == (4, "error: no database at regsync.db (run `regsync sync` first, or pass --db)\n")
+    # Typed on the command line, it is wrong whatever the command.
+    result = invoke("--api-url", "foo", "status")
+    assert result.exit_code == 2 and "(from" not in result.stderr
+
+
+def test_a_bad_log_file_in_the_environment_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("status", env={"REGSYNC_LOG_FILE": str(tmp_path)})
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: Invalid value for --log-file: {tmp_path} is a directory, not a regular file "
+        "(from REGSYNC_LOG_FILE) (see: regsync --help)\n"
+    )
