@@ -21,7 +21,7 @@ from regsync import DEFAULT_API_URL, __version__, params, render
 from regsync.model import Category, Severity
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, Terminated, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
-from regsync.text import trunc
+from regsync.text import plural, trunc
 from regsync.store import Store, utcnow
 from regsync.urls import check_api_url, redact_url
 
@@ -384,7 +384,7 @@ _NOTIFY_OPTIONS = [
     click.option("--mail-to", multiple=True, metavar="ADDRESS", envvar="REGSYNC_MAIL_TO", callback=params.mail_addresses,
                  help="Mail what the sync found to this address (repeatable) [env: REGSYNC_MAIL_TO, space-separated]."),
     click.option("--mail-from", metavar="ADDRESS", envvar="REGSYNC_MAIL_FROM", callback=params.mail_addresses,
-                 help="Sender address (default: regsync@ this host's name) [env: REGSYNC_MAIL_FROM]."),
+                 help="Sender address [env: REGSYNC_MAIL_FROM].  [default: regsync@<this host's name>]"),
     click.option("--mail-severity", type=click.Choice(_SEVERITIES), default="major", show_default=True,
                  envvar="REGSYNC_MAIL_SEVERITY",
                  help="Changes of this severity or higher are mailed [env: REGSYNC_MAIL_SEVERITY]."),
@@ -491,12 +491,22 @@ def _notify_after_sync(obj: Context, report) -> None:
 @notify_options
 def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck, transport,
          then_backfill):
-    """Fetch studies and store every version whose content changed.
+    """Fetch studies; store each version that changed.
 
     IDs come from the arguments, else the watchlist (and query watches), else NCT07240987.
-    One line per study on stdout; each failure is one line on stderr. Exit 0 when every
-    study synced, 1 when any failed (the others are stored), 2 on usage errors, 3 when
-    another regsync is writing, 4 when the database cannot be used.
+    One line per study on stdout; each failure is one line on stderr.
+
+    Exit codes:
+
+    \b
+      0    every study synced, or nothing to do
+      1    a study failed (the others are stored), or the run failed as a whole
+      2    usage error (an option, an NCT ID, the notification settings)
+      3    another regsync is writing to the database (see --wait)
+      4    the database cannot be used
+      5    stored, but a notification could not be delivered
+      130  interrupted (Ctrl-C); what was stored is kept
+      143  terminated (SIGTERM); the same as Ctrl-C
 
     Example:
 
@@ -546,7 +556,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     counted = (
         f"{_plural(sum(c.values()), 'study', 'studies')}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
         + (f", {c['removed']} removed" if c["removed"] else "")
-        + f", {c['error']} failed ({report.mode}, {report.requests} requests)"
+        + f", {c['error']} failed ({report.mode}, {plural(report.requests, 'request')})"
     )
     done = report.outcome is RunOutcome.NOTHING_TO_DO
     _log(ERROR if report.failed else INFO, "run %s %s: %s", report.run_id, report.outcome, nothing if done else counted)
@@ -582,8 +592,7 @@ def _print_overdue(store: Store, today: date, run_id: int, *, as_json: bool) -> 
         sys.stdout.write((_line(event.to_dict()) if as_json else event.text()) + "\n")
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+_plural = plural
 
 
 def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
@@ -661,7 +670,7 @@ def _progress_bar(disabled: bool) -> _ProgressLine | None:
 @request_options
 @click.pass_obj
 def backfill(obj, nct_ids, quiet, wait, timeout, retries, max_wait):
-    """Store each study's past versions from the registry's own history.
+    """Store each study's past versions from the registry.
 
     IDs come from the arguments, else the watchlist, else NCT07240987. Only versions not
     yet stored are fetched, one at a time, at most 2 requests/s; each is committed as it is
@@ -732,7 +741,7 @@ def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0
         click.echo(prefix + report.stopped, err=True)
     stored = sum(len(s.stored) for s in report.studies)
     linked = sum(len(s.linked) for s in report.studies)
-    summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, {stored} registry versions stored, "
+    summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, {plural(stored, 'registry version')} stored, "
                f"{linked} linked to own snapshots ({_plural(report.requests, 'request', 'requests')})")
     _log(ERROR if report.failed else INFO, "run %s: %s", report.run_id, summary)
     if not quiet:
@@ -745,7 +754,7 @@ def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0
 @json_option
 @click.pass_obj
 def outcomes(obj, nct_id, as_json):
-    """The primary outcomes as first registered, then every change to them.
+    """Primary outcomes: as first registered, then changes.
 
     Each change with its date (the registry's, where known), whether it came before or after
     the start date, primary completion and results submission, and the registry's compare
@@ -771,7 +780,7 @@ def outcomes(obj, nct_id, as_json):
 
 @cli.group()
 def watch():
-    """Manage the watchlist that a plain `regsync sync` syncs.
+    """Manage the watchlist a plain `regsync sync` syncs.
 
     Example:
 
@@ -940,7 +949,7 @@ def history(obj, nct_id, as_json, as_of):
 @as_of_option
 @click.pass_obj
 def show(obj, nct_id, version, as_of):
-    """Print a stored record as JSON, as the API returned it.
+    """Print a stored record as JSON, as the API gave it.
 
     Example:
 
@@ -971,7 +980,9 @@ def show(obj, nct_id, version, as_of):
 @json_option
 @click.pass_obj
 def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
-    """What changed between two stored versions, grouped by category, most severe first.
+    """What changed between two stored versions.
+
+    Grouped by category, most severe first.
 
     Example:
 
@@ -1066,7 +1077,7 @@ def _parse_since(value: str | None, now: Callable[[], datetime]) -> str | None:
 @json_option
 @click.pass_obj
 def changes(obj, since, nct_ids, categories, severity, limit, as_json):
-    """Flagged changes across all tracked studies, newest first.
+    """Flagged changes of all tracked studies, newest first.
 
     Example:
 
@@ -1104,9 +1115,9 @@ def changes(obj, since, nct_ids, categories, severity, limit, as_json):
 @wait_option
 @click.pass_obj
 def reclassify(obj, wait):
-    """Recompute every stored change from the stored snapshots (after the rules changed).
+    """Recompute the stored changes (after a rules change).
 
-    Detection dates are kept.
+    Every change is computed again from the stored snapshots; detection dates are kept.
 
     Example:
 
@@ -1123,8 +1134,9 @@ def reclassify(obj, wait):
             store.finish_run(run_id, "interrupted", duration=obj.clocks.monotonic() - started)
             raise
         store.finish_run(run_id, "ok", duration=obj.clocks.monotonic() - started)
-    _log(INFO, "reclassified %d version pairs: %d changes", pairs, found)
-    click.echo(f"reclassified {pairs} version pairs: {found} changes")
+    done = f"reclassified {plural(pairs, 'version pair')}: {plural(found, 'change')}"
+    _log(INFO, "%s", done)
+    click.echo(done)
 
 
 @cli.command()
@@ -1132,7 +1144,7 @@ def reclassify(obj, wait):
 @json_option
 @click.pass_obj
 def status(obj, limit, as_json):
-    """Recent runs, what is stored, and how big the database is.
+    """Recent runs, what is stored, and the database's size.
 
     Example:
 
@@ -1187,7 +1199,9 @@ def _on_sigterm(signum: int, frame: object) -> None:
               help="At most this many entries, newest first.")
 @click.pass_obj
 def feed(obj, output, fmt, severity, nct_ids, categories, limit):
-    """A feed of flagged changes: one entry per study version, newest first.
+    """A feed of flagged changes, one entry per version.
+
+    Atom or JSON Feed, newest entry first.
 
     Entry ids are the same in every run, so a feed reader never shows an entry twice.
 
@@ -1222,7 +1236,9 @@ def feed(obj, output, fmt, severity, nct_ids, categories, limit):
 @cli.command("datasette-metadata")
 @click.pass_obj
 def datasette_metadata(obj):
-    """Print Datasette metadata (titles, descriptions, canned queries) for the database.
+    """Print Datasette metadata for the database.
+
+    Titles, descriptions and canned queries for the views regsync ships.
 
     Example:
 
@@ -1247,9 +1263,10 @@ def datasette_metadata(obj):
               help="Write the pages into this directory (created if missing).")
 @click.pass_obj
 def report(obj, nct_ids, html_dir):
-    """Write a static HTML site: an index of studies and a timeline page per study.
+    """Write an HTML site: an index and a page per study.
 
-    IDs come from the arguments, else the watchlist, else every stored study. The pages need
+    The index lists the studies, each study's page its timeline. IDs come from the
+    arguments, else the watchlist, else every stored study. The pages need
     no server, no network and no JavaScript: open DIR/index.html.
 
     Example:
@@ -1286,9 +1303,9 @@ def _state_choice() -> click.Choice:
 @json_option
 @click.pass_obj
 def obligations(obj, nct_ids, states, as_json):
-    """Results obligations of the tracked studies under FDAAA 801, judged today.
+    """Results obligations (FDAAA 801) of tracked studies.
 
-    Applicability (ACT, probable ACT, not applicable) is estimated from registry fields the
+    Judged today. Applicability (ACT, probable ACT, not applicable) is estimated from registry fields the
     way the FDAAA TrialsTracker does; "overdue" is not a legal finding.
 
     Example:

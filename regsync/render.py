@@ -11,7 +11,7 @@ import click
 
 from regsync.model import Change, Severity, StoredChange, summarize
 from regsync.store import TIME_FORMAT
-from regsync.text import word_diff
+from regsync.text import plural, word_diff
 
 SEVERITY_COLOUR = {
     Severity.CRITICAL: "red", Severity.MAJOR: "yellow", Severity.MINOR: "cyan", Severity.ADMIN: "bright_black",
@@ -190,7 +190,7 @@ def status_text(
 ) -> str:
     lines = [
         f"database: {db_path} ({_size(size)})",
-        f"studies: {counts['studies']} ({counts['watched']} watched, {counts['queries']} query watches, "
+        f"studies: {counts['studies']} ({counts['watched']} watched, {plural(counts['queries'], 'query watch', 'query watches')}, "
         f"{counts['removed']} removed from the registry)",
         f"versions: {counts['versions']}; changes: {counts['changes']} "
         f"({counts['flagged_changes']} flagged, the rest registry bookkeeping)",
