@@ -1279,7 +1279,7 @@ def report(obj, nct_ids, html_dir):
 
     ids = nct_ids_argument(nct_ids)
     with open_store(obj) as store:
-        written = write_report(store, ids or None, html_dir)
+        written = write_report(store, ids or None, html_dir, generated_at=obj.clocks.now())
     for page in written.pages:
         click.echo(f"{page.nct_id} {_plural(page.versions, 'version', 'versions')} -> {page.path}")
     for nct_id in written.not_synced:
