@@ -36,6 +36,7 @@ from regsync.text import (
     UNIT_WORDS, TextEdit, change_excerpt, norm_text, numbers, text_edit_kind, token_similarity,
     words_changed,
 )
+from regsync.text import signed
 from regsync.text import trunc as _trunc
 
 log = logging.getLogger(__name__)
@@ -529,9 +530,9 @@ def r_dates(raw: RawChange, ctx: Ctx) -> Hit:
     dd, dm = date_delta(od, nd)
     moved = od != nd
     if dd is not None:
-        dtxt = f"{dd:+d} days"
+        dtxt = signed(dd, "day")
     elif dm is not None:
-        dtxt = f"{dm:+d} months"
+        dtxt = signed(dm, "month")
     else:
         dtxt = ""
     ttxt = (nt or "no type") if ot == nt else f"{ot or 'no type'} -> {nt or 'no type'}"

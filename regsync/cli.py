@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shlex
 import sqlite3
 import sys
@@ -20,7 +21,7 @@ from regsync import DEFAULT_API_URL, __version__, params, render
 from regsync.model import Category, Severity
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, Terminated, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
-from regsync.text import trunc
+from regsync.text import plural, trunc
 from regsync.store import Store, utcnow
 from regsync.urls import check_api_url, redact_url
 
@@ -42,10 +43,18 @@ class Clocks:
 
 
 class Context:
-    def __init__(self, db_path: str, api_url: str, clocks: Clocks):
+    def __init__(self, db_path: str, api_url: str | click.BadParameter, clocks: Clocks):
         self.db_path = db_path
-        self.api_url = api_url
+        self._api_url = api_url
         self.clocks = clocks
+
+    @property
+    def api_url(self) -> str:
+        """The registry's URL; a malformed one from the environment is the usage error here,
+        when a command first asks for it (see _api_url_option)."""
+        if isinstance(self._api_url, click.BadParameter):
+            raise self._api_url
+        return self._api_url
 
 
 def _dumps(value) -> str:
@@ -114,8 +123,8 @@ def _asked(ctx: click.Context) -> str:
             if isinstance(param, click.Argument):
                 words += [shlex.quote(v) for v in (value or ())]
                 continue
-            if not isinstance(param, click.Option) or value is None:
-                continue
+            if not isinstance(param, click.Option) or value is None or isinstance(value, click.BadParameter):
+                continue  # (a malformed REGSYNC_API_URL that this command never uses)
             if param.name in _NOTIFY_PARAMS and level.get_parameter_source(param.name) is click.core.ParameterSource.DEFAULT:
                 continue  # notification settings nobody set are noise in the story of a run
             opt = max(param.opts, key=len)
@@ -129,15 +138,17 @@ def _asked(ctx: click.Context) -> str:
     return " ".join(words)
 
 
-def _setup_logging(verbose: int, log_file: str | None) -> None:
+def _setup_logging(verbose: int, log_file: str | None, *, from_env: bool = False) -> None:
     """Logs to stderr (-v INFO, -vv DEBUG) and/or a file (DEBUG). Imported here, not at the
-    top: a read command without -v never loads logging."""
+    top: a read command without -v never loads logging. ``from_env``: the file came from
+    REGSYNC_LOG_FILE, and the error says so (nobody typed it on this command line)."""
     from regsync.logsetup import LogFileError, configure
 
     try:
         configure(verbose, log_file)
     except LogFileError as exc:
-        raise click.BadParameter(str(exc), param_hint="--log-file") from None
+        where = " (from REGSYNC_LOG_FILE)" if from_env else ""
+        raise click.BadParameter(f"{exc}{where}", param_hint="--log-file") from None
 
 
 class _DbPath(click.ParamType):
@@ -155,11 +166,18 @@ class _DbPath(click.ParamType):
 DB_PATH = _DbPath()
 
 
-def _api_url_option(value: str) -> str:
+def _api_url_option(ctx: click.Context, param: click.Parameter, value: str) -> str | click.BadParameter:
+    """The checked URL. Typed on the command line, a malformed one is a usage error at once.
+    From REGSYNC_API_URL it is the error only of a command that asks the registry (it names
+    the variable): `status`, `history` and the other readers make no request, and a stale
+    variable in a shell must not stop them."""
     try:
         return check_api_url(value)
     except ValueError as exc:
-        raise click.BadParameter(f"{redact_url(value)!r}: {exc}") from None
+        message = f"{redact_url(value)!r}: {exc}"
+        if param.name and ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
+            return click.BadParameter(f"{message} (from REGSYNC_API_URL)", ctx=ctx, param=param)
+        raise click.BadParameter(message) from None
 
 
 class RegsyncGroup(click.Group):
@@ -197,6 +215,15 @@ class RegsyncGroup(click.Group):
             # A bare `regsync` (or `regsync watch`) asks for help: give it, not an error.
             click.echo(exc.ctx.get_help() if exc.ctx else self.get_help(click.Context(self)))
             sys.exit(0)
+        except click.NoSuchOption as exc:
+            misplaced = _misplaced_global(exc, _given_args(args, kwargs))
+            if misplaced is None:
+                hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+                click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            else:
+                root = exc.ctx.find_root().info_name if exc.ctx else "regsync"
+                click.echo(f"error: {misplaced} (see: {root} --help)", err=True)
+            sys.exit(exc.exit_code)
         except click.UsageError as exc:
             hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
             click.echo(f"error: {exc.format_message()}{hint}", err=True)
@@ -210,6 +237,37 @@ class RegsyncGroup(click.Group):
         sys.exit(0)
 
 
+# The group's own options: given after a command, click knows them only as "No such option",
+# which sends a new user looking in the command's help where they are not listed.
+_GLOBAL_OPTIONS = {"--db": True, "--api-url": True, "--log-file": True, "-v": False, "--verbose": False}
+
+
+def _given_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    given = args[0] if args else kwargs.get("args")
+    return list(sys.argv[1:] if given is None else given)
+
+
+def _misplaced_global(exc: click.NoSuchOption, argv: list[str]) -> str | None:
+    """``--db goes before the command: regsync --db x.db history ...`` when the unknown
+    option is one of the group's, else None (a misspelling keeps click's own message)."""
+    name = exc.option_name
+    if name not in _GLOBAL_OPTIONS or exc.ctx is None or exc.ctx.parent is None:
+        return None
+    takes_value = _GLOBAL_OPTIONS[name]
+    shown = name
+    for i, token in enumerate(argv):
+        if takes_value and token.startswith(name + "="):
+            shown = f"{name} {shlex.quote(token.split('=', 1)[1])}"
+            break
+        if token == name or (name == "-v" and re.fullmatch(r"-v+", token)):
+            shown = token
+            if takes_value and i + 1 < len(argv):
+                shown += " " + shlex.quote(argv[i + 1])
+            break
+    path = exc.ctx.command_path.split(" ")
+    return f"{name} goes before the command: {path[0]} {shown} {' '.join(path[1:])} ..."
+
+
 @click.group(cls=RegsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="regsync")
 @click.option(
@@ -218,7 +276,7 @@ class RegsyncGroup(click.Group):
 )
 @click.option(
     "--api-url", default=DEFAULT_API_URL, envvar="REGSYNC_API_URL", show_default=True,
-    callback=lambda ctx, param, value: _api_url_option(value),
+    callback=_api_url_option,
     help="ClinicalTrials.gov API v2 base URL [env: REGSYNC_API_URL].",
 )
 @click.option("-v", "--verbose", count=True,
@@ -239,7 +297,10 @@ def cli(ctx, db_path, api_url, verbose, log_file):
         regsync changes --severity major
     """
     if verbose or log_file or "logging" in sys.modules:  # (re)configured, never stale
-        _setup_logging(verbose, log_file)
+        from_env = ctx.get_parameter_source("log_file") is click.core.ParameterSource.ENVIRONMENT
+        _setup_logging(verbose, log_file, from_env=from_env)
+    if isinstance(api_url, click.BadParameter) and ctx.invoked_subcommand in ("sync", "backfill"):
+        raise api_url  # before the database is created; `watch add --backfill` meets it on use
     ctx.obj = Context(db_path, api_url, ctx.obj if isinstance(ctx.obj, Clocks) else Clocks())
 
 
@@ -331,10 +392,10 @@ _NOTIFY_OPTIONS = [
     click.option("--webhook-mode", type=click.Choice(["digest", "study"]), default="digest", show_default=True,
                  envvar="REGSYNC_WEBHOOK_MODE",
                  help="One message per run, or one per study version [env: REGSYNC_WEBHOOK_MODE]."),
-    click.option("--mail-to", multiple=True, metavar="ADDRESS", envvar="REGSYNC_MAIL_TO",
+    click.option("--mail-to", multiple=True, metavar="ADDRESS", envvar="REGSYNC_MAIL_TO", callback=params.mail_addresses,
                  help="Mail what the sync found to this address (repeatable) [env: REGSYNC_MAIL_TO, space-separated]."),
-    click.option("--mail-from", metavar="ADDRESS", envvar="REGSYNC_MAIL_FROM",
-                 help="Sender address (default: regsync@ this host's name) [env: REGSYNC_MAIL_FROM]."),
+    click.option("--mail-from", metavar="ADDRESS", envvar="REGSYNC_MAIL_FROM", callback=params.mail_addresses,
+                 help="Sender address [env: REGSYNC_MAIL_FROM].  [default: regsync@<this host's name>]"),
     click.option("--mail-severity", type=click.Choice(_SEVERITIES), default="major", show_default=True,
                  envvar="REGSYNC_MAIL_SEVERITY",
                  help="Changes of this severity or higher are mailed [env: REGSYNC_MAIL_SEVERITY]."),
@@ -423,15 +484,24 @@ def _notify_settings(v: dict[str, Any]):
 @notify_options
 def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_wait, delay, recheck, transport,
          then_backfill, fill_in):
-    """Fetch studies and store every version whose content changed.
+    """Fetch studies; store each version that changed.
 
     IDs come from the arguments, else the watchlist (and query watches), else NCT07240987.
     One line per study on stdout; each failure is one line on stderr. A changed study's
     versions that regsync missed since the last sync are filled in from the registry's
-    history (one more request per changed study; --no-fill-in turns it off). Exit 0 when
-    every study synced, 1 when any failed (the others are stored), 2 on usage errors, 3
-    when another regsync is writing, 4 when the database cannot be used, 5 when a
-    notification could not be delivered.
+    history (one more request per changed study; --no-fill-in turns it off).
+
+    Exit codes:
+
+    \b
+      0    every study synced, or nothing to do
+      1    a study failed (the others are stored), or the run failed as a whole
+      2    usage error (an option, an NCT ID, the notification settings)
+      3    another regsync is writing to the database (see --wait)
+      4    the database cannot be used
+      5    stored, but a notification could not be delivered
+      130  interrupted (Ctrl-C); what was stored is kept
+      143  terminated (SIGTERM); the same as Ctrl-C
 
     Example:
 
@@ -481,7 +551,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
     counted = (
         f"{_plural(sum(c.values()), 'study', 'studies')}: {c['new']} new, {c['changed']} changed, {c['unchanged']} unchanged"
         + (f", {c['removed']} removed" if c["removed"] else "")
-        + f", {c['error']} failed ({report.mode}, {_plural(report.requests, 'request', 'requests')})"
+        + f", {c['error']} failed ({report.mode}, {plural(report.requests, 'request')})"
     )
     if report.history is not None and report.history.requests:
         counted = counted[:-1] + f"; {_plural(report.history.requests, 'history request', 'history requests')})"
@@ -554,8 +624,7 @@ def _history_teller(*, quiet: bool, as_json: bool, progress, soft: bool = False)
     return told
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+_plural = plural
 
 
 def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
@@ -633,7 +702,7 @@ def _progress_bar(disabled: bool) -> _ProgressLine | None:
 @request_options
 @click.pass_obj
 def backfill(obj, nct_ids, quiet, wait, timeout, retries, max_wait):
-    """Store each study's past versions from the registry's own history.
+    """Store each study's past versions from the registry.
 
     IDs come from the arguments, else the watchlist, else NCT07240987. Only versions not
     yet stored are fetched, one at a time, at most 2 requests/s; each is committed as it is
@@ -678,8 +747,7 @@ def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0
         click.echo("error: " + report.stopped, err=True)
     stored = sum(len(s.stored) for s in report.studies)
     linked = sum(len(s.linked) for s in report.studies)
-    summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, "
-               f"{_plural(stored, 'registry version', 'registry versions')} stored, "
+    summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, {plural(stored, 'registry version')} stored, "
                f"{linked} linked to own snapshots ({_plural(report.requests, 'request', 'requests')})")
     _log(ERROR if report.failed else INFO, "run %s: %s", report.run_id, summary)
     if not quiet:
@@ -692,7 +760,7 @@ def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0
 @json_option
 @click.pass_obj
 def outcomes(obj, nct_id, as_json):
-    """The primary outcomes as first registered, then every change to them.
+    """Primary outcomes: as first registered, then changes.
 
     Each change with its date (the registry's, where known), whether it came before or after
     the start date, primary completion and results submission, and the registry's compare
@@ -718,7 +786,7 @@ def outcomes(obj, nct_id, as_json):
 
 @cli.group()
 def watch():
-    """Manage the watchlist that a plain `regsync sync` syncs.
+    """Manage the watchlist a plain `regsync sync` syncs.
 
     Example:
 
@@ -851,11 +919,11 @@ def _parse_day(value: str | None, option: str) -> str | None:
     if value is None:
         return None
     try:
-        day = params.parse_since(value, click.get_current_context().obj.clocks.now)
-        date.fromisoformat(day[:10])
-    except (ValueError, AttributeError):
-        raise click.BadParameter(f"{value!r} is not a day (YYYY-MM-DD, today or yesterday)", param_hint=option) from None
-    return day[:10]
+        if value.strip().lower() in ("today", "yesterday"):
+            return params.parse_since(value, click.get_current_context().obj.clocks.now)[:10]
+        return params.parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 @cli.command()
@@ -901,7 +969,7 @@ def history(obj, nct_id, as_json, as_of):
 @as_of_option
 @click.pass_obj
 def show(obj, nct_id, version, as_of):
-    """Print a stored record as JSON, exactly as the registry returned it.
+    """Print a stored record as JSON, as the registry gave it.
 
     Example:
 
@@ -938,10 +1006,11 @@ def show(obj, nct_id, version, as_of):
 @json_option
 @click.pass_obj
 def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
-    """What changed between two versions, grouped by category, most severe first.
+    """What changed between two versions.
 
-    Versions are named as `regsync history` names them (the registry's numbers once known,
-    so `--from 2 --to 3` is the registry's compare view ?tab=history&a=2&b=3).
+    Grouped by category, most severe first. Versions are named as `regsync history` names
+    them (the registry's numbers once known, so `--from 2 --to 3` is the registry's compare
+    view ?tab=history&a=2&b=3).
 
     Example:
 
@@ -1006,15 +1075,15 @@ def _parse_since(value: str | None, now: Callable[[], datetime], hint: str = "'-
               help="Only changes the sponsor submitted on or after WHEN (the registry's lastUpdateSubmitDate; "
                    "same forms as --since).")
 @click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
-@click.option("--category", "categories", multiple=True, metavar="CATEGORY",
-              help="Only these categories (repeatable): status, dates, outcomes, ...")
+@click.option("--category", "categories", multiple=True, metavar="CATEGORY", callback=params.categories,
+              help="Only these categories (repeatable, or comma separated): status, dates, outcomes, ...")
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
               help="This severity or higher; `admin` includes registry bookkeeping.")
 @click.option("--limit", type=params.LIMIT, help="At most this many changes.")
 @json_option
 @click.pass_obj
 def changes(obj, since, submitted_since, nct_ids, categories, severity, limit, as_json):
-    """Flagged changes across all tracked studies, newest first.
+    """Flagged changes of all tracked studies, newest first.
 
     Example:
 
@@ -1053,7 +1122,7 @@ def changes(obj, since, submitted_since, nct_ids, categories, severity, limit, a
 @wait_option
 @click.pass_obj
 def reclassify(obj, wait):
-    """Judge every stored version pair again (after the rules changed).
+    """Judge the stored versions again (after a rules change).
 
     Each study's chain is put in the registry's order first. A change judged the same as
     before is left as it is (its detection date too); a change found anew is detected now.
@@ -1086,7 +1155,7 @@ def reclassify(obj, wait):
 @json_option
 @click.pass_obj
 def status(obj, limit, as_json):
-    """Recent runs, what is stored, and how big the database is.
+    """Recent runs, what is stored, and the database's size.
 
     Example:
 
@@ -1135,13 +1204,15 @@ def _on_sigterm(signum: int, frame: object) -> None:
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
               help="Versions with a change of this severity or higher; entries list only those changes.")
 @click.option("--nct", "nct_ids", multiple=True, help="Only these studies (repeatable).")
-@click.option("--category", "categories", multiple=True, metavar="CATEGORY",
-              help="Only these categories (repeatable): status, dates, outcomes, ...")
+@click.option("--category", "categories", multiple=True, metavar="CATEGORY", callback=params.categories,
+              help="Only these categories (repeatable, or comma separated): status, dates, outcomes, ...")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
               help="At most this many entries, newest first.")
 @click.pass_obj
 def feed(obj, output, fmt, severity, nct_ids, categories, limit):
-    """A feed of flagged changes: one entry per study version, newest first.
+    """A feed of flagged changes, one entry per version.
+
+    Atom or JSON Feed, newest entry first.
 
     Entry ids are the same in every run, so a feed reader never shows an entry twice.
 
@@ -1176,7 +1247,9 @@ def feed(obj, output, fmt, severity, nct_ids, categories, limit):
 @cli.command("datasette-metadata")
 @click.pass_obj
 def datasette_metadata(obj):
-    """Print Datasette metadata (titles, descriptions, canned queries) for the database.
+    """Print Datasette metadata for the database.
+
+    Titles, descriptions and canned queries for the views regsync ships.
 
     Example:
 
@@ -1201,9 +1274,10 @@ def datasette_metadata(obj):
               help="Write the pages into this directory (created if missing).")
 @click.pass_obj
 def report(obj, nct_ids, html_dir):
-    """Write a static HTML site: an index of studies and a timeline page per study.
+    """Write an HTML site: an index and a page per study.
 
-    IDs come from the arguments, else the watchlist, else every stored study. The pages need
+    The index lists the studies, each study's page its timeline. IDs come from the
+    arguments, else the watchlist, else every stored study. The pages need
     no server, no network and no JavaScript: open DIR/index.html.
 
     Example:
@@ -1216,7 +1290,7 @@ def report(obj, nct_ids, html_dir):
 
     ids = nct_ids_argument(nct_ids)
     with open_store(obj) as store:
-        written = write_report(store, ids or None, html_dir)
+        written = write_report(store, ids or None, html_dir, generated_at=obj.clocks.now())
     for page in written.pages:
         click.echo(f"{page.nct_id} {_plural(page.versions, 'version', 'versions')} -> {page.path}")
     for nct_id in written.not_synced:
@@ -1240,9 +1314,9 @@ def _state_choice() -> click.Choice:
 @json_option
 @click.pass_obj
 def obligations(obj, nct_ids, states, as_json):
-    """Results obligations of the tracked studies under FDAAA 801, judged today.
+    """Results obligations (FDAAA 801) of tracked studies.
 
-    Applicability (ACT, probable ACT, not applicable) is estimated from registry fields the
+    Judged today. Applicability (ACT, probable ACT, not applicable) is estimated from registry fields the
     way the FDAAA TrialsTracker does; "overdue" is not a legal finding.
 
     Example:

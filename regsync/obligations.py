@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from regsync.model import Category, Change, Kind
 from regsync.model import dig as _get
+from regsync.text import plural, signed
 
 if TYPE_CHECKING:
     from regsync.store import Store
@@ -159,11 +160,11 @@ class Obligation:
     def state_words(self) -> str:
         """``overdue 46 days``, ``reported late 63 days``, ``submitted, not yet posted (QC)``."""
         if self.state is State.OVERDUE:
-            return f"overdue {self.days} days"
+            return f"overdue {plural(self.days or 0, 'day')}"
         if self.state is State.REPORTED_LATE:
-            return f"reported late {self.days} days"
+            return f"reported late {plural(self.days or 0, 'day')}"
         if self.state is State.SUBMITTED:
-            late = f", {self.days} days late" if self.days else ""
+            late = f", {plural(self.days, 'day')} late" if self.days else ""
             return f"submitted, not yet posted (QC){late}"
         if self.state is State.DUE:
             assert self.overdue_after is not None
@@ -373,14 +374,14 @@ def _duties(status: Any, today: date) -> tuple[Duty, ...]:
     if pcd is not None and (today - pcd.day).days > UPDATE_DAYS:
         if pcd_type == "ACTUAL" and overall in _RECRUITING:
             found.append(Duty("status-not-updated", (
-                f"overallStatus still {overall} {(today - pcd.day).days} days after the actual "
+                f"overallStatus still {overall} {plural((today - pcd.day).days, 'day')} after the actual "
                 f"primary completion date {pcd.words()} (update due within {UPDATE_DAYS} days)"
             )))
         elif pcd_type == "ESTIMATED" and overall in ONGOING:
             # The other half of the same duty: reaching the primary completion date is
             # itself to be reported within 30 days (42 CFR 11.64(a)(1)(ii)(I)).
             found.append(Duty("pcd-not-updated", (
-                f"primary completion date {pcd.words()} passed {(today - pcd.day).days} days ago "
+                f"primary completion date {pcd.words()} passed {plural((today - pcd.day).days, 'day')} ago "
                 f"and is still ESTIMATED (update due within {UPDATE_DAYS} days)"
             )))
     verified = parse_registry_date(_get(status, "statusVerifiedDate"))
@@ -444,7 +445,7 @@ def obligation_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[C
     if moved:
         if before.due_date and after.due_date:
             delta = (after.due_date - before.due_date).days
-            words.append(f"results due date {before.due_date} -> {after.due_date} ({delta:+d} days)")
+            words.append(f"results due date {before.due_date} -> {after.due_date} ({signed(delta, 'day')})")
         else:
             words.append(f"results due date {before.due_date or 'none'} -> {after.due_date or 'none'}")
     if before.state != after.state:
@@ -544,7 +545,7 @@ class BecameOverdue:
     def text(self) -> str:
         """One line for cron: the study, since when, and why then."""
         return (
-            f"{self.nct_id} results overdue {self.days} days: due {self.due_date} ({self.basis}), "
+            f"{self.nct_id} results overdue {plural(self.days, 'day')}: due {self.due_date} ({self.basis}), "
             f"the 30-day grace ended {self.overdue_after}"
         )
 

@@ -14,6 +14,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from regsync.model import Category
 from regsync.store import TIME_FORMAT
 
 
@@ -75,26 +76,74 @@ LIMIT = Bounded(int, 1, 1_000_000_000)
 RUNS = Bounded(int, 1, 1_000_000)
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+_DATE_SHAPED = re.compile(r"^(\d{4})-(\d{1,2})(?:-(\d{1,2}))?$")
+
+
+def date_problem(text: str) -> str | None:
+    """Which part of a date-shaped value is wrong (``month 13 is not 1-12``, ``February 2026
+    has no day 30``, ``month and day take two digits``), so the error points at the typo instead of
+    only listing the forms; None when the text does not look like a date at all."""
+    m = _DATE_SHAPED.match(text.strip())
+    if not m:
+        return None
+    year, month, day = int(m[1]), int(m[2]), m[3]
+    if not 1 <= month <= 12:
+        return f"month {m[2]} is not 1-12"
+    if day is not None:
+        if int(day) < 1:
+            return f"day {day} is not a day of the month"
+        try:
+            date(year, month, int(day))
+        except ValueError:
+            return f"{_MONTHS[month - 1]} {year} has no day {int(day)}"
+    if len(m[2]) != 2 or (day is not None and len(day) != 2):
+        return "month and day take two digits"
+    return None
+
+
+def parse_day(value: str) -> str:
+    """A YYYY-MM-DD option value (``--as-of``), or ValueError saying what is wrong with it."""
+    text = value.strip()
+    problem = date_problem(text)
+    if problem is None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return date.fromisoformat(text).isoformat()
+    raise ValueError(f"{value!r} is not a date: {problem}; use YYYY-MM-DD" if problem
+                     else f"{value!r} is not a date (YYYY-MM-DD)")
+
+
+VERSION_FORMS = "N (a version number from 1; 3a for a variant), first, latest or a date (YYYY-MM-DD)"
+
+
 class VersionRef(click.ParamType):
     """``diff --from/--to``, ``show --version``: a version as ``history`` names it (``3``, or
-    ``3a`` for a variant), ``first``, ``latest``, or a date (YYYY-MM-DD: the version the
-    public registry showed that day)."""
+    ``3a`` for a variant of version 3), ``first``, ``latest``, or a date (YYYY-MM-DD: the
+    version the public registry showed that day). A value that is none of them names all the
+    forms, and for a date the part that is wrong: a bad date would otherwise read as "not an
+    integer", which is not what was meant."""
 
     name = "version"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, int | str) and not isinstance(value, bool):
-            text = str(value).strip().lower()
-            if text in ("first", "latest"):
-                return text
-            if re.fullmatch(r"\d{1,9}[a-z]{1,3}", text):
-                return text  # a variant of a registry version (a silent edit): 3a
-            if len(text) == 10 and text[4] == "-":
-                try:
-                    return date.fromisoformat(text).isoformat()
-                except ValueError:
-                    pass
-        return VERSION.convert(value, param, ctx)
+        if isinstance(value, int) and not isinstance(value, bool) and VERSION._inside(value):
+            return value  # a default
+        text = str(value).strip().lower()
+        if text in ("first", "latest"):
+            return text
+        if re.fullmatch(r"\d+", text):
+            number = int(text)
+            if VERSION._inside(number):
+                return number
+            self.fail(f"{value!r} is not a version: numbers run from 1 to {_number(VERSION.high)}; "
+                      f"use {VERSION_FORMS}", param, ctx)
+        if re.fullmatch(r"\d{1,9}[a-z]{1,3}", text):
+            return text  # a variant of a registry version (a silent edit): 3a
+        problem = date_problem(text)
+        if problem is None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return date.fromisoformat(text).isoformat()
+        what = f"a date: {problem}" if problem else "a version"
+        self.fail(f"{value!r} is not {what}; use {VERSION_FORMS}", param, ctx)
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "N|first|latest|DATE"
@@ -136,11 +185,60 @@ def parse_since(value: str, now: Callable[[], datetime] = utc_now) -> str:
             return date(int(month.group(1)), int(month.group(2)), 1).isoformat()
         if _YEAR.match(text):
             return date(int(text), 1, 1).isoformat()
-        if len(text) == 10:
+        if len(text) == 10 and date_problem(text) is None:
             return date.fromisoformat(text).isoformat()
         moment = datetime.fromisoformat(value.strip())
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)  # like every time regsync shows: UTC
         return moment.astimezone(UTC).strftime(TIME_FORMAT)
     except (ValueError, OverflowError):
-        raise ValueError(f"{value!r} is not a date or time; use {SINCE_FORMATS}") from None
+        problem = date_problem(text)
+        what = f"a date: {problem}" if problem else "a date or time"
+        raise ValueError(f"{value!r} is not {what}; use {SINCE_FORMATS}") from None
+
+
+# -- lists: --category, --mail-to ------------------------------------------------------------
+
+
+def _from_env(ctx: click.Context, param: click.Parameter) -> str:
+    envvar = getattr(param, "envvar", None)
+    if param.name and isinstance(envvar, str) and ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT:
+        return f" (from {envvar})"
+    return ""
+
+
+def categories(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--category``: repeatable, and each value a comma or space separated list in any case
+    (``Dates``, ``dates,status``), as NCT IDs are taken. An unknown one lists the valid ones."""
+    known = [c.value for c in Category]
+    found: list[str] = []
+    for value in values:
+        parts = value.replace(",", " ").split()
+        if not parts:
+            raise click.UsageError(f"--category needs a category; one of: {', '.join(known)}", ctx=ctx)
+        for part in parts:
+            if part.lower() not in known:
+                raise click.UsageError(f"unknown category {part!r}; one of: {', '.join(known)}", ctx=ctx)
+            found.append(part.lower())
+    return tuple(dict.fromkeys(found))
+
+
+_ADDRESS = re.compile(r"[^@\s,]+@[^@\s,]+")
+
+
+def mail_addresses(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
+    """``--mail-to`` (repeatable, commas or spaces between addresses) and ``--mail-from``:
+    each must read as name@host. Checked here, before the sync: a typo found only when the
+    mail is sent would cost the night's notification."""
+    if values is None:
+        return values
+    for value in values if isinstance(values, tuple) else (values,):
+        parts = str(value).replace(",", " ").split()
+        bad = [p for p in parts if not _ADDRESS.fullmatch(p)]
+        if not parts or bad:
+            shown = value if not parts or "@" not in value else bad[0]
+            raise click.BadParameter(
+                f"{shown!r} is not an e-mail address (name@host; separate several with commas){_from_env(ctx, param)}",
+                ctx=ctx, param=param,
+            )
+    return values

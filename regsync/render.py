@@ -12,7 +12,7 @@ import click
 
 from regsync.model import Change, Severity, StoredChange, summarize
 from regsync.store import TIME_FORMAT
-from regsync.text import word_diff
+from regsync.text import plural, word_diff
 
 SEVERITY_COLOUR = {
     Severity.CRITICAL: "red", Severity.MAJOR: "yellow", Severity.MINOR: "cyan", Severity.ADMIN: "bright_black",
@@ -179,7 +179,7 @@ def status_text(
 ) -> str:
     lines = [
         f"database: {db_path} ({_size(size)})",
-        f"studies: {counts['studies']} ({counts['watched']} watched, {counts['queries']} query watches, "
+        f"studies: {counts['studies']} ({counts['watched']} watched, {plural(counts['queries'], 'query watch', 'query watches')}, "
         f"{counts['removed']} removed from the registry)",
         f"versions: {counts['versions']}; changes: {counts['changes']} "
         f"({counts['flagged_changes']} flagged, the rest registry bookkeeping)",
@@ -302,7 +302,15 @@ def obligations_text(rows: list[Any], today: Any) -> str:
         }
         for r in rows
     ]
-    return f"results obligations on {today.isoformat()}\n" + table(view, list(view[0]))
+    text = f"results obligations on {today.isoformat()}\n" + table(view, list(view[0]))
+    # The updates a record appears to owe are what compliance staff act on, so the table
+    # a person reads carries them too, not only --json: one line each, under the table.
+    duties = [(r.nct_id, d.text) for r in rows for d in r.obligation.duties]
+    if duties:
+        text += "\n\nrecord updates that appear due (42 CFR 11.64):\n" + "\n".join(
+            f"{nct_id}  {duty}" for nct_id, duty in duties
+        )
+    return text
 
 
 def obligations_status_line(counts: dict[Any, int], today: Any) -> str:

@@ -21,7 +21,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from regsync.errors import RegsyncError
@@ -373,6 +373,31 @@ def status_css(status: str | None) -> str:
     return "status-" + re.sub(r"[^a-z0-9]+", "-", (status or "unknown").lower()).strip("-")
 
 
+DATE_ORDER = {key: n for n, (key, _label) in enumerate(DATE_FIELDS)}
+# Marks closer than this (in chart units) would hide one another: the square of an equal
+# completion date covered the primary completion's diamond.
+CLOSE = 10.0
+SPREAD = 10.0  # how far apart, up and down, marks of the same place are drawn
+
+
+def _spread(marks: list[Mark]) -> list[Mark]:
+    """Marks that would cover one another moved apart vertically, in field order (start on
+    top), each keeping its x: the date it says stays exact, and every mark stays visible."""
+    groups: list[list[Mark]] = []
+    for mark in sorted(marks, key=lambda m: (m.x, DATE_ORDER[m.point.key])):
+        if groups and mark.x - groups[-1][0].x < CLOSE:
+            groups[-1].append(mark)
+        else:
+            groups.append([mark])
+    placed: dict[str, Mark] = {}
+    for group in groups:
+        group.sort(key=lambda m: DATE_ORDER[m.point.key])
+        top = -SPREAD * (len(group) - 1) / 2
+        for i, mark in enumerate(group):
+            placed[mark.point.key] = Mark(mark.x, mark.y + top + i * SPREAD, mark.point)
+    return [placed[m.point.key] for m in marks]
+
+
 def build_chart(study: StudyView) -> Chart:
     days = [p.day for v in study.versions for p in v.dates if p]
     first = min(days) if days else date(2000, 1, 1)
@@ -393,9 +418,13 @@ def build_chart(study: StudyView) -> Chart:
     for n, version in enumerate(study.versions):
         y = TOP + n * LANE
         mid = y + LANE / 2
-        marks = [Mark(x(p.day), mid, p) for p in version.dates if p]
+        marks = _spread([Mark(x(p.day), mid, p) for p in version.dates if p])
+        # The line runs through the dates in the order of the calendar, not of the fields: a
+        # completion date before the primary completion date would otherwise be reached by a
+        # line drawn back over the first one, two dashes on top of each other reading as solid.
+        in_time = sorted(marks, key=lambda m: (m.point.day, DATE_ORDER[m.point.key]))
         segments = [
-            Segment(a.x, b.x, mid, b.point.estimated) for a, b in itertools.pairwise(marks)
+            Segment(a.x, b.x, mid, b.point.estimated) for a, b in itertools.pairwise(in_time) if b.x > a.x
         ]
         lanes.append(Lane(version, y, marks, segments))
     statuses = list(dict.fromkeys(v.overall_status or "UNKNOWN" for v in study.versions))
@@ -404,6 +433,19 @@ def build_chart(study: StudyView) -> Chart:
 
 
 # -- writing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Generated:
+    """When and from which database the pages were written: a page read weeks later, or
+    copied to a shared drive, says how old it is and where to look for newer."""
+
+    at: datetime
+    database: str
+
+    @property
+    def words(self) -> str:
+        return f"Generated on {self.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC from database {self.database}"
 
 
 @dataclass(frozen=True)
@@ -435,7 +477,20 @@ def _environment() -> jinja2.Environment:
     env.globals.update(registry_url=registry_url, history_url=history_url, status_css=status_css,
                        status_fill=status_fill)
     env.filters["day"] = lambda value: (value or "")[:10]
+    env.filters["nobreak"] = _nobreak_dates
     return env
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}(?:-\d{2})?")
+
+
+def _nobreak_dates(value: Any) -> Any:
+    """Text with each date kept on one line: a browser breaks at hyphens, and a narrow
+    column showed ``2026-12-`` over ``07``. Escaped first: the text is the registry's."""
+    from markupsafe import Markup, escape
+
+    text = str(escape("" if value is None else value))
+    return Markup(_ISO_DAY.sub(lambda m: f'<span class="nowrap">{m[0]}</span>', text))
 
 
 def report_ids(store: Store, nct_ids: Sequence[str] | None) -> list[str]:
@@ -445,22 +500,27 @@ def report_ids(store: Store, nct_ids: Sequence[str] | None) -> list[str]:
     return store.watch_ids() or sorted(store.checked_order())
 
 
-def render_study(study: StudyView, env: jinja2.Environment | None = None) -> str:
+def render_study(study: StudyView, env: jinja2.Environment | None = None,
+                 generated: Generated | None = None) -> str:
     env = env or _environment()
-    return env.get_template("study.html").render(study=study, chart=build_chart(study))
+    return env.get_template("study.html").render(study=study, chart=build_chart(study), generated=generated)
 
 
 def render_index(studies: Iterable[StudyView], not_synced: Iterable[str] = (),
-                 env: jinja2.Environment | None = None) -> str:
+                 env: jinja2.Environment | None = None, generated: Generated | None = None) -> str:
     env = env or _environment()
-    return env.get_template("index.html").render(studies=list(studies), not_synced=list(not_synced))
+    return env.get_template("index.html").render(studies=list(studies), not_synced=list(not_synced),
+                                                 generated=generated)
 
 
-def write_report(store: Store, nct_ids: Sequence[str] | None, out_dir: str | os.PathLike[str]) -> Report:
+def write_report(store: Store, nct_ids: Sequence[str] | None, out_dir: str | os.PathLike[str],
+                 *, generated_at: datetime | None = None) -> Report:
     """Write the site into ``out_dir`` (created if missing). Every study named is checked
     before anything is written (UnknownStudy); each file is replaced whole, so a browser
-    never shows half a page."""
+    never shows half a page. Each page says it was generated at ``generated_at`` (default:
+    now) from the store's database."""
     out = os.fspath(out_dir)
+    generated = Generated(generated_at or datetime.now(UTC), store.path)
     ids = report_ids(store, nct_ids)
     known = set(store.checked_order())
     if nct_ids:
@@ -477,10 +537,10 @@ def write_report(store: Store, nct_ids: Sequence[str] | None, out_dir: str | os.
     pages = []
     for study in studies:
         path = os.path.join(out, study.page)
-        _write(path, render_study(study, env))
+        _write(path, render_study(study, env, generated))
         pages.append(Page(study.nct_id, path, len(study.versions)))
     index = os.path.join(out, "index.html")
-    _write(index, render_index(studies, not_synced, env))
+    _write(index, render_index(studies, not_synced, env, generated))
     return Report(index, pages, not_synced)
 
 

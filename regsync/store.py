@@ -339,6 +339,7 @@ class Store:
         """
         path = os.fspath(path)
         _check_path(path, write=True, create=create)
+        _refuse_foreign(path)
         lock = WriteLock(path, clock=clock, sleep=sleep)
         lock.acquire(wait)
         conn: sqlite3.Connection | None = None
@@ -1583,6 +1584,26 @@ def _store_error(path: str, exc: sqlite3.Error) -> RegsyncError:
             "is intact (free some space and run again)"
         )
     return StoreError(f"database {path} cannot be used: {exc}")
+
+
+def _refuse_foreign(path: str) -> None:
+    """Refuse another program's SQLite file (or a file that is not SQLite) before the writer
+    lock is taken: the lock file would otherwise be left beside a file regsync never writes.
+    A read-only look without the lock; ``open_write`` checks again once it holds the lock,
+    which is what decides (an empty or missing file is regsync's to create)."""
+    try:
+        if os.path.getsize(path) == 0:
+            return
+    except OSError:
+        return  # missing: created under the lock
+    try:
+        conn = sqlite3.connect(_file_uri(path, "mode=ro"), uri=True, timeout=30, isolation_level=None)
+    except sqlite3.Error:
+        return  # left to the check under the lock, which words the error
+    try:
+        _check_schema(conn, path, write=True)
+    finally:
+        conn.close()
 
 
 def _check_schema(conn: sqlite3.Connection, path: str, *, write: bool) -> list[str]:

@@ -16,6 +16,17 @@ _WORD = re.compile(r"[a-z0-9]+|[<>=%\u2264\u2265]")
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 study``, ``2 studies``, ``0 changes``: a count with its noun in the right number
+    (``many`` defaults to ``one`` + s)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def signed(n: int, one: str) -> str:
+    """A change with its sign: ``+1 day``, ``-184 days``."""
+    return f"{n:+d} {one if abs(n) == 1 else one + 's'}"
+
+
 # Words that carry no meaning of their own when two phrasings of a measure are compared.
 STOP_WORDS = frozenset({
     "of", "with", "in", "on", "the", "a", "an", "and", "for", "to", "at", "by", "using",

@@ -74,7 +74,7 @@ def test_as_of_usage_errors(versions, run):
     result = run("history", NCT, "--as-of", "2026-13-01")
     assert result.exit_code == 2
     assert result.stderr == (
-        "error: Invalid value for --as-of: '2026-13-01' is not a day (YYYY-MM-DD, today or yesterday) "
+        "error: Invalid value for --as-of: '2026-13-01' is not a date: month 13 is not 1-12; use YYYY-MM-DD "
         "(see: regsync history --help)\n"
     )
     result = run("history", "NCT00000001", "--as-of", "2026-04-15")

@@ -87,7 +87,8 @@ def test_diff_any_two_versions_and_text_grouping(three_versions, run):
         (["--from", "3", "--to", "2"], 2, "error: --from 3 is after --to 2 in the registry's order"),
         (["--to", "7"], 2, f"error: --to 7: {DEFAULT} has versions 1-3"),
         (["--from", "0", "--to", "2"], 2,
-         "error: Invalid value for '--from': '0' is not an integer from 1 to 1000000000 (see: regsync diff --help)"),
+         "error: Invalid value for '--from': '0' is not a version: numbers run from 1 to 1000000000; use N (a version "
+         "number from 1), first, latest or a date (YYYY-MM-DD) (see: regsync diff --help)"),
     ],
 )
 def test_diff_bad_versions(three_versions, run, args, code, message):
@@ -128,6 +129,27 @@ def test_changes_newest_first_and_filters(three_versions, run):
     assert json.loads(run("changes", "--since", "2999-01-01", "--json").stdout) == []
     text = run("changes").stdout
     assert "Primary completion date: 2027-06-30 -> 2027-12-31" in text
+
+
+def test_categories_take_any_case_and_comma_lists(three_versions, run):
+    every = {r["category"] for r in json.loads(run("changes", "--json").stdout)}
+    assert {"dates", "status"} <= every
+    dates = json.loads(run("changes", "--category", "dates", "--json").stdout)
+    assert json.loads(run("changes", "--category", "Dates", "--json").stdout) == dates
+    both = json.loads(run("changes", "--category", "DATES,status", "--json").stdout)
+    assert {r["category"] for r in both} == {"dates", "status"}
+    assert both == json.loads(run("changes", "--category", "dates", "--category", "status", "--json").stdout)
+
+
+@pytest.mark.parametrize("command", ["changes", "feed"])
+def test_an_unknown_category_lists_the_valid_ones(three_versions, run, command):
+    result = run(command, "--category", "dates,Nonsense")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: unknown category 'Nonsense'; one of: status, dates, enrollment, arms, interventions, outcomes, "
+        "eligibility, design, results, obligations, documents, sponsor, oversight, conditions, description, "
+        f"identification, contacts, locations, references, ipd, admin (see: regsync {command} --help)\n"
+    )
 
 
 def test_changes_bad_input(three_versions, run):
@@ -210,6 +232,7 @@ def test_another_applications_database_is_left_alone(api, run, db_path):
     assert result.exit_code == 4
     assert result.stderr == f"error: {db_path} is not a regsync database; refusing to touch it\n"
     assert db_path.read_bytes() == before
+    assert sorted(p.name for p in db_path.parent.iterdir()) == [db_path.name]  # no .lock left beside it
 
 
 def test_watch_list_cuts_long_titles_with_an_ellipsis(api, run):

@@ -82,7 +82,7 @@ def test_since_takes_dates_months_years_spans_words_and_datetimes(three_versions
     assert sorted({r["to_version"] for r in rows}, reverse=True) == versions
 
 
-@pytest.mark.parametrize("since", ["lastweek", "2026-13", "2026-02-30", "7", "d", "-7d", "2026-11-30T25:00", ""])
+@pytest.mark.parametrize("since", ["lastweek", "7", "d", "-7d", "2026-11-30T25:00", ""])
 def test_since_anything_else_is_one_clear_error(three_versions, cli, since):
     result = cli("changes", "--since", since)
     assert result.exit_code == 2
@@ -108,4 +108,18 @@ def test_too_many_digits_says_how_many(run):
     assert result.exit_code == 2
     assert result.stderr == (
         "error: invalid NCT ID 'NCT123456789': 9 digits after NCT; at most 8 (e.g. NCT07240987)\n"
+    )
+
+
+@pytest.mark.parametrize("since, problem", [
+    ("2026-13", "month 13 is not 1-12"),
+    ("2026-02-30", "February 2026 has no day 30"),
+    ("2026-00-10", "month 00 is not 1-12"),
+])
+def test_since_a_mistyped_date_says_which_part_is_wrong(three_versions, cli, since, problem):
+    result = cli("changes", "--since", since)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: Invalid value for '--since': {since!r} is not a date: {problem}; use YYYY-MM-DD, "
+        "YYYY-MM, YYYY, an ISO datetime, 12h, 7d, 2w, today or yesterday (see: regsync changes --help)\n"
     )

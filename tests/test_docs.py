@@ -106,3 +106,30 @@ def test_python_example_in_readme_runs(tmp_path, monkeypatch, capsys):
         "1 NOT_YET_RECRUITING",
         "minor results.first_posted Results first posted",
     ]
+
+
+# -- issue 22 item 14: a command reference from the CLI, and a changelog --------------------------
+
+
+def test_the_command_reference_is_the_cli_help():
+    """docs/commands.md is every command's --help; regenerate it from tests/ with
+    `python -m support.reference > ../docs/commands.md`."""
+    from support.reference import reference
+
+    assert (ROOT / "docs" / "commands.md").read_text() == reference()
+    assert "docs/commands.md" in README
+
+
+def test_the_changelog_keeps_a_changelog():
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert changelog.startswith("# Changelog\n") and "keepachangelog.com" in changelog
+    releases = re.findall(r"^## \[(.+?)\]", changelog, re.M)
+    assert releases[0] == "Unreleased"
+    from regsync import __version__
+
+    assert __version__ in releases  # the version this tree calls itself is recorded
+    for section in re.findall(r"^### (.+)$", changelog, re.M):
+        assert section in ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"), section
+    for release in releases:  # each release heading links to its changes
+        assert re.search(rf"^\[{re.escape(release)}\]: https://", changelog, re.M), release
+    assert "CHANGELOG.md" in README

@@ -113,7 +113,7 @@ def test_faults_removals_and_aliases_from_the_command_line(fake_cli, tmp_path):
     proc.terminate()
     _, err = proc.communicate(timeout=HANG_GUARD)
     assert err.splitlines() == [
-        "fake API: after 2 requests: 0 studies edited, 1 removed, 1 aliases, 1 faults queued; "
+        "fake API: after 2 requests: 0 studies edited, 1 removed, 1 alias, 1 fault queued; "
         "dataTimestamp 2026-09-05T09:00:00"
     ]
 
@@ -192,3 +192,49 @@ def test_a_busy_port_is_one_line(fake_cli):
     out, err = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 2 and out == ""
     assert err == f"error: port {port} is in use; pick another, or --port 0 for any free port\n"
+
+
+# -- issue 22 item 13: a version history from the command line ------------------------------------
+
+
+def test_the_readme_backfill_session_runs_with_shell_commands(fake_cli, tmp_path):
+    block = re.search(r"```sh\ncd tests    # the fake's history[^\n]*\n(python -m support\.fakeapi .*?)\n"
+                      r"export REGSYNC_API_URL=(\S+) REGSYNC_DB=\S+\n(.*?)```\n\nprints \(the last command\):\n\n"
+                      r"```\n(.*?)```", README, re.DOTALL)
+    assert block, "README: the backfill session against the fake"
+    fake_args = shlex.split(block.group(1).replace("\\\n", " ").rstrip("& \n"))[3:]
+    assert fake_args[:2] == ["--port", "8766"] and block.group(2) == "http://127.0.0.1:8766/api/v2"
+    url, proc = fake_cli("--port", "0", *fake_args[2:])
+    db = tmp_path / "regsync.db"
+    commands = [shlex.split(line)[1:] for line in block.group(3).strip().splitlines()]
+    results = [regsync(db, url, *command) for command in commands]
+    assert [r.returncode for r in results] == [0] * len(commands), [r.stderr for r in results]
+    assert (results[-1].stdout + results[-1].stderr).splitlines() == block.group(4).strip().splitlines()
+
+
+def test_a_history_directory_serves_whole_records(fake_cli, tmp_path):
+    import json
+
+    record = json.loads((TESTS / "fixtures" / "NCT07240987.json").read_text())
+    versions = tmp_path / "history" / "NCT07240987"
+    versions.mkdir(parents=True)
+    for day, count in (("2025-11-20", 20), ("2025-12-01", 22), ("2025-12-10", 24)):
+        record["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = count
+        (versions / f"{day}.json").write_text(json.dumps(record))
+    url, proc = fake_cli("--history-dir", str(tmp_path / "history"))
+    db = tmp_path / "regsync.db"
+    assert regsync(db, url, "sync", "NCT07240987").returncode == 0
+    result = regsync(db, url, "backfill", "NCT07240987")
+    assert result.stdout == "NCT07240987 backfilled: 3 registry versions stored (0-2), own v1 is registry version 3 of 4\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--history", "NCT07240987:2025-13-01"], "is not NCT:YYYY-MM-DD or NCT:YYYY-MM-DD:dotted.path=VALUE"),
+    (["--history", "NCT07240987:2025-11-20:protocolSection.conditionsModule.conditions.x=1"], "--history: --edit NCT07240987:"),
+    (["--history", "NCT99999999:2025-11-20"], "--history NCT99999999: not served"),
+])
+def test_a_bad_history_is_one_line(args, message):
+    proc = _fake("--port", "0", *args)
+    out, err = proc.communicate(timeout=HANG_GUARD)
+    assert proc.returncode == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err

@@ -136,7 +136,8 @@ def test_a_malformed_api_url_is_a_usage_error(run, db_path, monkeypatch, url, wh
             result = run("sync", api_url=url)
         assert result.exit_code == 2, how
         assert result.stdout == ""
-        assert result.stderr == f"error: Invalid value for '--api-url': {url!r}: {why} (see: regsync --help)\n"
+        where = " (from REGSYNC_API_URL)" if how == "env" else ""
+        assert result.stderr == f"error: Invalid value for '--api-url': {url!r}: {why}{where} (see: regsync --help)\n"
         assert not db_path.exists()  # refused before anything is created
 
 

@@ -110,7 +110,8 @@ def test_a_completed_study_draws_actual_dates_solid(site):
     # NCT00763412 (2006-11 to 2013-01): its start date has no type, the other two are ACTUAL.
     assert [e.tag for e in lane.find_all(cls="actual") if "date" in e.classes] == ["circle", "polygon", "rect"]
     segments = lane.find_all("line", cls="segment")
-    assert len(segments) == 2 and all("stroke-dasharray" not in s.attrs and "actual" in s.classes for s in segments)
+    # Primary completion and completion are both 2013-01: one line, to the day they share.
+    assert len(segments) == 1 and all("stroke-dasharray" not in s.attrs and "actual" in s.classes for s in segments)
     assert [t.text for t in svg.find_all("text", cls="year")][:2] == ["2006", "2007"]
 
 
@@ -197,7 +198,8 @@ def test_each_versions_flagged_changes_with_the_word_diff(site):
         "Change in estimated glomerular filtration rate (eGFR) in the per-protocol population"
     )
     assert [li.text.split("  ")[0] for li in by_version["3"].find_all("li")] == [
-        "minor dates Primary completion date: 2027-06-30 -> 2027-12-31 (ESTIMATED, +184 days)",
+        # The category stands apart from the summary (it ran into it: "dates Primary ...").
+        "minor dates · Primary completion date: 2027-06-30 -> 2027-12-31 (ESTIMATED, +184 days)",
     ]
     assert len(by_version["2"].find_all("li")) == 2
     assert "[milestone]" in by_version["2"].find_all("li")[0].text
@@ -280,3 +282,47 @@ def test_no_database_is_exit_4(run, tmp_path):
     assert result.exit_code == 4
     assert result.stderr.startswith("error: no database at ")
     assert not (tmp_path / "site").exists()
+
+
+# -- issue 22 item 2: the chart's geometry where dates meet or cross ---------------------------
+
+
+def _lane(*dates):
+    """One version's chart lane with (start, primary completion, completion) as given."""
+    from regsync.report import DATE_FIELDS, DatePoint, StudyView, VersionView, build_chart, parse_day
+
+    points = [DatePoint(key, label, value, kind, parse_day(value))
+              for (key, label), (value, kind) in zip(DATE_FIELDS, dates, strict=True)]
+    version = VersionView(1, "2026-01-01T00:00:00Z", None, "RECRUITING", points, None, None, [])
+    (lane,) = build_chart(StudyView(NCT, "t", "RECRUITING", None, None, [version])).lanes
+    return lane
+
+
+def test_a_completion_before_primary_completion_draws_no_line_over_another():
+    lane = _lane(("2026-01-01", "ACTUAL"), ("2028-06-30", "ESTIMATED"), ("2027-08-31", "ESTIMATED"))
+    spans = sorted((s.x1, s.x2) for s in lane.segments)
+    assert all(x1 < x2 for x1, x2 in spans)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # end to end, never on top
+    start, primary, completion = (m.x for m in lane.marks)
+    assert spans == [(start, completion), (completion, primary)]
+
+
+def test_equal_dates_keep_every_mark_visible():
+    lane = _lane(("2026-01-01", "ACTUAL"), ("2027-08-31", "ESTIMATED"), ("2027-08-31", "ESTIMATED"))
+    start, primary, completion = lane.marks
+    assert primary.x == completion.x  # the date drawn stays exact
+    assert completion.y - primary.y >= 10  # the square no longer covers the diamond
+    assert start.y == lane.mid
+    assert [(s.x1, s.x2) for s in lane.segments] == [(start.x, primary.x)]
+
+
+def test_every_page_says_when_and_from_which_database_it_was_generated(stored, tmp_path):
+    from datetime import UTC, datetime
+
+    from regsync.cli import Clocks
+
+    clocks = Clocks(sleep=lambda s: None, now=lambda: datetime(2026, 12, 7, 9, 30, 5, tzinfo=UTC))
+    assert Cli(stored, clocks)("report", "--html", str(tmp_path / "site")).exit_code == 0
+    for name in ("index", NCT, OTHER):
+        doc = parse((tmp_path / "site" / f"{name}.html").read_text())
+        assert doc.find("p", cls="generated").text == f"Generated on 2026-12-07 09:30 UTC from database {stored}."

@@ -3,6 +3,12 @@ Playwright, loads the pages from file:// with JavaScript off, and the chart is t
 one row per version. The screenshot is kept as a test artefact (its path is printed);
 REGSYNC_SCREENSHOT=docs/report.png also copies it there (the README's picture).
 
+On a phone (issue 22 item 1): at 400 px the page itself never scrolls sideways, no text is
+smaller than 11 px, tables scroll in their own box and the chart keeps a readable width in
+its scroll box. Screenshots at 1280 and 400 px: REGSYNC_SCREENSHOTS=docs/ writes
+report-1280.png and report-400.png (index and study page, one above the other is not
+possible without a script: the study page, the one people read on a phone).
+
 Skipped only where chromium is absent and REGSYNC_REQUIRE_BROWSER is unset; .ci/run installs
 chromium and sets it, so CI never skips this."""
 
@@ -88,3 +94,80 @@ def test_the_report_in_headless_chromium(site, tmp_path, capsys):
         print(f"\nreport screenshot: {shot}")
     if os.environ.get("REGSYNC_SCREENSHOT"):
         shutil.copy(shot, os.environ["REGSYNC_SCREENSHOT"])
+
+
+# What a computed style says, read by the browser itself (Playwright evaluates in the page's
+# isolated world, which works with the page's own JavaScript off).
+SMALLEST_TEXT = """() => {
+  const sizes = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.textContent.trim()) continue;
+    const el = node.parentElement;
+    if (el.closest('.sr-only')) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue;
+    let px = parseFloat(getComputedStyle(el).fontSize);
+    const svg = el.closest('svg');
+    if (svg && svg.viewBox.baseVal && svg.viewBox.baseVal.width) {
+      px *= svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;  // drawn size
+    }
+    sizes.push([Math.round(px * 10) / 10, node.textContent.trim().slice(0, 30)]);
+  }
+  sizes.sort((a, b) => a[0] - b[0]);
+  return sizes.slice(0, 3);
+}"""
+PAGE_WIDTH = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+
+
+def _overflowing(page) -> list:
+    """Elements sticking out of the viewport on the right, other than inside a scroll box."""
+    return page.evaluate("""() => [...document.querySelectorAll('body *')]
+      .filter(e => !e.closest('.scroll, .chart-scroll') && e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+      .map(e => e.tagName + '.' + e.className)""")
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_the_report_reads_on_a_phone_and_a_desktop(site, tmp_path, width, capsys):
+    shots = {}
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
+            java_script_enabled=False, viewport={"width": width, "height": 800},
+        )
+        try:
+            page = context.new_page()
+            for name in ("index", NCT):
+                page.goto((site / f"{name}.html").as_uri())
+                scroll_width, client_width = page.evaluate(PAGE_WIDTH)
+                assert scroll_width <= client_width, f"{name}.html is {scroll_width} px wide at {width}"
+                assert _overflowing(page) == []
+                smallest = page.evaluate(SMALLEST_TEXT)
+                assert smallest[0][0] >= 11, f"{name}.html at {width} px: {smallest}"
+                # Dates never break at their hyphens ("2026-12-" over "07").
+                for date in page.locator(".nowrap").all()[:40]:
+                    box = date.bounding_box()
+                    assert box is not None and box["height"] < 24, (name, date.inner_text(), box)
+                # Every table is whole inside its box: what does not fit scrolls there.
+                for table in page.locator("table").all():
+                    box = page.evaluate("e => [e.scrollWidth, e.parentElement.scrollWidth]", table.element_handle())
+                    assert box[0] <= box[1]
+                    assert table.locator("xpath=..").get_attribute("class") == "scroll"
+                if name == NCT:
+                    chart = page.locator("svg.timeline").bounding_box()
+                    assert chart and chart["width"] >= 760  # readable; the box scrolls it on a phone
+                    text = page.locator("li.change").first.inner_text()
+                    assert " · " in text  # the category stands apart from the summary
+                    assert page.locator("p.generated").inner_text().startswith("Generated on ")
+                    shots[name] = tmp_path / f"report-{width}.png"
+                    page.screenshot(path=str(shots[name]), full_page=True)
+                else:
+                    assert page.locator("p.generated").inner_text().startswith("Generated on ")
+        finally:
+            context.close()
+    with capsys.disabled():
+        print(f"\nreport at {width} px: {shots[NCT]}")
+    target = os.environ.get("REGSYNC_SCREENSHOTS")
+    if target:
+        shutil.copy(shots[NCT], Path(target) / f"report-{width}.png")

@@ -138,6 +138,8 @@ def test_another_applications_database_is_refused_for_writing_too(db_path):
         with pytest.raises(StoreError, match="is not a regsync database; refusing to touch it"):
             open_(db_path)
     assert rows(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'") == [("invoices",)]
+    # Not even a lock file beside it (issue 22 item 9).
+    assert listing(db_path.parent) == [db_path.name]
 
 
 def older_database(db_path: Path) -> None:

@@ -13,19 +13,21 @@ start). So README's examples can be reproduced with shell commands only.
 from __future__ import annotations
 
 import argparse
+import copy
 import errno
 import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
 import orjson
 
 from regsync.ids import is_nct_id, normalize_nct_id
+from regsync.text import plural
 
 from .faults import Fault, Hold, RequestLog
 from .registry import FakeRegistry
@@ -110,6 +112,58 @@ class Edit:
 
 
 @dataclass(frozen=True)
+class HistorySpec:
+    """``NCT:DATE`` (a past version of the study dated DATE, the record as served) or
+    ``NCT:DATE:PATH=VALUE`` (the same, with that field as it was then; repeat for more
+    fields of one version). Each past version is the served record plus its own edits."""
+
+    nct_id: str
+    date: str
+    edit: Edit | None
+
+    @classmethod
+    def parse(cls, text: str) -> HistorySpec:
+        target, _, rest = text.partition(":")
+        day, _, change = rest.partition(":")
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not NCT:YYYY-MM-DD or NCT:YYYY-MM-DD:dotted.path=VALUE") from None
+        edit = Edit.parse(f"{target}:{change}") if change else None
+        return cls(_nct(target), day, edit)
+
+
+def history_from(registry: FakeRegistry, specs: list[HistorySpec], directory: Path | None) -> dict[str, int]:
+    """Give studies a version history: the past versions ``specs`` and ``directory`` describe,
+    oldest first, then the record as served, dated its lastUpdateSubmitDate (the registry's
+    history ends with the current version). ``directory`` holds ``NCT.../YYYY-MM-DD.json``,
+    each a whole record. -> versions per study."""
+    past: dict[str, dict[str, dict]] = {}
+    for spec in specs:
+        versions = past.setdefault(spec.nct_id, {})
+        record = versions.setdefault(spec.date, copy.deepcopy(registry.get(spec.nct_id)))
+        if spec.edit is not None:
+            spec.edit.apply(record)
+    if directory is not None:
+        for path in sorted(directory.glob("NCT*/*.json")):
+            nct_id = _nct(path.parent.name)
+            day = path.stem
+            date.fromisoformat(day)  # ValueError: a file not named by its date
+            past.setdefault(nct_id, {})[day] = orjson.loads(path.read_bytes())
+    counts = {}
+    for nct_id, versions in past.items():
+        current = registry.get(nct_id)
+        submitted = current["protocolSection"]["statusModule"].get("lastUpdateSubmitDate", "9999-12-31")
+        for day in sorted(versions):
+            registry.add_history(nct_id, day, versions[day])
+        if submitted not in versions:
+            registry.add_history(nct_id, submitted, current)
+        counts[nct_id] = len(versions) + (submitted not in versions)
+    return counts
+
+
+@dataclass(frozen=True)
 class FaultSpec:
     target: str
     make: Callable[[], Fault]
@@ -183,6 +237,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="/studies/OLD answers 301 to CANONICAL")
     parser.add_argument("--fault", type=FaultSpec.parse, action="append", default=[], metavar="TARGET:KIND[xN]",
                         help=f"the next N requests to TARGET (an NCT ID, studies or version) fail: {FAULT_KINDS}")
+    parser.add_argument("--history", type=HistorySpec.parse, action="append", default=[],
+                        metavar="NCT:DATE[:PATH=VALUE]",
+                        help="a past version of a study in its version history (for regsync backfill): the "
+                             "record as served, dated DATE, with PATH set to VALUE (repeat for more fields); "
+                             "the served record follows as the newest version")
+    parser.add_argument("--history-dir", type=Path, default=None, metavar="DIR",
+                        help="past versions as files DIR/NCT.../YYYY-MM-DD.json (whole records)")
     parser.add_argument("--next-data-timestamp", type=_timestamp, default=None, metavar="TS",
                         help="the dataTimestamp once the changes apply (default: a day after --data-timestamp "
                              "when anything is edited or removed)")
@@ -234,14 +295,21 @@ def _release(args: argparse.Namespace) -> Callable[[ScriptedRegistry], str] | No
             if not touched and new_ts is not None:
                 status["lastUpdatePostDateStruct"] = {"date": new_ts[:10], "type": "ACTUAL"}
             registry.add(record)
+            if registry.history_index(nct_id) is not None:
+                # The sponsor's update is a new version in the study's history too (by the day
+                # it was submitted, if an edit says so, else the new release's day).
+                registry.add_history(nct_id, status.get("lastUpdateSubmitDate") if any(
+                    e.nct_id == nct_id and "lastUpdateSubmitDate" in e.path for e in args.edit
+                ) else (new_ts or "")[:10], record)
         for nct_id in args.remove:
             registry.remove(nct_id)
         for old, new in args.alias:
             registry.alias(old, new)
         for spec in args.fault:
             registry.fail(spec.target, *[spec.make() for _ in range(spec.times)])
-        return (f"after {len(registry.requests)} requests: {len(edited)} studies edited, "
-                f"{len(args.remove)} removed, {len(args.alias)} aliases, {len(args.fault)} faults queued; "
+        return (f"after {plural(len(registry.requests), 'request')}: {plural(len(edited), 'study', 'studies')} edited, "
+                f"{len(args.remove)} removed, {plural(len(args.alias), 'alias', 'aliases')}, "
+                f"{plural(len(args.fault), 'fault')} queued; "
                 f"dataTimestamp {registry.data_timestamp}")
 
     return release
@@ -269,6 +337,17 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.fault:
         if spec.target not in ("studies", "version") and spec.target not in registry:
             _fail(f"--fault {spec.target}: not served (use --fixtures or --synthetic)")
+    for spec in args.history:
+        if spec.nct_id not in registry:
+            _fail(f"--history {spec.nct_id}: not served (use --fixtures or --synthetic)")
+    try:
+        history = history_from(registry, args.history, args.history_dir)
+    except ValueError as exc:  # an edit into nothing, a file not named YYYY-MM-DD.json, bad JSON
+        _fail(f"--history: {exc}")
+    except OSError as exc:
+        _fail(f"--history-dir: {exc.strerror or exc} ({exc.filename})")
+    except KeyError as exc:
+        _fail(f"--history-dir: {exc.args[0]} is not served (use --fixtures or --synthetic)")
     try:
         trial = {e.nct_id: registry.get(e.nct_id) for e in args.edit}
         for edit in args.edit:
@@ -286,6 +365,8 @@ def main(argv: list[str] | None = None) -> None:
             registry.apply_if_due()  # --after 0: the scripted release is live from the start
         print(f"fake ClinicalTrials.gov API: {server.url} ({len(registry)} studies); Ctrl-C stops",
               flush=True)
+        for nct_id, n in history.items():
+            print(f"fake API: {nct_id} has a history of {n} versions", file=sys.stderr, flush=True)
         try:
             while True:
                 time.sleep(3600)
