@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from regsync.backfill import backfill  # noqa: E402
+from regsync.history import backfill  # noqa: E402
 from regsync.client import HISTORY_DELAY, ApiClient, ClientConfig, HistoryClient  # noqa: E402
 from regsync.store import Store  # noqa: E402
 from regsync.sync import run_sync  # noqa: E402

@@ -66,8 +66,8 @@ INTS = [
     (["sync"], "--retries", "0 to 100"),
     (["changes"], "--limit", "1 to 1000000000"),
     (["status"], "--runs", "1 to 1000000"),
-    (["show", "NCT07240987"], "--version", "1 to 1000000000"),
-    # diff --from/--to take more than a number: tests/test_new_user.py
+    # show --version and diff --from/--to take more than a number (3a, first, latest, a date):
+    # tests/test_new_user.py and test_show_version_names_its_forms below
 ]
 
 
@@ -82,6 +82,20 @@ def test_huge_integers_are_usage_errors(run, db_path, command, option, allowed, 
         _bounded_message(option, value, allowed, "an integer") + f" (see: regsync {command[0]} --help)"
     ]
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value, what", [
+    ("12345678901234567890123", "is not a version: numbers run from 1 to 1000000000"),
+    ("0", "is not a version: numbers run from 1 to 1000000000"),
+    ("1.5", "is not a version"), ("nan", "is not a version"),
+])
+def test_show_version_names_its_forms(run, value, what):
+    result = run("show", "NCT07240987", "--version", value)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: Invalid value for '--version': '{value}' {what}; use N (a version number from 1; 3a for a "
+        "variant), first, latest or a date (YYYY-MM-DD) (see: regsync show --help)\n"
+    )
 
 
 def test_values_inside_the_ranges_are_accepted(run, api):

@@ -88,7 +88,7 @@ def test_diff_any_two_versions_and_text_grouping(three_versions, run):
         (["--to", "7"], 2, f"error: --to 7: {DEFAULT} has versions 1-3"),
         (["--from", "0", "--to", "2"], 2,
          "error: Invalid value for '--from': '0' is not a version: numbers run from 1 to 1000000000; use N (a version "
-         "number from 1), first, latest or a date (YYYY-MM-DD) (see: regsync diff --help)"),
+         "number from 1; 3a for a variant), first, latest or a date (YYYY-MM-DD) (see: regsync diff --help)"),
     ],
 )
 def test_diff_bad_versions(three_versions, run, args, code, message):

@@ -225,7 +225,10 @@ def test_a_history_directory_serves_whole_records(fake_cli, tmp_path):
     db = tmp_path / "regsync.db"
     assert regsync(db, url, "sync", "NCT07240987").returncode == 0
     result = regsync(db, url, "backfill", "NCT07240987")
-    assert result.stdout == "NCT07240987 backfilled: 3 registry versions stored (0-2), own v1 is registry version 3 of 4\n"
+    assert result.stdout == (
+        "NCT07240987 is now numbered as the registry numbers its versions: v1 is now v4\n"
+        "NCT07240987 backfilled: 3 registry versions stored (1-3), own v1 is registry version 4 of 4\n"
+    )
 
 
 @pytest.mark.parametrize("args, message", [

@@ -44,7 +44,7 @@ def test_a_misspelt_option_keeps_clicks_message(tmp_path, monkeypatch):
 
 # -- item 8: what --from and --to take, and which part of a date is wrong ---------------------
 
-FORMS = "use N (a version number from 1), first, latest or a date (YYYY-MM-DD)"
+FORMS = "use N (a version number from 1; 3a for a variant), first, latest or a date (YYYY-MM-DD)"
 
 
 @pytest.mark.parametrize("option", ["--from", "--to"])
