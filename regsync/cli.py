@@ -910,7 +910,8 @@ def as_of_option(fn):
     return click.option(
         "--as-of", "as_of", metavar="DATE",
         help="What the public registry showed then: a registry version counts from its posting date, "
-             "an own snapshot from when it was fetched (YYYY-MM-DD, today, yesterday; UTC).",
+             "an own snapshot from when it was fetched (YYYY-MM-DD, or any form --since takes: 2026-12, "
+             "today, 7d; UTC).",
     )(fn)
 
 
@@ -919,9 +920,10 @@ def _parse_day(value: str | None, option: str) -> str | None:
     if value is None:
         return None
     try:
-        if value.strip().lower() in ("today", "yesterday"):
-            return params.parse_since(value, click.get_current_context().obj.clocks.now)[:10]
-        return params.parse_day(value)
+        if params.date_problem(value) is not None or re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+            return params.parse_day(value)  # says which part of a mistyped date is wrong
+        # Every other form --since takes names a day too: 2026-12, today, yesterday, 7d.
+        return params.parse_since(value, click.get_current_context().obj.clocks.now)[:10]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=option) from None
 

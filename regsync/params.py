@@ -114,6 +114,7 @@ def parse_day(value: str) -> str:
 
 
 VERSION_FORMS = "N (a version number from 1; 3a for a variant), first, latest or a date (YYYY-MM-DD)"
+# The day options (--as-of, a date for --from/--to) take every form --since takes.
 
 
 class VersionRef(click.ParamType):
@@ -142,6 +143,11 @@ class VersionRef(click.ParamType):
         problem = date_problem(text)
         if problem is None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             return date.fromisoformat(text).isoformat()
+        if problem is None:
+            try:  # every form --since takes names a day too: 2026-12, today, 7d, an ISO time
+                return parse_since(text)[:10]
+            except ValueError:
+                pass
         what = f"a date: {problem}" if problem else "a version"
         self.fail(f"{value!r} is not {what}; use {VERSION_FORMS}", param, ctx)
 

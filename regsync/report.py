@@ -115,6 +115,9 @@ class VersionView:
     detected_at: str | None = None
     outcomes_changed: bool = True  # the primary outcomes differ from the version before
     submitted: str | None = None  # lastUpdateSubmitDate (the registry's date where its history gives one)
+    # The registry's compare view of this version against the one before it, once both
+    # carry registry numbers; else the study's history tab.
+    compare_url: str | None = None
 
 
 @dataclass
@@ -257,6 +260,9 @@ def build_study(store: Store, nct_id: str) -> StudyView:
             view.admin_changes = summary.admin_count
             view.detected_at = detected.get(entry.version, entry.fetched_at)
             view.outcomes_changed = view.primary_outcomes != views[-1].primary_outcomes
+            before = entries[index - 1]
+            if before.registry_version is not None and entry.registry_version is not None:
+                view.compare_url = f"{history_url(nct_id)}&a={before.registry_version}&b={entry.registry_version}"
         views.append(view)
     obligations = store.current_obligations([nct_id])
     judged = obligations[0] if obligations else None

@@ -80,3 +80,13 @@ def test_as_of_usage_errors(versions, run):
     result = run("history", "NCT00000001", "--as-of", "2026-04-15")
     assert (result.exit_code, result.stderr) == (
         1, "error: NCT00000001 is not in the database (run: regsync sync NCT00000001)\n")
+
+
+def test_every_date_option_takes_the_forms_of_since(versions, run):
+    """Issue 19 item 7: --as-of and the dates of --from/--to take what --since takes."""
+    v1, v2, v3 = versions
+    assert json.loads(run("show", NCT, "--as-of", "2026-03").stdout) == v1  # from the month's first day
+    assert json.loads(run("show", NCT, "--as-of", "today").stdout) == v3
+    assert [r["version"] for r in json.loads(run("history", NCT, "--as-of", "2026-04-15T12:00:00Z", "--json").stdout)] == [1, 2]
+    diffed = json.loads(run("diff", NCT, "--from", "2026-03", "--to", "today", "--json").stdout)
+    assert (diffed["from_version"], diffed["to_version"]) == (1, 3)

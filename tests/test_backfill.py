@@ -509,3 +509,55 @@ def test_as_of_knows_what_the_registry_history_knew(history, run, db_path):
     shown = json.loads(run("show", NCT, "--as-of", "2025-12-23").stdout)
     assert shown["protocolSection"]["statusModule"]["overallStatus"] == "RECRUITING"
     assert shown["protocolSection"]["designModule"]["enrollmentInfo"]["count"] == 32
+
+
+def test_a_fill_in_cut_short_by_a_kill_is_finished_by_the_next_sync(fake, tmp_path):
+    """Issue 19 item 3: the study is owed its fill-in in the same transaction as the changed
+    version; a SIGKILL in the middle of the fill-in leaves it owed, and the next sync (which
+    finds nothing changed) finishes it."""
+    registry, server = fake
+    record = load(NCT)
+    registry.add(record)
+    db = tmp_path / "kill.db"
+    assert run_regsync(db, server.url, "sync", NCT, REGSYNC_FILL_IN="1").returncode == 0
+    registry.add_history(NCT, "2025-12-18", history_markup(record))  # the registration
+    versions = []
+    for n in range(6):
+        version = copy.deepcopy(record)
+        version["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 10 + n
+        version["protocolSection"]["statusModule"]["lastUpdateSubmitDate"] = f"2026-0{n + 1}-01"
+        versions.append(version)
+        registry.add_history(NCT, f"2026-0{n + 1}-01", history_markup(version))
+    registry.add(versions[-1])
+    # Own v1 and the new snapshot are numbered by their dates; the index and registry versions
+    # 2 and 3 are read, the request for version 4 is held, then the sync is killed.
+    hold = registry.hold("history", times=0)
+    _after(registry, 3, Fault.hold(hold))
+    proc = popen_regsync(db, server.url, "sync", NCT, "--force", REGSYNC_FILL_IN="1")
+    try:
+        hold.wait_arrived()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        hold.release()
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("SELECT history_due IS NOT NULL FROM studies").fetchall() == [(1,)]
+    finally:
+        conn.close()
+    registry.reset_log()
+    done = run_regsync(db, server.url, "sync", NCT, "--force", REGSYNC_FILL_IN="1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{NCT} unchanged (v7)\n"  # now named as the registry numbers it
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT history_due FROM studies").fetchall() == [(None,)]
+        chain = conn.execute("SELECT label, registry_version FROM versions ORDER BY chain_pos").fetchall()
+        pairs = conn.execute("SELECT DISTINCT p.label, v.label FROM changes c JOIN versions v "
+                             "ON v.nct_id = c.nct_id AND v.version = c.to_version JOIN versions p "
+                             "ON p.nct_id = c.nct_id AND p.version = c.from_version ORDER BY v.chain_pos").fetchall()
+    finally:
+        conn.close()
+    assert chain == [(str(n + 1), n) for n in range(7)]
+    assert pairs == [(str(n), str(n + 1)) for n in range(1, 7)]

@@ -14,6 +14,7 @@ chromium and sets it, so CI never skips this."""
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from pathlib import Path
@@ -171,3 +172,84 @@ def test_the_report_reads_on_a_phone_and_a_desktop(site, tmp_path, width, capsys
     target = os.environ.get("REGSYNC_SCREENSHOTS")
     if target:
         shutil.copy(shots[NCT], Path(target) / f"report-{width}.png")
+
+
+# -- a study whose registry history is known (issue 19) ----------------------------------------
+
+
+class _History:
+    """The registry's history of NCT07240987 as the library's HistoryClient gives it: the
+    registration (2025-11-20), then the four versions `store_history` synced, in HTML."""
+
+    def __init__(self, versions: list[dict]):
+        from support.fakeapi import history_markup
+
+        registration = copy.deepcopy(versions[0])
+        status = registration["protocolSection"]["statusModule"]
+        status["lastUpdateSubmitDate"] = "2025-11-20"
+        status["lastUpdatePostDateStruct"] = {"date": "2025-11-24", "type": "ACTUAL"}
+        registration["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 24
+        self.records = [history_markup(r) for r in [registration, *versions]]
+        # The index dates each version by its submission; here the day it was posted.
+        self.dates = ["2025-11-20"] + [v["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
+                                       for v in versions]
+        self.requests = 0
+
+    def get_history_index(self, nct_id: str) -> list:
+        from regsync.client import HistoryEntry
+
+        self.requests += 1
+        return [HistoryEntry(n, day, None, ()) for n, day in enumerate(self.dates)]
+
+    def get_history_version(self, nct_id: str, version: int) -> dict:
+        self.requests += 1
+        return copy.deepcopy(self.records[version])
+
+
+@pytest.fixture(scope="module")
+def registry_site(tmp_path_factory) -> Path:
+    from regsync.history import backfill
+    from regsync.store import Store
+
+    base = tmp_path_factory.mktemp("registry")
+    run = Cli(base / "regsync.db")
+    versions = store_history(run)
+    with Store.open_write(base / "regsync.db") as store:
+        report = backfill(store, _History(versions), None, [NCT])  # type: ignore[arg-type]
+        assert not report.failed, report
+    result = run("report", "--html", str(base / "site"), NCT)
+    assert result.exit_code == 0, result.output
+    return base / "site"
+
+
+def test_a_backfilled_study_reads_in_the_registrys_order_with_its_numbers_and_dates(registry_site, tmp_path, capsys):
+    shot = tmp_path / "registry.png"
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
+            java_script_enabled=False, viewport={"width": 1280, "height": 900},
+        )
+        try:
+            page = context.new_page()
+            page.goto((registry_site / f"{NCT}.html").as_uri())
+            # The registration first, then the four synced versions: named 1-5 as on the website.
+            rows = page.locator("table.dates tbody tr")
+            assert [rows.nth(i).get_attribute("data-version") for i in range(rows.count())] == ["1", "2", "3", "4", "5"]
+            lanes = page.locator("svg.timeline g.version")
+            assert [lanes.nth(i).get_attribute("data-version") for i in range(lanes.count())] == ["1", "2", "3", "4", "5"]
+            headings = page.locator("article.changes-of h3")
+            texts = [headings.nth(i).inner_text() for i in range(headings.count())]
+            assert texts[-1].startswith("v2 submitted 2025-12-24, posted 2025-12-24; detected ")
+            assert texts[0].startswith("v5 submitted 2026-09-01, posted 2026-09-01; detected ")
+            # Each version's changes link the registry's compare view of it and the one before.
+            assert headings.nth(0).locator("a").get_attribute("href") == (
+                f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=4&b=5")
+            # The registration's enrollment (24) against the first synced version (32).
+            assert "Enrollment: 24 -> 32" in page.locator("article.changes-of[data-version='2']").inner_text()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            context.close()
+    with capsys.disabled():
+        print(f"\nreport screenshot (registry numbering): {shot}")
+    if os.environ.get("REGSYNC_SCREENSHOT_REGISTRY"):
+        shutil.copy(shot, os.environ["REGSYNC_SCREENSHOT_REGISTRY"])
