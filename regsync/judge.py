@@ -107,6 +107,8 @@ def settle(
         places = [(int(r["version"]), pos + 1, name) for pos, (r, name) in enumerate(zip(ordered, names))]
         if any(r.get("chain_pos") != pos or r.get("label") != name for r, (_, pos, name) in zip(ordered, places)):
             store.write_chain(nct_id, places)
+        else:  # a version adopted into another keeps its place; the study's current may move
+            store.set_current_label(nct_id, {v: name for v, _, name in places})
         result.labels = {v: name for v, _, name in places}
         records: dict[int, dict[str, Any]] = {}
 
@@ -163,14 +165,15 @@ def settle_pending(store: Store, progress: Callable[[str], None] | None = None) 
             done += 1
             if progress:
                 progress(nct_id)
-    while True:
+    while store.data_steps_pending():  # counts from the indexes: no records read
         missing = store.versions_without_obligation()
         if not missing:
-            return done
+            break
         with store.transaction():
             store.write_obligations(
                 [(n, v, *obligation_columns(record, when)) for n, v, when, record in missing]
             )
+    return done
 
 
 def reclassify(store: Store, progress: Callable[[str], None] | None = None) -> tuple[int, int]:

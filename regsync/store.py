@@ -222,6 +222,9 @@ class SaveResult:
     changes: list[Change] = field(default_factory=list)  # for changed studies
     removed_since: str | None = None  # it had been removed from the registry since then: it is back
     error: str | None = None  # error: why this record was not stored
+    label: str | None = None  # unchanged: what every output calls ``version`` (regsync.chain)
+    submitted: str | None = None  # new and changed: the record's lastUpdateSubmitDate
+    posted: str | None = None  # and its lastUpdatePostDate
 
 
 # A version's results obligation as the columns of ``obligations`` after (nct_id, version):
@@ -706,7 +709,8 @@ class Store:
                     if state is not None and state[0] == digest:
                         rows = _Rows(fetched, checked=(now, seq, nct_id), back=back)
                         result = SaveResult(
-                            nct_id, fetched.requested_id, StudyStatus.UNCHANGED, state[1], removed_since=back
+                            nct_id, fetched.requested_id, StudyStatus.UNCHANGED, state[1], removed_since=back,
+                            label=state[2],
                         )
                     else:
                         stage = "storing it"
@@ -733,7 +737,7 @@ class Store:
                         result = SaveResult(
                             nct_id, fetched.requested_id,
                             StudyStatus.CHANGED if previous else StudyStatus.NEW,
-                            version, previous, removed_since=back,
+                            version, previous, removed_since=back, submitted=row[11], posted=posted,
                         )
                 except sqlite3.OperationalError:
                     raise  # the database failed (disk full, I/O), not this record
@@ -742,7 +746,7 @@ class Store:
                     pending.append(None)
                     continue
                 if rows.study is not None:
-                    known[nct_id] = (digest, version)
+                    known[nct_id] = (digest, version, None)
                 results.append(result)
                 pending.append(rows)
             self._write_rows(pending, results, run_id, now)
@@ -786,8 +790,8 @@ class Store:
         conn.executemany(
             """INSERT INTO studies (nct_id, brief_title, overall_status, last_update_post_date,
                    current_version, content_hash, first_seen, last_checked, last_changed,
-                   checked_run)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   checked_run, current_label)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '1')
                ON CONFLICT (nct_id) DO UPDATE SET
                    brief_title = excluded.brief_title, overall_status = excluded.overall_status,
                    last_update_post_date = excluded.last_update_post_date,
@@ -860,18 +864,19 @@ class Store:
                 found[nct_id] = removed_at
         return found
 
-    def _current_states(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
-        """(content hash, current version) per stored study, one query per _IN_CHUNK IDs."""
-        found: dict[str, tuple[str, int]] = {}
+    def _current_states(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, int, str | None]]:
+        """(content hash, current version, its label) per stored study, one query per
+        _IN_CHUNK IDs."""
+        found: dict[str, tuple[str, int, str | None]] = {}
         unique = list(dict.fromkeys(nct_ids))
         for start in range(0, len(unique), _IN_CHUNK):
             chunk = unique[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for nct_id, digest, version in self.conn.execute(
-                f"SELECT nct_id, content_hash, current_version FROM studies WHERE nct_id IN ({marks})",
+            for nct_id, digest, version, label in self.conn.execute(
+                f"SELECT nct_id, content_hash, current_version, current_label FROM studies WHERE nct_id IN ({marks})",
                 chunk,
             ):
-                found[nct_id] = (digest, version)
+                found[nct_id] = (digest, version, label)
         return found
 
     def _follow_alias(self, alias: str, canonical: str, run_id: int | None, now: str) -> None:
@@ -990,9 +995,10 @@ class Store:
     def data_steps_pending(self) -> bool:
         """Whether a version waits to be placed in its chain, judged or given its obligation
         (regsync.judge.settle_pending does it): one indexed query each, for every writer."""
-        return bool(self.unsettled_studies(1)) or bool(self.conn.execute(
-            """SELECT 1 FROM versions v LEFT JOIN obligations o ON o.nct_id = v.nct_id AND o.version = v.version
-               WHERE o.nct_id IS NULL LIMIT 1""").fetchone())
+        # Counting reads the smallest index of each table, not the records.
+        versions, obligations = self.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM versions), (SELECT COUNT(*) FROM obligations)").fetchone()
+        return versions != obligations or bool(self.unsettled_studies(1))
 
     def unsettled_studies(self, limit: int = 500) -> list[str]:
         """Studies with a version not yet placed in the chain or not yet judged."""
@@ -1004,11 +1010,18 @@ class Store:
         ]
 
     def write_chain(self, nct_id: str, places: Sequence[tuple[int, int, str]]) -> None:
-        """(version, chain_pos, label) of each of a study's versions."""
+        """(version, chain_pos, label) of each of a study's versions; the study's current
+        version's label is kept beside it (a sync's unchanged line reads it from there)."""
         self.conn.executemany(
             "UPDATE versions SET chain_pos = ?, label = ? WHERE nct_id = ? AND version = ?",
             [(pos, label, nct_id, version) for version, pos, label in places],
         )
+        self.set_current_label(nct_id, dict((v, label) for v, _, label in places))
+
+    def set_current_label(self, nct_id: str, labels: Mapping[int, str]) -> None:
+        current = self.current_version(nct_id)
+        if current is not None and current in labels:
+            self.conn.execute("UPDATE studies SET current_label = ? WHERE nct_id = ?", [labels[current], nct_id])
 
     def judgement(self, nct_id: str, version: int) -> list[tuple[int, Change, str]]:
         """The stored changes that lead to ``version``: (from_version, change, detected_at)."""

@@ -326,6 +326,7 @@ class StudyOutcome:
         return cls(
             result.nct_id, result.status, result.version, result.previous_version,
             requested_id=result.requested_id, changes=result.changes, removed_since=result.removed_since,
+            submitted=result.submitted, posted=result.posted,
         )
 
 
@@ -674,8 +675,11 @@ class _Run:
     def _outcome(self, result: SaveResult) -> StudyOutcome:
         """What to tell of a stored study, named and judged as its chain now stands."""
         outcome = StudyOutcome.saved(result)
-        if result.status not in (StudyStatus.NEW, StudyStatus.CHANGED, StudyStatus.UNCHANGED):
-            return outcome
+        if result.status is StudyStatus.UNCHANGED:  # no query: the study row keeps the label
+            return StudyOutcome(result.nct_id, result.status, result.label or result.version,
+                                requested_id=result.requested_id, removed_since=result.removed_since)
+        if result.status is not StudyStatus.CHANGED:
+            return outcome  # new: v1, dated from the record (no query)
         chain = timeline.entries(self.store, result.nct_id)
         place = {e.version: e for e in chain}
         entry = place.get(result.version or 0)

@@ -33,7 +33,9 @@ UPDATE versions SET judged_prev = COALESCE(
 -- (regsync.judge.settle_pending: ordered, labelled, and only the pairs that were not
 -- neighbours before judged), study by study, each in its own transaction: resumable.
 
-CREATE INDEX versions_unjudged ON versions (nct_id) WHERE judged_prev IS NULL;
+-- What a writer asks on every start (Store.unsettled_studies): answered from this small
+-- partial index, never by reading the rows (their later columns sit past the record's bytes).
+CREATE INDEX versions_unsettled ON versions (nct_id) WHERE judged_prev IS NULL OR chain_pos IS NULL;
 CREATE INDEX versions_chain ON versions (nct_id, chain_pos);
 
 -- Set when a sync stores a changed version, in the same transaction: the registry's history
@@ -41,6 +43,8 @@ CREATE INDEX versions_chain ON versions (nct_id, chain_pos);
 -- fill-in clears it once done, so a fill-in cut short by a kill or refused by the registry
 -- is finished by a later sync.
 ALTER TABLE studies ADD COLUMN history_due TEXT;
+-- The label of current_version (a sync's "unchanged (v5)" line, without reading versions).
+ALTER TABLE studies ADD COLUMN current_label TEXT;
 
 -- Issue 19: the views name versions as every output does (the chain's labels: the registry's
 -- numbers, 1-based, once known) and carry each change's three dates: `submitted` (the newer
