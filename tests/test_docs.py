@@ -102,8 +102,8 @@ def test_python_example_in_readme_runs(tmp_path, monkeypatch, capsys):
         mock.get(f"{api}/studies/NCT07240987", json=record)
         exec(compile(example.group(1), "README.md", "exec"), {})
     assert capsys.readouterr().out.splitlines() == [
-        "ok 1 new",
-        "1 NOT_YET_RECRUITING",
+        "ok 1 new []",
+        "1 2025-12-18 2025-12-24 NOT_YET_RECRUITING",
         "minor results.first_posted Results first posted",
     ]
 
