@@ -492,6 +492,15 @@ def test_the_feed_links_the_registrys_compare_view_after_a_backfill(history, run
         2: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=1&b=2",
         3: f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=2&b=3",
     }
+    # History is not news: a version read from the registry's history is published on its
+    # posting date (a reader files it in the past) and updated when regsync detected it; the
+    # own snapshot (version 3) is news of the day it was stored. Newest news first.
+    dates = {item["_regsync"]["to_version"]: (item["date_published"], item["date_modified"]) for item in items}
+    assert dates[2][0] == "2025-12-13T00:00:00Z" and dates[2][1].startswith(today())
+    assert dates[3][0].startswith(today()) and dates[3][0] == dates[3][1]
+    assert [item["_regsync"]["to_version"] for item in items] == [3, 2]
+    assert {(i["_regsync"]["submitted"], i["_regsync"]["posted"]) for i in items} == {
+        ("2025-12-10", "2025-12-13"), ("2025-12-24", "2025-12-27")}
 
 
 def test_as_of_knows_what_the_registry_history_knew(history, run, db_path):
