@@ -14,7 +14,7 @@ from support.receivers import http_receiver
 from support.records import fixture_names, load
 
 import regsync
-from regsync import notify
+from regsync import notify, timeline
 from regsync.client import FetchedStudy
 from regsync.errors import StudyNotFound
 from regsync.store import Store
@@ -105,3 +105,63 @@ def test_run_sync_does_what_regsync_sync_does(db_path, monkeypatch):
     sent = json.loads(post.body)
     text = json.dumps(sent)
     assert "obligations" in text and "2028-06-30" in text  # the results due date it moved
+
+
+class History:
+    """The registry's history of one study: (date, record) per version, served as given."""
+
+    def __init__(self, versions: list[tuple[str, dict]]):
+        self.versions = versions
+        self.requests = 0
+
+    def get_history_index(self, nct_id: str) -> list:
+        from regsync.client import HistoryEntry
+
+        self.requests += 1
+        return [HistoryEntry(n, day, None, ()) for n, (day, _) in enumerate(self.versions)]
+
+    def get_history_version(self, nct_id: str, version: int) -> dict:
+        from support.fakeapi import history_markup
+
+        self.requests += 1
+        return history_markup(self.versions[version][1])
+
+
+def _dated(record: dict, day: str, **status: object) -> dict:
+    new = copy.deepcopy(record)
+    sm = new["protocolSection"]["statusModule"]
+    sm.update(status, lastUpdateSubmitDate=day, lastUpdatePostDateStruct={"date": day, "type": "ACTUAL"})
+    return new
+
+
+def test_run_sync_fills_in_missed_versions_before_it_notifies(db_path):
+    """Issue 19 items 3, 6 and 9: the sponsor edited twice between two syncs. run_sync fills in
+    the version it missed, then tells and notifies the sync's own version with its final
+    changes (against the missed version, not the stale direct diff); the filled-in version
+    is history, never announced on its own."""
+    nct = "NCT07240987"
+    first = _dated(load(nct), "2025-12-18")
+    missed = _dated(first, "2026-01-10", overallStatus="RECRUITING")
+    latest = _dated(missed, "2026-02-10", overallStatus="ACTIVE_NOT_RECRUITING")
+    api = Api({nct: first})
+    told = []
+    with http_receiver() as receiver:
+        settings = notify.Settings(notify.Webhook(receiver.url, style="json", digest=False, severity="minor"))
+        with Store.open_write(db_path) as store:
+            regsync.run_sync(store, api, [nct], force=True)
+            api.records[nct] = latest
+            history = History([("2025-12-18", first), ("2026-01-10", missed), ("2026-02-10", latest)])
+            report = regsync.run_sync(store, api, [nct], force=True, history=history, notify=settings,
+                                      on_outcome=told.append)
+            assert report.history is not None and not report.history.failed
+            # One index request and the missed version; the sync's own snapshots are numbered by date.
+            assert history.requests == 2
+            chain = [(e.label, e.sources) for e in timeline.entries(store, nct)]
+    assert chain == [("1", ("api",)), ("2", ("registry-history",)), ("3", ("api",))]
+    (outcome,) = told
+    assert (outcome.previous_version, outcome.version, outcome.filled_in) == ("2", "3", 1)
+    assert [c.summary for c in outcome.changes if c.flagged] == [
+        "Overall status: RECRUITING -> ACTIVE_NOT_RECRUITING"]
+    (post,) = receiver.posts
+    text = json.dumps(json.loads(post.body))
+    assert "RECRUITING -> ACTIVE_NOT_RECRUITING" in text and "NOT_YET_RECRUITING -> RECRUITING" not in text
