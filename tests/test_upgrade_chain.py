@@ -5,7 +5,6 @@ repairs it (nothing invented, nothing lost), and any writing command settles it 
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from regsync import judge
 from regsync.store import Store
 
-OLD = Path(__file__).parent / "fixtures" / "old_release.db"
+OLD = Path(__file__).parent / "fixtures" / "old_release.sql"  # `sqlite3 old.db .dump` of it
 NCT = "NCT07240987"
 
 
@@ -22,7 +21,11 @@ NCT = "NCT07240987"
 def db_path(tmp_path) -> Path:
     """The ``run`` fixture's database: a copy of the older release's."""
     path = tmp_path / "old.db"
-    shutil.copyfile(OLD, path)
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(OLD.read_text())
+    finally:
+        conn.close()
     return path
 
 
