@@ -973,7 +973,7 @@ class Store:
             """SELECT version, registry_version, registry_date, submitted,
                       last_update_post_date AS posted, fetched_at, judged_prev, chain_pos, label,
                       source, in_history, norm_hash, content_hash, module_labels
-               FROM versions WHERE nct_id = ? ORDER BY version""",
+               FROM versions WHERE nct_id = ? ORDER BY chain_pos, version""",  # versions_chain answers it alone
             [nct_id],
         )
 

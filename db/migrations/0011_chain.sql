@@ -36,7 +36,13 @@ UPDATE versions SET judged_prev = COALESCE(
 -- What a writer asks on every start (Store.unsettled_studies): answered from this small
 -- partial index, never by reading the rows (their later columns sit past the record's bytes).
 CREATE INDEX versions_unsettled ON versions (nct_id) WHERE judged_prev IS NULL OR chain_pos IS NULL;
-CREATE INDEX versions_chain ON versions (nct_id, chain_pos);
+-- Placing a version in its chain reads every version's place of the study, and a backfill
+-- does it once per version stored: from this index alone, never from the rows, whose later
+-- columns sit past the record's bytes (a study of 100 versions of 1.5 MB would otherwise read
+-- 150 MB per version placed).
+CREATE INDEX versions_chain ON versions (nct_id, chain_pos, version, registry_version, registry_date,
+    submitted, last_update_post_date, fetched_at, judged_prev, label, source, in_history, norm_hash,
+    content_hash, module_labels);
 
 -- Set when a sync stores a changed version, in the same transaction: the registry's history
 -- of that study is owed a fill-in of the versions regsync never saw (regsync.history). The
