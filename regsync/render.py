@@ -12,7 +12,7 @@ import click
 
 from regsync.model import Change, Severity, StoredChange, summarize
 from regsync.store import TIME_FORMAT
-from regsync.text import plural, word_diff
+from regsync.text import plural, text_diff
 
 SEVERITY_COLOUR = {
     Severity.CRITICAL: "red", Severity.MAJOR: "yellow", Severity.MINOR: "cyan", Severity.ADMIN: "bright_black",
@@ -143,7 +143,7 @@ def diff_text(nct_id: str, from_v: int | str, to_v: int | str, changes: list[Cha
             if isinstance(old, str) and isinstance(new, str) and (
                 len(old) > LONG_TEXT or len(new) > LONG_TEXT or "\n" in old + new
             ):
-                lines.append(_indent(word_diff(old, new), "           "))
+                lines.append(_indent(text_diff(old, new), "           "))
     if summary.admin_count and not show_admin:
         n = summary.admin_count
         lines += ["", _style(
