@@ -542,6 +542,10 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
                 progress.close()
     if report.history is not None and report.history.stopped:
         click.echo("warning: missed versions not filled in: " + report.history.stopped, err=True)
+    for query in report.queries:
+        if not query.matched:  # a mistyped expression: said on every run, --quiet too
+            click.echo(f"warning: query watch {query.expr!r} matched no studies; check the expression "
+                       "(`regsync watch list` shows what each query matched)", err=True)
     since = "these studies were last checked" if ids else "the last run"
     nothing = (
         f"nothing to do: the registry's data has not changed since {since} "
@@ -887,7 +891,7 @@ def watch_list(obj, as_json):
         click.echo(f"the watchlist is empty: `regsync sync` syncs {DEFAULT_NCT_ID}")
         return
     for q in queries:
-        click.echo(f"query: {q['expr']}")
+        click.echo(f"query: {q['expr']} ({_query_matches(q)})")
     if rows:
         view = [
             {"nct_id": r["nct_id"], "version": r["current_version"] or "-", "status": _watch_status(r),
@@ -895,6 +899,12 @@ def watch_list(obj, as_json):
             for r in rows
         ]
         click.echo(render.table(view, ["nct_id", "version", "status", "title"]))
+
+
+def _query_matches(row: dict) -> str:
+    if row["last_matched"] is None:
+        return "not synced yet"
+    return f"{_plural(row['last_matched'], 'study', 'studies')} on run {row['last_matched_run']}"
 
 
 def _watch_status(row: dict) -> str:
@@ -1171,7 +1181,8 @@ def status(obj, limit, as_json):
     size = sum(os.path.getsize(p) for p in (obj.db_path, obj.db_path + "-wal") if os.path.exists(p))
     for run in runs:
         run["duration_seconds"] = render.duration_seconds(run)
-        run["new_versions"] = run["new_studies"] + run["changed"]
+        stored = run["versions_stored"]  # a backfill's
+        run["new_versions"] = stored if stored is not None else run["new_studies"] + run["changed"]
     from regsync.obligations import state_counts
 
     warnings = render.clock_warnings(runs, utcnow())

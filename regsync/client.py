@@ -28,10 +28,11 @@ import requests.structures
 import urllib3.connection
 import urllib3.connectionpool
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import ReadTimeoutError
 
 from regsync import DEFAULT_API_URL, __version__
-from regsync.errors import ApiUnavailable, BadResponse, ClientRefused, FetchError, InvalidNctId, NotTheApi, StudyNotFound
+from regsync.errors import ApiUnavailable, ApiUnreachable, BadResponse, ClientRefused, FetchError, InvalidNctId, NotTheApi, StudyNotFound
 from regsync.ids import normalize_nct_id
 from regsync.urls import origin, redact_url, split_credentials
 
@@ -392,27 +393,40 @@ class ApiClient:
             return self._get_unlocked(url, what=what, limit=limit)
 
     def _get_unlocked(self, url: str, *, what: str, limit: int) -> _Answer:
-        """GET with bounded retries: attempts and total back-off are both capped."""
+        """GET with bounded retries: attempts and total back-off are both capped.
+
+        Only attempts that reached a server count as requests: a refused connection or an
+        unresolvable name sent nothing. When no attempt reached one, ApiUnreachable says so.
+        """
         cfg = self.config
+        host = origin(url)[1] or "the registry"
         waited = 0.0
         last_problem = "no answer"
+        reached = False
         for attempt in range(1, max(cfg.attempts, 1) + 1):
             self._pace()
             started = self._clock()
             self._last_request = started
-            self.requests += 1
             log.debug("sending GET %s (attempt %d of %d, timeout %g s)", url, attempt, cfg.attempts, cfg.timeout)
             try:
                 answer = self._exchange(url, what=what, limit=limit, deadline=started + cfg.timeout)
-            except (requests.Timeout, ReadTimeoutError, _Overdue, _CurlTimeout):
-                last_problem = f"no answer within {cfg.timeout:g} s (timeout)"
+            except (requests.Timeout, ReadTimeoutError, _Overdue, _CurlTimeout) as exc:
+                connected = _reached_server(exc)
+                last_problem = f"no answer within {cfg.timeout:g} s (timeout)" if connected else (
+                    f"connection failed to {host} (no answer within {cfg.timeout:g} s)"
+                )
+                self.requests += connected
                 retry_after = None
             except (requests.ConnectionError, Urllib3Error, _CurlConnection) as exc:  # reset, cut mid-body
-                last_problem = f"connection failed ({_short(exc)})"
+                connected = _reached_server(exc)
+                last_problem = f"connection failed to {host} ({_short(exc)})"
+                self.requests += connected
                 retry_after = None
             except (requests.RequestException, _CurlFailed) as exc:  # invalid URL...
                 raise ApiUnavailable(f"{what}: request failed: {_short(exc)}") from exc
             else:
+                connected = True
+                self.requests += 1
                 status = answer.status
                 # INFO: `-v` promises requests, retries and timings.
                 log.info(
@@ -428,6 +442,7 @@ class ApiClient:
                     " (rate limited)" if status == 429 else " (server error)"
                 )
                 retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+            reached = reached or connected
             if attempt >= cfg.attempts:
                 break
             pause = backoff(attempt, retry_after, cap=cfg.retry_after_cap)
@@ -437,7 +452,8 @@ class ApiClient:
             log.info("%s: %s; retry %d in %.1f s", what, last_problem, attempt, pause)
             waited += pause
             self._sleep(pause)
-        raise ApiUnavailable(f"{what}: {last_problem} after {attempt} attempt{'s' * (attempt > 1)}")
+        message = f"{what}: {last_problem} after {attempt} attempt{'s' * (attempt > 1)}"
+        raise ApiUnavailable(message) if reached else ApiUnreachable(message)
 
     def _exchange(self, url: str, *, what: str, limit: int, deadline: float) -> _Answer:
         """One attempt: the GET, the redirects it may follow, the body in full.
@@ -617,15 +633,57 @@ class _Overdue(Exception):
     """The answer did not arrive in full by the request's deadline (a timeout)."""
 
 
-class _CurlTimeout(Exception):
+class _CurlError(Exception):
+    """A libcurl failure in the words the requests transport uses (``connection refused``),
+    not curl_cffi's ``Failed to perform, curl: (7) ...``; ``reached``: a server was reached
+    (the request counts as sent)."""
+
+    def __init__(self, reason: str, reached: bool):
+        super().__init__(reason)
+        self.reached = reached
+
+    @classmethod
+    def of(cls, exc: Exception) -> _CurlError:
+        code = int(getattr(exc, "code", 0) or 0)
+        text = str(exc)
+        reason, reached = _CURL_REASONS.get(code, ("", True))
+        for marker in _MARKERS:
+            if marker.lower() in text.lower():
+                reason = marker.lower()
+        if code == 28 and "connect" in text.lower():
+            reached = False  # the connect phase timed out: nothing was sent
+        if not reason:
+            # Whatever libcurl said, without curl_cffi's prefix and the link to its error list.
+            reason = text.removeprefix("Failed to perform, ").split(". See https://curl.se", 1)[0]
+            reason = reason.split(") ", 1)[1] if reason.startswith("curl: (") and ") " in reason else reason
+            reason = f"{reason} (curl error {code})" if code else reason
+        return cls(redact_url(reason), reached)
+
+
+class _CurlTimeout(_CurlError):
     """libcurl gave up waiting (connect, a read, or the whole transfer)."""
 
 
-class _CurlConnection(Exception):
+class _CurlConnection(_CurlError):
     """libcurl could not connect, or the connection broke mid-answer."""
 
 
-class _CurlFailed(Exception):
+# libcurl's error codes (https://curl.se/libcurl/c/libcurl-errors.html) in the words the
+# requests transport's errors use, and whether a server was reached.
+_CURL_REASONS: dict[int, tuple[str, bool]] = {
+    5: ("proxy name not known", False),
+    6: ("name or service not known", False),
+    7: ("connection refused", False),
+    28: ("timed out", True),
+    35: ("TLS handshake failed", True),
+    52: ("empty answer", True),
+    55: ("connection reset", True),
+    56: ("connection reset", True),
+    60: ("TLS certificate not trusted", True),
+}
+
+
+class _CurlFailed(_CurlError):
     """libcurl refused the request itself (a malformed URL...): retrying cannot help."""
 
 
@@ -658,11 +716,11 @@ class _CurlTransport:
                 stream=True, accept_encoding="gzip, deflate",
             )
         except errors.Timeout as exc:
-            raise _CurlTimeout(str(exc)) from exc
+            raise _CurlTimeout.of(exc) from exc
         except (errors.ConnectionError, errors.DNSError, errors.SSLError) as exc:
-            raise _CurlConnection(str(exc)) from exc
+            raise _CurlConnection.of(exc) from exc
         except errors.RequestException as exc:
-            raise _CurlFailed(str(exc)) from exc
+            raise _CurlFailed.of(exc) from exc
         try:
             parts: list[bytes] = []
             size = 0
@@ -675,9 +733,11 @@ class _CurlTransport:
                         raise _Overdue
                     parts.append(chunk)
             except errors.Timeout as exc:
-                raise _CurlTimeout(str(exc)) from exc
+                raise _CurlTimeout.of(exc) from exc
             except errors.RequestException as exc:  # cut mid-body, a broken encoding
-                raise _CurlConnection(str(exc)) from exc
+                error = _CurlConnection.of(exc)
+                error.reached = True  # the answer had begun
+                raise error from exc
             # Retry-After and Location must read as with requests: a plain, case-insensitive map.
             got = requests.structures.CaseInsensitiveDict(
                 {k: v for k, v in response.headers.items() if v is not None}
@@ -947,12 +1007,34 @@ def _loads_without_gc(body: bytes) -> Any:
         return orjson.loads(body)
 
 
+# The causes of a failed connection, as the requests transport's errors word them.
+_MARKERS = (
+    "Connection reset", "Connection refused", "Name or service not known",
+    "Temporary failure in name resolution", "No route to host", "Network is unreachable", "timed out",
+)
+
+
 def _short(exc: Exception) -> str:
+    if isinstance(exc, _CurlError):
+        return str(exc)  # already in these words
     text = str(exc)
-    for marker in ("Connection reset", "Connection refused", "Name or service not known", "timed out"):
+    for marker in _MARKERS:
         if marker in text:
             return marker.lower()
     return redact_url(type(exc).__name__ + (": " + text if text else ""))[:160]
+
+
+def _reached_server(exc: Exception) -> bool:
+    """Whether a failed attempt got as far as a server: a refused or unresolvable connection,
+    or a connect timeout, sent nothing."""
+    if isinstance(exc, _CurlError):
+        return exc.reached
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return not isinstance(reason, NewConnectionError)
 
 
 # -- the registry's own version history (website endpoints, not part of API v2) -------------

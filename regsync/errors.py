@@ -53,6 +53,11 @@ class ApiUnavailable(FetchError):
     """The registry did not answer usefully after every retry (5xx, 429, timeouts, resets)."""
 
 
+class ApiUnreachable(ApiUnavailable):
+    """No attempt reached a server (refused, unresolvable, no route): asking for anything
+    else from the same host would fail the same way."""
+
+
 class BadResponse(FetchError):
     """The registry answered 200 but the body is not a usable study record."""
 

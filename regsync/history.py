@@ -27,6 +27,7 @@ from regsync.judge import obligation_columns, settle
 from regsync.model import RunOutcome, Severity
 from regsync.normalize import normalized_hash
 from regsync.store import Store
+from regsync.text import plural
 
 
 @dataclass
@@ -52,11 +53,11 @@ class StudyHistory:
         if not self.versions:
             return f"{self.nct_id} has no version history in the registry"
         if not self.stored and not self.linked:
-            return f"{self.nct_id} up to date ({_count(self.versions, 'registry version')})"
+            return f"{self.nct_id} up to date ({plural(self.versions, 'registry version')})"
         parts = []
         if self.stored:
             n = len(self.stored)
-            parts.append(f"{_count(n, 'registry version')} stored ({_span([v + 1 for v in self.stored])})")
+            parts.append(f"{plural(n, 'registry version')} stored ({_span([v + 1 for v in self.stored])})")
         parts += [f"own v{own} is registry version {reg + 1}" for reg, own in self.linked]
         return f"{self.nct_id} backfilled: " + ", ".join(parts) + f" of {self.versions}"
 
@@ -71,10 +72,6 @@ class HistoryReport:
     @property
     def failed(self) -> bool:
         return self.stopped is not None or any(s.error for s in self.studies)
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n:,} {word}{'s' * (n != 1)}"
 
 
 def _span(numbers: list[int]) -> str:
@@ -142,7 +139,7 @@ def _run(
                 done = sum(len(s.stored) + len(s.linked) for s in report.studies) + len(result.stored) + len(result.linked)
                 report.stopped = (
                     f"{'backfill' if own_run else 'fill-in'} stopped at {nct_id}: {exc}; "
-                    f"{_count(done, 'registry version')} stored before it are kept, own snapshots untouched; "
+                    f"{plural(done, 'registry version')} stored before it are kept, own snapshots untouched; "
                     + ("run it again to continue" if own_run else "the next sync continues")
                 )
                 store.record_error(run_id, nct_id, report.stopped)
@@ -160,10 +157,13 @@ def _run(
     finally:
         report.requests = history.requests + (api.requests if api is not None else 0) - before
         if own_run:
-            counts = {"changed": sum(len(s.stored) + len(s.linked) for s in report.studies),
+            # Studies whose history gained a version, the others, and the versions stored: a
+            # backfill is counted in versions (status shows them), not as changed studies.
+            counts = {"changed": sum(1 for s in report.studies if s.gained and not s.error),
                       "unchanged": sum(1 for s in report.studies if not (s.gained or s.error)),
                       "error": sum(1 for s in report.studies if s.error) + (1 if report.stopped else 0)}
-            store.finish_run(run_id, outcome, counts=counts, requests=report.requests)
+            store.finish_run(run_id, outcome, counts=counts, requests=report.requests,
+                             versions_stored=sum(len(s.stored) for s in report.studies))
     return report
 
 

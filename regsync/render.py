@@ -12,7 +12,7 @@ import click
 
 from regsync.model import Change, Severity, StoredChange, summarize
 from regsync.store import TIME_FORMAT
-from regsync.text import plural, word_diff
+from regsync.text import plural, text_diff
 
 SEVERITY_COLOUR = {
     Severity.CRITICAL: "red", Severity.MAJOR: "yellow", Severity.MINOR: "cyan", Severity.ADMIN: "bright_black",
@@ -143,7 +143,7 @@ def diff_text(nct_id: str, from_v: int | str, to_v: int | str, changes: list[Cha
             if isinstance(old, str) and isinstance(new, str) and (
                 len(old) > LONG_TEXT or len(new) > LONG_TEXT or "\n" in old + new
             ):
-                lines.append(_indent(word_diff(old, new), "           "))
+                lines.append(_indent(text_diff(old, new), "           "))
     if summary.admin_count and not show_admin:
         n = summary.admin_count
         lines += ["", _style(
@@ -186,7 +186,7 @@ def status_text(
     ]
     if last_complete:
         lines.append(
-            f"last complete run: #{last_complete['id']} at {last_complete['started_at'][:19].replace('T', ' ')} "
+            f"last complete run: #{last_complete['id']} at {last_complete['started_at'][:19].replace('T', ' ')} UTC "
             f"(registry data of {last_complete['data_timestamp'] or 'unknown'})"
         )
     if not runs:
@@ -196,18 +196,23 @@ def status_text(
     view = [
         {
             "run": r["id"],
-            "started": r["started_at"][:19].replace("T", " "),
+            "started": r["started_at"][:19].replace("T", " ") + " UTC",
             "duration": _duration(r),
             "outcome": r["outcome"],
             "command": r.get("command") or "",
-            "mode": r["mode"] or "",
+            # A run with nothing to do fetched nothing: neither incremental nor full.
+            "mode": "-" if r["mode"] == "nothing-to-do" else r["mode"] or "",
             "checked": r["studies_checked"],
-            "new": r["new_studies"],
-            "changed": r["changed"],
+            # A backfill stores registry versions of studies it was given: none is new or
+            # changed in the sync's sense, its count is the versions column.
+            "new": "-" if backfill else r["new_studies"],
+            "changed": "-" if backfill else r["changed"],
+            "versions": r["versions_stored"] if backfill else r["new_studies"] + r["changed"],
             "errors": r["errors"],
             "requests": r["requests"],
         }
         for r in runs
+        for backfill in [r.get("versions_stored") is not None]
     ]
     lines.append(table(view, list(view[0])))
     for r in runs[:1]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from regsync.errors import RegsyncError
 from regsync.model import Change, Severity, summarize
 from regsync.model import dig as _get
-from regsync.text import word_diff
+from regsync.text import text_diff
 
 if TYPE_CHECKING:
     import jinja2
@@ -198,7 +198,7 @@ def diff_parts(old: str, new: str) -> list[DiffPart]:
     change+}``); on a page, where the brackets are gone, that space is put back."""
     parts: list[DiffPart] = []
     pos = 0
-    text = word_diff(old, new)
+    text = text_diff(old, new)
     for m in re.finditer(r"\[-(.*?)-\]|\{\+(.*?)\+\}", text, re.DOTALL):
         if m.start() > pos:
             parts.append(DiffPart("same", text[pos:m.start()]))

@@ -129,6 +129,21 @@ def _summary_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None, 
     return title, overall, posted
 
 
+def _process_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists on this machine (signal 0 checks without sending)."""
+    if not pid:
+        return True  # not known: believe the ledger
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    except OSError:
+        return True
+    return True
+
+
 # -- migrations ------------------------------------------------------------------------------
 
 
@@ -568,7 +583,17 @@ class Store:
             return True
 
     def queries(self) -> list[dict[str, Any]]:
-        return list(self._rows("SELECT id, expr, added_at, added_after_run FROM watch_queries ORDER BY id"))
+        return list(self._rows(
+            "SELECT id, expr, added_at, added_after_run, last_matched, last_matched_run FROM watch_queries ORDER BY id"
+        ))
+
+    def query_matched(self, query_id: int, matched: int, run_id: int) -> None:
+        """How many studies a query watch matched on run ``run_id`` (already watched ones too)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE watch_queries SET last_matched = ?, last_matched_run = ? WHERE id = ?",
+                [matched, run_id, query_id],
+            )
 
     # runs -----------------------------------------------------------------------------------
 
@@ -599,22 +624,25 @@ class Store:
         counts: Mapping[str, int] | None = None,
         requests: int = 0,
         duration: float | None = None,
+        versions_stored: int | None = None,
     ) -> None:
         """Record how a run ended. ``counts`` by study status (new, changed, unchanged,
         removed, error); ``complete``: every watched study was checked, so the next run may
-        go incremental from this one's data timestamp. ``duration``: seconds, by a monotonic clock."""
+        go incremental from this one's data timestamp. ``duration``: seconds, by a monotonic
+        clock. ``versions_stored``: a backfill's count, registry versions stored."""
         c = dict(counts or {})
         checked = sum(c.get(s, 0) for s in ("new", "changed", "unchanged", "removed"))
         with self.transaction():
             self.conn.execute(
                 """UPDATE runs SET outcome = ?, ended_at = ?, mode = COALESCE(?, mode),
                        complete = ?, data_timestamp = ?, studies_checked = ?, new_studies = ?,
-                       changed = ?, unchanged = ?, errors = ?, requests = ?, duration_seconds = ?
+                       changed = ?, unchanged = ?, errors = ?, requests = ?, duration_seconds = ?,
+                       versions_stored = ?
                    WHERE id = ?""",
                 [
                     RunOutcome(outcome), utcnow(), mode, int(complete), data_timestamp, checked,
                     c.get("new", 0), c.get("changed", 0), c.get("unchanged", 0), c.get("error", 0),
-                    requests, None if duration is None else max(0.0, duration), run_id,
+                    requests, None if duration is None else max(0.0, duration), versions_stored, run_id,
                 ],
             )
 
@@ -635,8 +663,13 @@ class Store:
         return rows[0] if rows else None
 
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest ``limit`` runs of the ledger. A run still marked running whose process
+        is gone (SIGKILL, power loss) reads as interrupted: no finally of its own recorded
+        that; the next writer records it."""
         runs = list(self._rows("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit]))
         for run in runs:
+            if run["outcome"] == RunOutcome.RUNNING and not _process_alive(run["pid"]):
+                run["outcome"] = str(RunOutcome.INTERRUPTED)
             run["error_messages"] = [
                 dict(r)
                 for r in self._rows(

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from regsync import judge, timeline
 from regsync.client import ApiClient, FetchedStudy, HistoryClient, record_nct_id
-from regsync.errors import ApiUnavailable, FetchError, RegsyncError, StudyNotFound
+from regsync.errors import ApiUnavailable, ApiUnreachable, FetchError, RegsyncError, StudyNotFound
 from regsync.model import Change, ChangeSummary, RunOutcome, StudyStatus, summarize
 from regsync.store import TIME_FORMAT, SaveResult, Store
+from regsync.text import plural
 
 if TYPE_CHECKING:
     from regsync.history import HistoryReport, StudyHistory
@@ -354,11 +355,23 @@ class RunReport:
     overdue: tuple[BecameOverdue, ...] = ()  # trials whose results became overdue (said once)
     history: HistoryReport | None = None  # the fill-in of missed registry versions, if any
     notify_failures: tuple[str, ...] = ()  # one line per channel that could not deliver
+    queries: tuple[QueryMatch, ...] = ()  # each query watch asked this run, in watch order
 
     @property
     def failed(self) -> bool:
         """A study or the run failed: exit 1."""
         return self.counts.get(StudyStatus.ERROR, 0) > 0 or self.outcome is RunOutcome.FAILED
+
+
+@dataclass(frozen=True)
+class QueryMatch:
+    """What a query watch matched on this run: ``matched`` studies (watched before or not),
+    ``added`` of them new to the watchlist. 0 matched is worth a warning: a mistyped
+    expression would otherwise watch nothing, silently, for ever."""
+
+    expr: str
+    matched: int
+    added: int
 
 
 OnOutcome = Callable[[StudyOutcome], None]
@@ -457,7 +470,7 @@ def run_sync(
         if found:
             failures = tuple(notifying.deliver(found, notify, run_id=report.run_id))
     return RunReport(report.run_id, report.mode, report.outcome, report.data_timestamp, report.counts,
-                     report.requests, overdue, run.history_report, failures)
+                     report.requests, overdue, run.history_report, failures, tuple(run.query_matches))
 
 
 class _Run:
@@ -490,6 +503,7 @@ class _Run:
         self.total: int | None = None
         self.outage = 0
         self.requests_before = client.requests
+        self.query_matches: list[QueryMatch] = []
 
     def execute(self, request: SyncRequest, command: str = "sync") -> RunReport:
         mode = request.mode
@@ -501,7 +515,8 @@ class _Run:
             state = SyncState.read_ids(self.store, request.ids) if request.ids else SyncState.read(self.store)
             plan = plan_sync(request, state, self.data_timestamp)
             if plan.mode is SyncMode.NOTHING_TO_DO:
-                return self._finish(RunOutcome.NOTHING_TO_DO, mode)
+                # Neither incremental nor full: nothing was fetched (issue 22 item 11).
+                return self._finish(RunOutcome.NOTHING_TO_DO, plan.mode, complete=mode is not SyncMode.IDS)
             mode = plan.mode
             newcomers = self._expand_queries(plan.queries)
             updated = self._updated_since(plan.since, plan.watched) if plan.since else set()
@@ -526,9 +541,10 @@ class _Run:
         synced = sum(self.counts[s] for s in StudyStatus if s is not StudyStatus.ERROR)
         return self._finish(RunOutcome.PARTIAL if synced else RunOutcome.FAILED, mode)
 
-    def _finish(self, outcome: RunOutcome, mode: SyncMode) -> RunReport:
+    def _finish(self, outcome: RunOutcome, mode: SyncMode, *, complete: bool | None = None) -> RunReport:
         requests = self.client.requests - self.requests_before
-        complete = outcome in (RunOutcome.OK, RunOutcome.NOTHING_TO_DO) and mode is not SyncMode.IDS
+        if complete is None:
+            complete = outcome in (RunOutcome.OK, RunOutcome.NOTHING_TO_DO) and mode is not SyncMode.IDS
         self.store.finish_run(
             self.run_id, outcome, mode=mode.value, complete=complete,
             data_timestamp=self.data_timestamp, counts=self.counts, requests=requests,
@@ -541,6 +557,10 @@ class _Run:
     def _data_timestamp(self) -> str | None:
         try:
             value = self.client.get_version().get("dataTimestamp")
+        except ApiUnreachable as exc:
+            # No attempt reached a server: every study would fail the same way, each after
+            # its own retries (3 studies on a dead port took 44 s). The run stops here.
+            raise ApiUnreachable(f"{exc}; nothing fetched") from exc
         except FetchError as exc:
             # Not fatal: without it the run just cannot skip work or go incremental next time.
             log.warning("could not read the API's dataTimestamp: %s", exc)
@@ -561,20 +581,25 @@ class _Run:
             # Only IDs are asked for: query.* answers may carry <mark> highlighting in text
             # fields, so records themselves are always fetched by ID.
             found: list[str] = []
+            matched: set[str] = set()
             try:
                 for page in self.client.iter_pages({"query.term": query.expr, "fields": "NCTId"}):
                     for study in page.studies:
                         nct_id = record_nct_id(study)
+                        if nct_id:
+                            matched.add(nct_id)
                         if nct_id and nct_id not in watched:
                             found.append(nct_id)
                             watched.add(nct_id)
             except FetchError as exc:
                 self._error(None, f"query watch {query.expr!r}: {exc}")
                 continue
+            self.store.query_matched(query.id, len(matched), self.run_id)
+            self.query_matches.append(QueryMatch(query.expr, len(matched), len(found)))
             if found:
                 self.store.watch_add(found, query_id=query.id)
                 newcomers += found
-                log.info("query %r matched %d new studies", query.expr, len(found))
+            log.info("query %r matched %s, %d new", query.expr, plural(len(matched), "study", "studies"), len(found))
         return newcomers
 
     def _updated_since(self, since: str, watched: frozenset[str]) -> set[str]:
@@ -741,8 +766,8 @@ class _Run:
             return
         n = len(skipped)
         message = (
-            f"{n} {'study' if n == 1 else 'studies'} not attempted: the registry is unreachable "
-            f"({self.outage} requests in a row failed; the last: {self.last_failure})"
+            f"{plural(n, 'study', 'studies')} not attempted: the registry is unreachable "
+            f"({plural(self.outage, 'request')} in a row failed; the last: {self.last_failure})"
         )
         self.store.record_error(self.run_id, None, message)
         self.counts[StudyStatus.ERROR] += n - 1  # _tell counts the one outcome

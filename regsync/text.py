@@ -119,20 +119,36 @@ def change_excerpt(old: str, new: str, width: int = 100, context: int = 4) -> st
     """The changed words of a long text in one line: ``word_diff`` with ``context`` words
     around each edit, whitespace collapsed, cut at ``width`` characters (so the first edit
     always shows). For a summary where both sides would otherwise be cut to the same text."""
-    return trunc(word_diff(old, new, context), width)
+    return trunc(text_diff(old, new, context), width)
 
 
 # -- word diff -------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"\n|[^\S\n]+|[^\s]+")
 CONTEXT_WORDS = 8
+# CommonMark backslash escapes of punctuation, as the API's markdown writes ``>`` or ``*``
+# (``UACR \> 300 mg/g``): a person reads the text, not the escape. (regsync.normalize drops
+# them too, with the rest of the markdown; a diff keeps the rest: line breaks, list marks.)
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def unescape_markdown(s: str) -> str:
+    """``s`` without markdown's backslash escapes: ``\\>`` reads ``>``."""
+    return _MD_ESCAPE.sub(r"\1", s) if "\\" in s else s
+
+
+def text_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> str:
+    """``word_diff`` of the texts as a person reads them: markdown's backslash escapes
+    dropped (``UACR > 300 mg/g``, not ``UACR \\> 300 mg/g``)."""
+    return word_diff(unescape_markdown(old or ""), unescape_markdown(new or ""), context)
 
 
 def word_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> str:
     """A word-level diff in the notation of ``git diff --word-diff=plain``.
 
     Deletions are ``[-words-]``, insertions ``{+words+}``; line breaks are kept and long
-    unchanged stretches are elided with `` … `` keeping ``context`` words either side.
+    unchanged stretches are elided with `` … `` keeping ``context`` words either side. For
+    people, ``text_diff``.
     """
     old, new = old or "", new or ""
     if old == new:

@@ -20,7 +20,7 @@ NCT07240987 stays at v1, byte for byte, with no change rows and one run_errors r
 | 429 Retry-After: 3             | retried after 3.0 s        | HTTP 429 (rate limited) after 3 attempts                         |
 | 429 Retry-After: <HTTP date>   | retried after ~30 s (date) | HTTP 429 (rate limited) after 3 attempts                         |
 | 500 / 502 / 503 / 504          | retried (back-off, jitter) | HTTP 50x (server error) after 3 attempts                         |
-| connection reset (TCP RST)     | retried                    | connection failed (connection reset) after 3 attempts            |
+| connection reset (TCP RST)     | retried                    | connection failed to HOST (connection reset) after 3 attempts    |
 | read timeout (held answer)     | retried                    | no answer within 1 s (timeout) after 3 attempts                  |
 | HTML page, status 200          | not retried                | the registry sent an HTML page instead of JSON (maintenance?); nothing stored |
 | truncated JSON                 | not retried                | the registry's answer is not valid JSON (truncated? N bytes); nothing stored  |
@@ -128,7 +128,7 @@ PERSISTENT = {
     "502": ([Fault.status(502)] * 3, None, "HTTP 502 (server error) after 3 attempts"),
     "503": ([Fault.status(503)] * 3, None, "HTTP 503 (server error) after 3 attempts"),
     "504": ([Fault.status(504)] * 3, None, "HTTP 504 (server error) after 3 attempts"),
-    "reset": ([Fault.reset()] * 3, None, "connection failed (connection reset) after 3 attempts"),
+    "reset": ([Fault.reset()] * 3, None, "connection failed to {host} (connection reset) after 3 attempts"),
     "read-timeout": ("hold", None, "no answer within 1 s (timeout) after 3 attempts"),
     "html-200": ([Fault.html_200()], None,
                  "the registry sent an HTML page instead of JSON (maintenance?); nothing stored"),
@@ -176,7 +176,7 @@ def test_persistent_fault_skips_the_study_and_syncs_the_others(fake, run, db_pat
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == [f"{OTHERS[0]} changed v1 -> v2", f"{OTHERS[1]} changed v1 -> v2"]
     assert result.stderr.splitlines() == [
-        f"error: {DEFAULT}: " + message.format(half=half),
+        f"error: {DEFAULT}: " + message.format(half=half, host=server.url.split("/")[2]),
         summary(3, changed=2, failed=1, requests=1 + attempts + 2 + attempts),
     ]
     # Only the batch and the one study were retried; nothing else was asked for. (The fake
@@ -201,7 +201,7 @@ def test_persistent_fault_skips_the_study_and_syncs_the_others(fake, run, db_pat
             "SELECT outcome, studies_checked, changed, errors FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         assert run_row == ("partial", 2, 2, 1)
         assert conn.execute("SELECT nct_id, error FROM run_errors").fetchall() == [
-            (DEFAULT, f"{DEFAULT}: " + message.format(half=half))
+            (DEFAULT, f"{DEFAULT}: " + message.format(half=half, host=server.url.split("/")[2]))
         ]
     assert json.loads(run("show", DEFAULT).stdout) == load(DEFAULT)
 

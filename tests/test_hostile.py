@@ -392,7 +392,7 @@ def test_credentials_are_not_in_error_lines(db_path):
     url = f"http://ops:s3cr3t@127.0.0.1:{hostile.free_port_refusing()}/api/v2"
     done = run_regsync(db_path, url, "sync", DEFAULT, "--retries", "0")
     assert done.returncode == 1
-    assert done.stderr.splitlines()[0].startswith(f"error: {DEFAULT}: connection failed (")
+    assert done.stderr.splitlines()[0].startswith("error: /version: connection failed to 127.0.0.1:")
     assert "s3cr3t" not in done.stderr and "ops" not in done.stderr
 
 

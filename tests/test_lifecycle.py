@@ -264,7 +264,7 @@ def test_sigterm_is_recorded_interrupted_and_exits_143(fake, tmp_path):
     status = run_regsync(db, None, "status").stdout.splitlines()
     header = next(line for line in status if line.startswith("run ")).split()
     assert header[:6] == ["run", "started", "duration", "outcome", "command", "mode"]
-    assert [line.split()[4:6] for line in status if line[:1].isdigit()] == [
+    assert [line.split()[5:7] for line in status if line[:1].isdigit()] == [
         ["interrupted", "sync"], ["ok", "sync"]
     ]
 
@@ -276,7 +276,7 @@ def test_status_names_the_command_of_each_run(fake, run):
     runs = json.loads(run("status", "--json").stdout)["runs"]
     assert [(r["command"], r["outcome"]) for r in runs] == [("reclassify", "ok"), ("sync", "ok")]
     text = [line.split() for line in run("status").stdout.splitlines() if line[:1].isdigit()]
-    assert [r[5] for r in text] == ["reclassify", "sync"]
+    assert [r[6] for r in text] == ["reclassify", "sync"]
 
 
 # -- issue 10 item 14: explicit IDs with nothing to do ------------------------------------------
@@ -371,7 +371,7 @@ def test_durations_come_from_the_monotonic_clock(fake, db_path, monkeypatch):
     assert r["ended_at"] < r["started_at"]
     assert r["duration_seconds"] is not None and r["duration_seconds"] > 0
     assert r["duration_seconds"] % 5 == 0  # whole ticks of the injected clock
-    assert "-" not in run("status").stdout.splitlines()[-1].split()[3]
+    assert "-" not in run("status").stdout.splitlines()[-1].split()[4]
 
 
 @pytest.mark.parametrize("outcome", ["ok", "nothing-to-do"])

@@ -15,7 +15,7 @@ DEFAULT = "NCT07240987"
 RUN_KEYS = {
     "id", "command", "pid", "started_at", "ended_at", "duration_seconds", "outcome", "mode",
     "complete", "data_timestamp", "studies_checked", "new_studies", "changed", "unchanged",
-    "new_versions", "errors", "requests", "error_messages",
+    "new_versions", "errors", "requests", "error_messages", "versions_stored",
 }
 
 
@@ -56,7 +56,9 @@ def test_status_json_shape(fake, run, db_path):
     assert [(r["id"], r["outcome"], r["mode"], r["studies_checked"], r["new_studies"], r["changed"],
              r["new_versions"], r["errors"], r["requests"]) for r in runs] == [
         (4, "ok", "full", 1, 0, 1, 1, 0, 2),
-        (3, "nothing-to-do", "incremental", 0, 0, 0, 0, 0, 1),
+        # Nothing fetched: neither incremental nor full (a watchlist this small is never
+        # incremental; issue 22 item 11).
+        (3, "nothing-to-do", "nothing-to-do", 0, 0, 0, 0, 0, 1),
         (2, "ok", "full", 1, 0, 0, 0, 0, 2),
         (1, "partial", "ids", 2, 2, 0, 2, 1, 3),
     ]
@@ -82,23 +84,24 @@ def test_status_text(fake, run, db_path):
         "versions: 3; changes: 2 (1 flagged, the rest registry bookkeeping)",
     ]
     assert re.fullmatch(
-        r"last complete run: #4 at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(registry data of 2026-09-05T09:00:00\)",
+        r"last complete run: #4 at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(registry data of 2026-09-05T09:00:00\)",
         lines[3],
     )
     assert lines[4] == ""
     assert lines[5].split() == [
-        "run", "started", "duration", "outcome", "command", "mode", "checked", "new", "changed", "errors",
-        "requests",
+        "run", "started", "duration", "outcome", "command", "mode", "checked", "new", "changed", "versions",
+        "errors", "requests",
     ]
     rows = [line.split() for line in lines[7:11]]
-    # (date and time are two words)
-    assert [[r[0], *r[4:]] for r in rows] == [
-        ["4", "ok", "sync", "full", "1", "0", "1", "0", "2"],
-        ["3", "nothing-to-do", "sync", "incremental", "0", "0", "0", "0", "1"],
-        ["2", "ok", "sync", "full", "1", "0", "0", "0", "2"],
-        ["1", "partial", "sync", "ids", "2", "2", "0", "1", "3"],
+    # (date, time and UTC are three words)
+    assert [r[3] for r in rows] == ["UTC"] * 4
+    assert [[r[0], *r[5:]] for r in rows] == [
+        ["4", "ok", "sync", "full", "1", "0", "1", "1", "0", "2"],
+        ["3", "nothing-to-do", "sync", "-", "0", "0", "0", "0", "0", "1"],
+        ["2", "ok", "sync", "full", "1", "0", "0", "0", "0", "2"],
+        ["1", "partial", "sync", "ids", "2", "2", "0", "2", "1", "3"],
     ]
-    assert all(re.fullmatch(r"\d+\.\ds", r[3]) for r in rows)
+    assert all(re.fullmatch(r"\d+\.\ds", r[4]) for r in rows)
     assert len(lines) == 12 and re.fullmatch(  # the results obligations, judged today (issue 13)
         r"obligations on \d{4}-\d\d-\d\d: 0 overdue, 0 due \(in grace\), 0 submitted \(QC\), 0 reported late, "
         r"0 reported on time, 0 not yet due, 2 not applicable", lines[11])
@@ -117,7 +120,7 @@ def test_status_shows_an_interrupted_run_and_its_errors(fake, run, db_path):
     ]
     text = run("status").stdout.splitlines()
     interrupted = [line for line in text if " interrupted " in line]
-    assert len(interrupted) == 1 and interrupted[0].split()[3] == "-"  # duration unknown
+    assert len(interrupted) == 1 and interrupted[0].split()[4] == "-"  # duration unknown
     assert text[-2] == "  run 3 error: NCT99999999 not found in the registry (HTTP 404)"
 
 

@@ -201,3 +201,11 @@ def test_applying_the_diff_gives_the_new_words(a_words, b_words, a_spaces, b_spa
     # (not always the old text: where two alignments are equally good, e.g. one of two equal
     # line breaks, stripping the common suffix first can pick the other one)
     assert _apply(out) == new.split()
+
+
+def test_markdown_escapes_read_as_text():
+    # The API's markdown escapes punctuation (issue 22 item 12): a word diff shows the text.
+    old = "Inclusion Criteria:\n\n* UACR \\> 300 mg/g\n* eGFR \\< 60 \\*"
+    new = "Inclusion Criteria:\n\n* UACR \\> 200 mg/g\n* eGFR \\< 60 \\*"
+    assert text_mod.text_diff(old, new) == "Inclusion Criteria:\n\n* UACR > [-300-] {+200+} mg/g\n* eGFR < 60 *"
+    assert "\\" not in text_mod.change_excerpt(old, new)
