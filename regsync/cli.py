@@ -540,6 +540,8 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
             sys.stdout.flush()
             if progress:
                 progress.close()
+    for line in report.shortfalls:  # a listing cut short: never a quiet success (exit 1)
+        click.echo(f"error: {line}", err=True)
     if report.history is not None and report.history.stopped:
         click.echo("warning: missed versions not filled in: " + report.history.stopped, err=True)
     for query in report.queries:

@@ -125,6 +125,7 @@ class Page:
     studies: list[dict[str, Any]]
     next_page_token: str | None
     url: str  # the URL that answered
+    total: int | None = None  # the registry's totalCount (asked with countTotal=true), if it said
 
 
 @dataclass
@@ -295,7 +296,9 @@ class ApiClient:
             # Handed over without a reference left in this frame: the consumer's is the only
             # one, so the page is freed as soon as it lets go, before the next is downloaded
             # (one page in memory, not two).
-            box = [Page(data.get("studies", []), token, response.url)]
+            total = data.get("totalCount")
+            box = [Page(data.get("studies", []), token, response.url,
+                        total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None)]
             del response, data
             yield box.pop()
             if not token:

@@ -115,6 +115,7 @@ class RunOutcome(StrEnum):
     RUNNING = "running"
     OK = "ok"
     PARTIAL = "partial"
+    INCOMPLETE = "incomplete"  # a listing stopped short of the registry's totalCount
     FAILED = "failed"
     NOTHING_TO_DO = "nothing-to-do"
     INTERRUPTED = "interrupted"

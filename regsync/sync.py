@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from regsync import judge, timeline
-from regsync.client import ApiClient, FetchedStudy, HistoryClient, record_nct_id
+from regsync.client import ApiClient, FetchedStudy, HistoryClient, Page, record_nct_id
 from regsync.errors import ApiUnavailable, ApiUnreachable, FetchError, RegsyncError, StudyNotFound
 from regsync.model import Change, ChangeSummary, RunOutcome, StudyStatus, summarize
 from regsync.store import TIME_FORMAT, SaveResult, Store
@@ -356,11 +356,14 @@ class RunReport:
     history: HistoryReport | None = None  # the fill-in of missed registry versions, if any
     notify_failures: tuple[str, ...] = ()  # one line per channel that could not deliver
     queries: tuple[QueryMatch, ...] = ()  # each query watch asked this run, in watch order
+    # Listings that stopped short of the registry's totalCount: one line each
+    # ("received 1,000 of 3,454 studies for query ..."); the run is incomplete.
+    shortfalls: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
         """A study or the run failed: exit 1."""
-        return self.counts.get(StudyStatus.ERROR, 0) > 0 or self.outcome is RunOutcome.FAILED
+        return self.counts.get(StudyStatus.ERROR, 0) > 0 or self.outcome in (RunOutcome.FAILED, RunOutcome.INCOMPLETE)
 
 
 @dataclass(frozen=True)
@@ -470,7 +473,8 @@ def run_sync(
         if found:
             failures = tuple(notifying.deliver(found, notify, run_id=report.run_id))
     return RunReport(report.run_id, report.mode, report.outcome, report.data_timestamp, report.counts,
-                     report.requests, overdue, run.history_report, failures, tuple(run.query_matches))
+                     report.requests, overdue, run.history_report, failures, tuple(run.query_matches),
+                     tuple(run.shortfalls))
 
 
 class _Run:
@@ -504,6 +508,7 @@ class _Run:
         self.outage = 0
         self.requests_before = client.requests
         self.query_matches: list[QueryMatch] = []
+        self.shortfalls: list[str] = []
 
     def execute(self, request: SyncRequest, command: str = "sync") -> RunReport:
         mode = request.mode
@@ -535,6 +540,12 @@ class _Run:
             # stays whole (a page is one transaction).
             self._finish(RunOutcome.INTERRUPTED, mode)
             raise
+        if self.shortfalls:
+            # A listing the registry cut short is never a quiet success: what it did not list
+            # was not checked, so the next run may not go incremental from this one either.
+            for line in self.shortfalls:
+                self.store.record_error(self.run_id, None, line)
+            return self._finish(RunOutcome.INCOMPLETE, mode)
         if not self.counts[StudyStatus.ERROR]:
             return self._finish(RunOutcome.OK, mode)
         # "partial" promises that the others are stored: with none synced, the run failed.
@@ -583,7 +594,7 @@ class _Run:
             found: list[str] = []
             matched: set[str] = set()
             try:
-                for page in self.client.iter_pages({"query.term": query.expr, "fields": "NCTId"}):
+                for page in self._listing({"query.term": query.expr, "fields": "NCTId"}, f"query {query.expr!r}"):
                     for study in page.studies:
                         nct_id = record_nct_id(study)
                         if nct_id:
@@ -602,12 +613,31 @@ class _Run:
             log.info("query %r matched %s, %d new", query.expr, plural(len(matched), "study", "studies"), len(found))
         return newcomers
 
+    def _listing(self, params: dict[str, str], what: str) -> Iterator[Page]:
+        """``iter_pages`` with the registry's totalCount asked for and checked: a listing that
+        ends with fewer distinct studies than the registry said it holds (a client reading
+        page tokens wrong, a cap nobody announced) is a shortfall, never a quiet success. An
+        empty page after an exactly full one is only the end."""
+        total: int | None = None
+        seen: set[str] = set()
+        for page in self.client.iter_pages({**params, "countTotal": "true"}):
+            if total is None:
+                total = page.total
+            seen.update(n for n in (record_nct_id(s) for s in page.studies) if n)
+            yield page
+        if total is not None and len(seen) < total:
+            self.shortfalls.append(
+                f"received {len(seen):,} of {total:,} studies for {what}: the registry's listing stopped short; "
+                "the run is incomplete"
+            )
+
     def _updated_since(self, since: str, watched: frozenset[str]) -> set[str]:
         """Which watched studies the registry says were updated on or after ``since`` (light
         fields only; the watchlist itself is never sent). A failure here fails the run."""
         updated: set[str] = set()
-        for page in self.client.iter_pages(
-            {"filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{since},MAX]", "fields": LIGHT_FIELDS}
+        for page in self._listing(
+            {"filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{since},MAX]", "fields": LIGHT_FIELDS},
+            f"the studies updated since {since}",
         ):
             for study in page.studies:
                 nct_id = record_nct_id(study)

@@ -64,6 +64,12 @@ class FakeRegistry:
         self._order: list[str] | None = []  # sorted NCT IDs; None when it must be rebuilt
         self._aliases: dict[str, str] = {}
         self._queries: dict[str, tuple[str, ...]] = {}
+        # A listing (query.term or filter.advanced, not filter.ids) that silently stops after
+        # this many studies while totalCount stays true; None: lists everything.
+        self.listing_cap: int | None = None
+        # Like the registry: a page filled exactly to pageSize carries a nextPageToken even
+        # when nothing follows (its page is empty).
+        self.token_on_full_page = False
         self._faults: dict[str, collections.deque[Fault]] = {}
         self._holds: list[Hold] = []
         # The website's version history: per study, each version's record and index entry.
@@ -220,6 +226,16 @@ class FakeRegistry:
         if self._order is None:
             self._order = sorted(self._studies)
         return self._order
+
+    def _listed_before(self, after: str, ids: set[str] | None, ranges: list[tuple[str | None, str | None]]) -> int:
+        """How many studies a listing handed over up to and including ``after``."""
+        with self._lock:
+            candidates = self._sorted_ids() if ids is None else sorted(
+                i for i in {self._aliases.get(i, i) for i in ids} if i in self._studies)
+            return sum(
+                1 for nct_id in candidates[: bisect.bisect_right(candidates, after)]
+                if all(_in_range(self._studies[nct_id].post_date, lo, hi) for lo, hi in ranges)
+            )
 
     def _page(
         self,

@@ -256,6 +256,14 @@ class _Handler(BaseHTTPRequestHandler):
         fields = _fields_param(query)
 
         page, more, total = registry._page(ids, ranges, after, size, count_total)
+        if registry.token_on_full_page and len(page) == size:
+            more = True  # as the registry does: a full last page still carries a token
+        if registry.listing_cap is not None and "filter.ids" not in query:
+            # A listing that stops after listing_cap studies without saying so (as a client
+            # reading a page token wrong once did), while totalCount tells the truth.
+            listed = 0 if after is None else registry._listed_before(after, ids, ranges)
+            page = page[: max(0, registry.listing_cap - listed)]
+            more = more and listed + len(page) < registry.listing_cap
         parts = [e.body for e in page] if fields is None else [e.projected(fields) for e in page]
         # Built from cached bytes: full records are never re-serialised per request.
         chunks = [b'{"studies":[', b",".join(parts), b"]"]
