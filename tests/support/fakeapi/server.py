@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import socket
 import struct
@@ -193,6 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._history_index(path, query)
         if endpoint == "history-version":
             nct_id, _, number = path[len(INT_PREFIX) + len("/studies/"):].partition("/history/")
+            hostile = registry.hostile_version(nct_id, int(number))
+            if hostile is not None:
+                return _Answer(200, hostile)
             study = registry.history_version(nct_id, int(number))
             if study is None:
                 return _Answer(404, b'{"message":"Not found"}')
@@ -223,7 +227,10 @@ class _Handler(BaseHTTPRequestHandler):
         body: dict[str, Any] = {"study": orjson.loads(entry.body) if entry is not None else None}
         if query.get("history", [""])[-1] == "true":
             body["history"] = {"changes": index or [], "lastUpdateVersions": {}, "outcomesUpdateCount": 0}
-        return _Answer(200, orjson.dumps(body))
+        try:
+            return _Answer(200, orjson.dumps(body))
+        except TypeError:  # a hostile index (serve_history) with a number past 64 bits
+            return _Answer(200, json.dumps(body).encode())
 
     def _list(self, query: dict[str, list[str]]) -> _Answer:
         registry = self.server.registry
@@ -267,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
         return _Answer(200, b"".join(chunks))
 
 
-_HISTORY_VERSION = re.compile(r"^/api/int/studies/(NCT\d{8})/history/(\d{1,6})$")
+_HISTORY_VERSION = re.compile(r"^/api/int/studies/(NCT\d{8})/history/(\d{1,25})$")
 _HISTORY_INDEX = re.compile(r"^/api/int/studies/(NCT\d{8})$")
 
 
