@@ -1200,7 +1200,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the feed to this file (replaced in one step) instead of stdout.")
+              help="Write the feed to this file (a regular file or a new path, replaced in one step); "
+                   "- for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["atom", "json"]), default="atom", show_default=True,
               help="Atom (RFC 4287) or JSON Feed 1.1.")
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
@@ -1231,6 +1232,10 @@ def feed(obj, output, fmt, severity, nct_ids, categories, limit):
         if category not in known:
             raise UsageError(f"unknown category {category!r}; one of: {', '.join(known)}")
     ids = nct_ids_argument(nct_ids)
+    if output == "-":
+        output = None
+    if output is not None:
+        feeds.check_output(output)  # before the work, not after it
     entries = feeds.collect(open_store(obj), severity=severity, nct_ids=ids, categories=list(categories), limit=limit)
     data = feeds.render(entries, fmt, severity=severity, nct_ids=ids, categories=list(categories))
     if output is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from regsync.errors import UsageError
 from regsync.model import Change, ChangeSummary, Severity, StoredChange, sort_changes, summarize
 from regsync.store import Store
 from regsync.text import trunc
@@ -364,18 +366,45 @@ def render(
     raise ValueError(f"unknown feed format {fmt!r}; one of: {', '.join(FORMATS)}")
 
 
+def check_output(path: str) -> None:
+    """Refuse (UsageError) an output path that is not a regular file or a new path.
+
+    The feed replaces its file in one step (a rename over it), which would replace a device,
+    FIFO or symbolic link itself: run as root from cron, ``--output /dev/full`` or
+    ``/dev/stdout`` would swap the system's device node for a feed file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return  # a new file
+    except OSError as exc:
+        raise UsageError(f"cannot write the feed to {path}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a directory" if stat.S_ISDIR(mode)
+            else "not a regular file")
+    raise UsageError(f"refusing to write the feed to {path}: it is {kind}; "
+                     "give a regular file or a new path (- for stdout)")
+
+
+def publish_mode() -> int:
+    """The mode a file written plainly would get (0666 less the umask): mkstemp makes files
+    private (0600), and a published page or feed must honour ``umask 077`` as well as 022."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomically(path: str, data: bytes) -> None:
-    """Replace ``path`` in one step: a web server or reader never sees half a feed."""
+    """Replace ``path`` (a regular file or a new path, see check_output) in one step: a web
+    server or reader never sees half a feed."""
+    check_output(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".regsync-feed-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        # mkstemp makes it private (0600); a feed is for publishing: the mode any file
-        # written plainly would get (0666 less the umask).
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, publish_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
