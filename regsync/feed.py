@@ -18,6 +18,7 @@ both be "alternate" links, which RFC 4287 forbids.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import stat
@@ -32,7 +33,7 @@ import orjson
 from regsync.errors import UsageError
 from regsync.model import Change, ChangeSummary, Severity, StoredChange, sort_changes, summarize
 from regsync.store import Store
-from regsync.text import trunc
+from regsync.text import printable, trunc
 
 REGISTRY = "https://clinicaltrials.gov"
 PROJECT = "https://github.com/regsync/regsync"
@@ -58,6 +59,20 @@ def history_url(nct_id: str, a: int | None = None, b: int | None = None) -> str:
     return url
 
 
+def _printable_value(value: Any, depth: int = 0) -> Any:
+    """A change's old or new value with its strings printable; past a record's usual depth
+    left as it is (JSON escapes C0 characters itself)."""
+    if isinstance(value, str):
+        return printable(value)
+    if depth > 16:
+        return value
+    if isinstance(value, dict):
+        return {k: _printable_value(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable_value(v, depth + 1) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class VersionChanges:
     """The flagged changes of one version of a study, against the one before it in its chain."""
@@ -76,6 +91,16 @@ class VersionChanges:
     submitted: str | None = None  # the newer version's lastUpdateSubmitDate
     posted: str | None = None  # its lastUpdatePostDate: when the public could see it
     history: bool = False  # read from the registry's history (backfill, fill-in): not news
+
+    def __post_init__(self) -> None:
+        # Every output of an entry (Atom, JSON Feed, e-mail, webhooks) starts from here:
+        # registry text is made printable once (regsync.text.printable).
+        if self.title is not None:
+            object.__setattr__(self, "title", printable(self.title))
+        object.__setattr__(self, "changes", tuple(
+            dataclasses.replace(c, summary=printable(c.summary), old=_printable_value(c.old), new=_printable_value(c.new),
+                                context=None if c.context is None else printable(c.context))
+            for c in self.changes))
 
     @property
     def summary(self) -> ChangeSummary:
