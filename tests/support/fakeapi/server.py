@@ -18,7 +18,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-from regsync.ids import is_nct_id, normalize_nct_id
+from regsync.ids import is_nct_id as _regsync_is_nct_id
+
+# The registry's own pattern (OpenAPI spec), which takes any number of leading zeros
+# (NCT007240987); regsync itself refuses more than 8 digits (regsync.ids).
+_REGISTRY_ID = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
+
+
+def is_nct_id(value: str) -> bool:
+    return _REGISTRY_ID.match(value) is not None
+
+
+def normalize_nct_id(value: str) -> str:
+    match = _REGISTRY_ID.match(value)
+    assert match is not None
+    return f"NCT{int(match.group(1)):08d}"
 
 from .faults import JSON, TEXT, Fault, RequestLog
 from .registry import FakeRegistry
@@ -88,7 +102,7 @@ def _decode_token(token: str) -> str:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
-    if not raw.startswith("fake:") or not is_nct_id(raw[5:]):
+    if not raw.startswith("fake:") or not _regsync_is_nct_id(raw[5:]):
         raise _BadRequest("Parameter `pageToken` has incorrect format")
     return raw[5:]
 
