@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -1213,7 +1214,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the feed to this file (replaced in one step) instead of stdout.")
+              help="Write the feed to this file (a regular file or a new path, replaced in one step); "
+                   "- for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["atom", "json"]), default="atom", show_default=True,
               help="Atom (RFC 4287) or JSON Feed 1.1.")
 @click.option("--severity", type=click.Choice([s.value for s in Severity]), default="minor", show_default=True,
@@ -1244,6 +1246,10 @@ def feed(obj, output, fmt, severity, nct_ids, categories, limit):
         if category not in known:
             raise UsageError(f"unknown category {category!r}; one of: {', '.join(known)}")
     ids = nct_ids_argument(nct_ids)
+    if output == "-":
+        output = None
+    if output is not None:
+        feeds.check_output(output)  # before the work, not after it
     entries = feeds.collect(open_store(obj), severity=severity, nct_ids=ids, categories=list(categories), limit=limit)
     data = feeds.render(entries, fmt, severity=severity, nct_ids=ids, categories=list(categories))
     if output is None:
@@ -1352,9 +1358,98 @@ def obligations(obj, nct_ids, states, as_json):
         click.echo(render.obligations_text(rows, today))
 
 
+class _GuardedOutput:
+    """stdout that never raises into a command: a full disk (``> /dev/full``), a closed
+    stdout (``>&-``) or a reader gone (``| head``) must not turn a finished sync into an
+    interrupted one or a traceback. The first failure is kept and said once by ``main``;
+    the rest of the output is dropped (fd 1 then points at /dev/null, so the interpreter's
+    own flush at exit does not fail again)."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.error: OSError | None = None
+        self.encoding = getattr(stream, "encoding", None) or "utf-8"
+        self.errors = getattr(stream, "errors", None) or "strict"
+        self.buffer = _GuardedBytes(self)
+
+    def write(self, text: str) -> int:
+        self._call(lambda: self._stream.write(text))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._stream is not None:  # nothing written, nothing lost
+            self._call(lambda: self._stream.flush())
+
+    def isatty(self) -> bool:
+        return self._stream is not None and self.error is None and self._stream.isatty()
+
+    def fileno(self) -> int:
+        return 1
+
+    def _call(self, action: Callable[[], Any]) -> None:
+        if self.error is not None:
+            return
+        if self._stream is None:
+            self._fail(OSError(errno.EBADF, "stdout is closed"))
+            return
+        try:
+            action()
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = exc
+        _stdout_to_devnull()
+
+
+class _GuardedBytes:
+    """``sys.stdout.buffer`` of a _GuardedOutput (the feed writes bytes)."""
+
+    def __init__(self, text: _GuardedOutput):
+        self._text = text
+
+    def write(self, data: bytes) -> int:
+        stream = self._text._stream
+        self._text._call(lambda: stream.buffer.write(data))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    if fd != 1:
+        os.dup2(fd, 1)
+        os.close(fd)
+
+
 def main() -> None:
     import signal
 
     # A service stop or `kill` is Ctrl-C: the run is recorded interrupted, exit 143.
     signal.signal(signal.SIGTERM, _on_sigterm)
-    cli(prog_name="regsync")
+    if sys.stdout is None:
+        # A closed fd 1 would be given to the next file opened (the log, the lock file):
+        # hold it with /dev/null so nothing meant for stdout can land in one of them.
+        _stdout_to_devnull()
+    out = _GuardedOutput(sys.stdout)
+    sys.stdout = out  # type: ignore[assignment]
+    code: int | str | None = 0
+    try:
+        cli(prog_name="regsync")
+    except SystemExit as exc:
+        code = exc.code
+    out.flush()
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if out.error is not None and out.error.errno != errno.EPIPE:
+        # A reader that stopped early (`regsync changes | head`) is no error; anything else
+        # (a full disk, a closed stdout) lost output: one line, and never exit 0.
+        why = out.error.strerror or str(out.error)
+        _log(ERROR, "error: cannot write the output: %s", why)
+        click.echo(f"error: cannot write the output: {why}", err=True)
+        status = status or 1
+    sys.exit(status)

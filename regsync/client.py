@@ -7,6 +7,7 @@ on. No click here: the CLI renders what this module raises.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import email.utils
 import gc
 import io
@@ -93,6 +94,12 @@ TRANSPORTS = ("requests", "curl")
 # The registry's website endpoints (version history): at most 2 requests/s, serial. A peer
 # crawled 126,760 trials at this pace with no refusal; 2 in flight drew 429s.
 HISTORY_DELAY = 0.5
+# The longest real history indexes hold a few hundred versions; at 2 requests/s an index of
+# 150,000 would hold the writer lock for a day. Beyond this, the study's index is refused.
+MAX_HISTORY_VERSIONS = 5000
+# Registry records are about 8 levels deep; a history payload nested far deeper is not a
+# record, and the recursive walks over records (normalisation, hashing) must not meet it.
+MAX_RECORD_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -1053,6 +1060,57 @@ class HistoryEntry:
     module_labels: tuple[str, ...]
 
 
+def _history_entry(change: Any, what: str) -> HistoryEntry:
+    """One entry of a history index, or BadResponse (one line: the study's error) for an
+    entry no registry sends: version numbers are 0-based integers that SQLite can hold,
+    dates are calendar dates (they become --as-of and --since answers)."""
+    version = change.get("version") if isinstance(change, dict) else None
+    if version is None or isinstance(version, bool):
+        raise BadResponse(f"{what}: the registry's history index has an entry without a version number")
+    if not isinstance(version, int) or not 0 <= version < MAX_HISTORY_VERSIONS:
+        shown = repr(version) if isinstance(version, int | float | str) else f"a {type(version).__name__}"
+        raise BadResponse(f"{what}: the registry's history index has a version number {shown[:40]}, "
+                          f"not one of 0-{MAX_HISTORY_VERSIONS - 1}; nothing stored for this study")
+    date = change.get("date")
+    if date is not None and not _is_date(date):
+        shown = repr(date)[:40] if isinstance(date, str) else f"a {type(date).__name__}"
+        raise BadResponse(f"{what}: the registry's history index dates version {version} {shown}, "
+                          "not a date; nothing stored for this study")
+    labels = change.get("moduleLabels")
+    return HistoryEntry(
+        version,
+        date,
+        change.get("status") if isinstance(change.get("status"), str) else None,
+        tuple(str(label) for label in labels if isinstance(label, str)) if isinstance(labels, list) else (),
+    )
+
+
+def _is_date(value: Any) -> bool:
+    """YYYY-MM-DD (a time may follow), a real calendar day, after the registry opened."""
+    if not isinstance(value, str) or len(value) < 10 or len(value) > 40:
+        return False
+    try:
+        day = datetime.date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return day.year >= 1999
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` levels (iterative: a hostile
+    depth must not meet Python's recursion limit here either)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
+
+
 class HistoryClient:
     """``GET {site}/api/int/studies/{NCT}?history=true`` and ``.../history/{v}``.
 
@@ -1088,17 +1146,20 @@ class HistoryClient:
         if not isinstance(changes, list):
             # Some studies have no history index at all.
             return []
+        if len(changes) > MAX_HISTORY_VERSIONS:
+            raise BadResponse(
+                f"{what}: the registry's history index lists {len(changes):,} versions, more than "
+                f"{MAX_HISTORY_VERSIONS:,}; refused, nothing stored for this study"
+            )
         entries = []
+        seen: set[int] = set()
         for change in changes:
-            if not isinstance(change, dict) or not isinstance(change.get("version"), int):
-                raise BadResponse(f"{what}: the registry's history index has an entry without a version number")
-            labels = change.get("moduleLabels") or []
-            entries.append(HistoryEntry(
-                change["version"],
-                change.get("date") if isinstance(change.get("date"), str) else None,
-                change.get("status") if isinstance(change.get("status"), str) else None,
-                tuple(str(label) for label in labels if isinstance(label, str)),
-            ))
+            entry = _history_entry(change, what)
+            if entry.version in seen:
+                raise BadResponse(f"{what}: the registry's history index lists version {entry.version} twice; "
+                                  "nothing stored for this study")
+            seen.add(entry.version)
+            entries.append(entry)
         return sorted(entries, key=lambda e: e.version)
 
     def get_history_version(self, nct_id: str, version: int) -> dict[str, Any]:
@@ -1108,6 +1169,9 @@ class HistoryClient:
         study = data.get("study") if isinstance(data, dict) else None
         if not isinstance(study, dict) or record_nct_id(study) != nct_id:
             raise BadResponse(f"{what}: the registry's answer is not that study's record; nothing stored")
+        if _deeper_than(study, MAX_RECORD_DEPTH):
+            raise BadResponse(f"{what}: the registry's record is nested deeper than {MAX_RECORD_DEPTH} levels; "
+                              "nothing stored")
         return study
 
     def _json(self, url: str, what: str) -> Any:

@@ -18,8 +18,10 @@ both be "alternate" links, which RFC 4287 forbids.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,9 +30,10 @@ from typing import Any
 
 import orjson
 
+from regsync.errors import UsageError
 from regsync.model import Change, ChangeSummary, Severity, StoredChange, sort_changes, summarize
 from regsync.store import Store
-from regsync.text import trunc
+from regsync.text import printable, trunc
 
 REGISTRY = "https://clinicaltrials.gov"
 PROJECT = "https://github.com/regsync/regsync"
@@ -56,6 +59,20 @@ def history_url(nct_id: str, a: int | None = None, b: int | None = None) -> str:
     return url
 
 
+def _printable_value(value: Any, depth: int = 0) -> Any:
+    """A change's old or new value with its strings printable; past a record's usual depth
+    left as it is (JSON escapes C0 characters itself)."""
+    if isinstance(value, str):
+        return printable(value)
+    if depth > 16:
+        return value
+    if isinstance(value, dict):
+        return {k: _printable_value(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable_value(v, depth + 1) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class VersionChanges:
     """The flagged changes of one version of a study, against the one before it in its chain."""
@@ -74,6 +91,16 @@ class VersionChanges:
     submitted: str | None = None  # the newer version's lastUpdateSubmitDate
     posted: str | None = None  # its lastUpdatePostDate: when the public could see it
     history: bool = False  # read from the registry's history (backfill, fill-in): not news
+
+    def __post_init__(self) -> None:
+        # Every output of an entry (Atom, JSON Feed, e-mail, webhooks) starts from here:
+        # registry text is made printable once (regsync.text.printable).
+        if self.title is not None:
+            object.__setattr__(self, "title", printable(self.title))
+        object.__setattr__(self, "changes", tuple(
+            dataclasses.replace(c, summary=printable(c.summary), old=_printable_value(c.old), new=_printable_value(c.new),
+                                context=None if c.context is None else printable(c.context))
+            for c in self.changes))
 
     @property
     def summary(self) -> ChangeSummary:
@@ -364,18 +391,45 @@ def render(
     raise ValueError(f"unknown feed format {fmt!r}; one of: {', '.join(FORMATS)}")
 
 
+def check_output(path: str) -> None:
+    """Refuse (UsageError) an output path that is not a regular file or a new path.
+
+    The feed replaces its file in one step (a rename over it), which would replace a device,
+    FIFO or symbolic link itself: run as root from cron, ``--output /dev/full`` or
+    ``/dev/stdout`` would swap the system's device node for a feed file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return  # a new file
+    except OSError as exc:
+        raise UsageError(f"cannot write the feed to {path}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a directory" if stat.S_ISDIR(mode)
+            else "not a regular file")
+    raise UsageError(f"refusing to write the feed to {path}: it is {kind}; "
+                     "give a regular file or a new path (- for stdout)")
+
+
+def publish_mode() -> int:
+    """The mode a file written plainly would get (0666 less the umask): mkstemp makes files
+    private (0600), and a published page or feed must honour ``umask 077`` as well as 022."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomically(path: str, data: bytes) -> None:
-    """Replace ``path`` in one step: a web server or reader never sees half a feed."""
+    """Replace ``path`` (a regular file or a new path, see check_output) in one step: a web
+    server or reader never sees half a feed."""
+    check_output(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".regsync-feed-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        # mkstemp makes it private (0600); a feed is for publishing: the mode any file
-        # written plainly would get (0666 less the umask).
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, publish_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -6,9 +6,11 @@ import re
 
 from regsync.errors import InvalidNctId
 
-# The registry's own pattern (OpenAPI spec: ^[Nn][Cc][Tt]0*[1-9]\d{0,7}$): NCT and up to eight
-# significant digits, any case. Canonical form is NCT + 8 zero-padded digits.
-_NCT_RE = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
+# NCT and at most eight digits, not all zeros, any case. Canonical form is NCT + 8 zero-padded
+# digits. The registry's own pattern (OpenAPI spec: ^[Nn][Cc][Tt]0*[1-9]\d{0,7}$) also takes
+# any number of leading zeros, so a 9-digit typo whose first digit is 0 (NCT072409870 for
+# NCT07240987) would silently name another study: more than 8 digits is refused like any other.
+_NCT_RE = re.compile(r"^[Nn][Cc][Tt](?=\d{1,8}$)0*([1-9]\d{0,7})$")
 
 
 # NCT and digits, of which the pattern above refuses two kinds: say which, since "up to 8
@@ -32,7 +34,7 @@ def _why(value: str) -> str | None:
     if not significant:
         return ("NCT00000000 does not exist (the registry numbers studies from NCT00000001); "
                 "8 digits are fine, e.g. NCT07240987")
-    return f"{len(significant)} digits after NCT; at most 8 (e.g. NCT07240987)"
+    return f"{len(digits.group(1))} digits after NCT; at most 8 (e.g. NCT07240987)"
 
 
 def is_nct_id(value: str) -> bool:

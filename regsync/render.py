@@ -12,7 +12,7 @@ import click
 
 from regsync.model import Change, Severity, StoredChange, summarize
 from regsync.store import TIME_FORMAT
-from regsync.text import plural, text_diff
+from regsync.text import plural, printable, text_diff
 
 SEVERITY_COLOUR = {
     Severity.CRITICAL: "red", Severity.MAJOR: "yellow", Severity.MINOR: "cyan", Severity.ADMIN: "bright_black",
@@ -34,13 +34,13 @@ def sync_line(outcome: Any) -> str:
         badge = f" [{summary.max_severity}]" if summary.max_severity else ""
         filled = getattr(outcome, "filled_in", 0)
         note = f" ({filled} missed registry version{'s' * (filled != 1)} filled in)" if filled else ""
-        return f"{who} changed v{outcome.previous_version} -> v{outcome.version}{badge}: {summary.headline()}{note}"
+        return printable(f"{who} changed v{outcome.previous_version} -> v{outcome.version}{badge}: {summary.headline()}{note}")
     if outcome.status == "unchanged":
         return f"{who} unchanged (v{outcome.version})"
     if outcome.status == "removed":
         if outcome.removed_since:
-            return f"{who} removed (since {outcome.removed_since[:10]}): {outcome.error}"
-        return f"{who} removed: {outcome.error}"
+            return printable(f"{who} removed (since {outcome.removed_since[:10]}): {outcome.error}")
+        return printable(f"{who} removed: {outcome.error}")
     return error_line(outcome)
 
 
@@ -53,11 +53,11 @@ def error_line(outcome: Any) -> str:
     message = outcome.error or "failed"
     if outcome.nct_id and outcome.nct_id != "-" and not message.startswith(outcome.nct_id):
         message = f"{outcome.nct_id}: {message}"
-    return f"error: {message}"
+    return printable(f"error: {message}")
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[("" if r.get(c) is None else printable(str(r.get(c)))) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -137,13 +137,13 @@ def diff_text(nct_id: str, from_v: int | str, to_v: int | str, changes: list[Cha
         lines += ["", _style(category, bold=True)]
         for change in items:
             tag = "  [milestone]" if change.milestone else ""
-            ctx = f"  ({change.context})" if change.context else ""
-            lines.append(f"  {_badge(change.severity)} {change.summary}{tag}{ctx}")
+            ctx = f"  ({printable(change.context)})" if change.context else ""
+            lines.append(f"  {_badge(change.severity)} {printable(change.summary)}{tag}{ctx}")
             old, new = change.old, change.new
             if isinstance(old, str) and isinstance(new, str) and (
                 len(old) > LONG_TEXT or len(new) > LONG_TEXT or "\n" in old + new
             ):
-                lines.append(_indent(text_diff(old, new), "           "))
+                lines.append(_indent(printable(text_diff(old, new)), "           "))
     if summary.admin_count and not show_admin:
         n = summary.admin_count
         lines += ["", _style(
@@ -164,7 +164,7 @@ def changes_text(rows: list[StoredChange]) -> str:
         when = r.submitted or r.detected_at[:10]
         lines.append(
             f"{when}  {r.nct_id} v{a}->v{b}  "
-            f"{_badge(c.severity)} {c.category:<13} {c.summary}{tag} (detected {r.detected_at[:10]})"
+            f"{_badge(c.severity)} {c.category:<13} {printable(c.summary)}{tag} (detected {r.detected_at[:10]})"
         )
     return "\n".join(lines)
 

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from regsync.errors import RegsyncError
+from regsync.feed import publish_mode
 from regsync.model import Change, Severity, summarize
 from regsync.model import dig as _get
 from regsync.text import text_diff
@@ -557,7 +558,7 @@ def _write(path: str, text: str) -> None:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, publish_mode())  # 0644 under umask 022, 0600 under 077
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

@@ -16,6 +16,20 @@ _WORD = re.compile(r"[a-z0-9]+|[<>=%\u2264\u2265]")
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
+# Control characters other than tab and newline: C0, DEL and C1. Registry text holding ESC
+# or an OSC sequence would drive the reader's terminal (escape injection, also into cron
+# mail); NUL and the rest make an Atom feed invalid XML.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Registry text made safe for any output (terminal, feed, e-mail): each control
+    character other than tab and newline shown as its escape (``\\x1b``), the rest kept."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def plural(n: int, one: str, many: str | None = None) -> str:
     """``1 study``, ``2 studies``, ``0 changes``: a count with its noun in the right number
     (``many`` defaults to ``one`` + s)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sqlite3
 import xml.etree.ElementTree as ET
 
@@ -220,3 +221,56 @@ def test_an_empty_feed_is_valid(api, run):
 def test_history_link_with_the_registry_version_numbers():
     assert history_url(NCT) == f"https://clinicaltrials.gov/study/{NCT}?tab=history"
     assert history_url(NCT, 3, 4) == f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=3&b=4"
+
+
+def _device(path) -> bool:
+    """A character device like /dev/full at ``path`` (needs root; else the test skips it)."""
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    except PermissionError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "device"])
+def test_feed_output_refuses_devices_fifos_and_symlinks(stored, run, tmp_path, kind):
+    """Issue 20 item 7: the rename over the output would replace the device node, FIFO or
+    link itself (as root from cron: /dev/full, /dev/stdout)."""
+    target = tmp_path / "out"
+    real = tmp_path / "real.atom"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "symlink":
+        real.write_bytes(b"kept")
+        target.symlink_to(real)
+    elif not _device(target):
+        pytest.skip("mknod needs root")
+    before = os.lstat(target)
+    result = run("feed", "--output", str(target))
+    said = {"fifo": "a FIFO", "symlink": "a symbolic link", "device": "a device"}[kind]
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (f"error: refusing to write the feed to {target}: it is {said}; "
+                             "give a regular file or a new path (- for stdout)\n")
+    after = os.lstat(target)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    if kind == "symlink":
+        assert real.read_bytes() == b"kept"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".regsync-feed-")] == []
+
+
+def test_feed_output_dash_is_stdout(stored, run):
+    result = run("feed", "--output", "-")
+    assert result.exit_code == 0
+    assert result.stdout_bytes == _feed(run)
+
+
+def test_feed_and_report_keep_a_private_umask(stored, run, tmp_path):
+    old = os.umask(0o077)
+    try:
+        assert run("feed", "--output", str(tmp_path / "trials.atom")).exit_code == 0
+        assert run("report", "--html", str(tmp_path / "site")).exit_code == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "trials.atom").stat().st_mode & 0o777 == 0o600
+    pages = list((tmp_path / "site").glob("*.html"))
+    assert pages and {p.stat().st_mode & 0o777 for p in pages} == {0o600}

@@ -8,6 +8,7 @@ import collections
 import copy
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -74,6 +75,10 @@ class FakeRegistry:
         self._holds: list[Hold] = []
         # The website's version history: per study, each version's record and index entry.
         self._history: dict[str, list[dict]] = {}
+        # Hostile history answers (see serve_history): per study, the index entries served
+        # as given and raw bodies per version number, bypassing what add_history keeps.
+        self._hostile_index: dict[str, list[Any]] = {}
+        self._hostile_versions: dict[tuple[str, int], bytes] = {}
         # Stand-in for the registry's TLS-fingerprint screen: a plain http fake cannot see a
         # handshake, so a client counts as a browser when it sends Chrome's sec-ch-ua header
         # (curl_cffi's impersonation does; Python's requests does not).
@@ -179,8 +184,25 @@ class FakeRegistry:
                              "moduleLabels": module_labels, "study": copy.deepcopy(study)})
             return len(versions) - 1
 
-    def history_index(self, nct_id: str) -> list[dict] | None:
+    def serve_history(self, nct_id: str, changes: list[Any], versions: dict[int, bytes] | None = None) -> None:
+        """Serve ``changes`` as the study's history index exactly as given (numbers past 64
+        bits, duplicates, dates that are not dates) and ``versions`` (number -> raw JSON body,
+        e.g. a record nested 900 levels that orjson would not serialise) as its versions;
+        other version numbers are answered from add_history's versions."""
+        nct_id = normalize_nct_id(nct_id)
         with self._lock:
+            self._hostile_index[nct_id] = list(changes)
+            for number, body in (versions or {}).items():
+                self._hostile_versions[(nct_id, number)] = body
+
+    def hostile_version(self, nct_id: str, version: int) -> bytes | None:
+        with self._lock:
+            return self._hostile_versions.get((nct_id, version))
+
+    def history_index(self, nct_id: str) -> list[Any] | None:
+        with self._lock:
+            if nct_id in self._hostile_index:
+                return list(self._hostile_index[nct_id])
             versions = self._history.get(nct_id)
             if versions is None:
                 return None

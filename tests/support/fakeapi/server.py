@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import socket
 import struct
@@ -17,7 +18,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-from regsync.ids import is_nct_id, normalize_nct_id
+from regsync.ids import is_nct_id as _regsync_is_nct_id
+
+# The registry's own pattern (OpenAPI spec), which takes any number of leading zeros
+# (NCT007240987); regsync itself refuses more than 8 digits (regsync.ids).
+_REGISTRY_ID = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
+
+
+def is_nct_id(value: str) -> bool:
+    return _REGISTRY_ID.match(value) is not None
+
+
+def normalize_nct_id(value: str) -> str:
+    match = _REGISTRY_ID.match(value)
+    assert match is not None
+    return f"NCT{int(match.group(1)):08d}"
 
 from .faults import JSON, TEXT, Fault, RequestLog
 from .registry import FakeRegistry
@@ -87,7 +102,7 @@ def _decode_token(token: str) -> str:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
-    if not raw.startswith("fake:") or not is_nct_id(raw[5:]):
+    if not raw.startswith("fake:") or not _regsync_is_nct_id(raw[5:]):
         raise _BadRequest("Parameter `pageToken` has incorrect format")
     return raw[5:]
 
@@ -193,6 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._history_index(path, query)
         if endpoint == "history-version":
             nct_id, _, number = path[len(INT_PREFIX) + len("/studies/"):].partition("/history/")
+            hostile = registry.hostile_version(nct_id, int(number))
+            if hostile is not None:
+                return _Answer(200, hostile)
             study = registry.history_version(nct_id, int(number))
             if study is None:
                 return _Answer(404, b'{"message":"Not found"}')
@@ -223,7 +241,10 @@ class _Handler(BaseHTTPRequestHandler):
         body: dict[str, Any] = {"study": orjson.loads(entry.body) if entry is not None else None}
         if query.get("history", [""])[-1] == "true":
             body["history"] = {"changes": index or [], "lastUpdateVersions": {}, "outcomesUpdateCount": 0}
-        return _Answer(200, orjson.dumps(body))
+        try:
+            return _Answer(200, orjson.dumps(body))
+        except TypeError:  # a hostile index (serve_history) with a number past 64 bits
+            return _Answer(200, json.dumps(body).encode())
 
     def _list(self, query: dict[str, list[str]]) -> _Answer:
         registry = self.server.registry
@@ -275,7 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
         return _Answer(200, b"".join(chunks))
 
 
-_HISTORY_VERSION = re.compile(r"^/api/int/studies/(NCT\d{8})/history/(\d{1,6})$")
+_HISTORY_VERSION = re.compile(r"^/api/int/studies/(NCT\d{8})/history/(\d{1,25})$")
 _HISTORY_INDEX = re.compile(r"^/api/int/studies/(NCT\d{8})$")
 
 
