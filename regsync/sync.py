@@ -725,7 +725,14 @@ class _Run:
             if same:
                 self.store.adopt(result.nct_id, result.version, int(same[-1]["version"]))
                 object.__setattr__(result, "version", int(same[-1]["version"]))
-        judge.settle(self.store, result.nct_id)
+        settled = judge.settle(self.store, result.nct_id)
+        for _, cause in settled.failed:
+            # Judging never costs a stored version: it is kept unjudged and the next run (or
+            # reclassify) judges it; the ledger says so once for this run.
+            self.store.record_error(
+                self.run_id, result.nct_id,
+                f"{result.nct_id}: version stored, its changes not judged ({cause}); the next run judges it",
+            )
 
     def _outcome(self, result: SaveResult) -> StudyOutcome:
         """What to tell of a stored study, named and judged as its chain now stands."""

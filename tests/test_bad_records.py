@@ -227,3 +227,33 @@ def test_a_deeply_nested_record_once_stored_can_be_shown_and_diffed(run, db_path
     assert diffed.exit_code == 0
     (change,) = orjson.loads(diffed.stdout)["changes"]
     assert change["path"] == "protocolSection.nested" and change["new"] == deep
+
+
+def test_a_judge_that_raises_through_regsync_sync_keeps_the_version(fake, run, db_path, monkeypatch):
+    """Issue 20 item 1: the version is stored, the error recorded once in the ledger, the
+    study marked unjudged; the next run (the judge working again) judges it."""
+    from regsync import judge
+
+    registry, server = fake
+    nct = "NCT07240987"
+    assert run("sync", nct, api_url=server.url).exit_code == 0
+    registry.add(mutate(registry.get(nct), "2026-09-05"))
+
+    def broken(old: dict, new: dict) -> list:
+        raise KeyError("'+word+'")  # what str.format made of registry text
+
+    monkeypatch.setattr(judge, "diff_records", broken)
+    result = run("sync", nct, "--force", api_url=server.url)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"{nct} changed v1 -> v2")
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM versions").fetchone() == (2,)
+        assert conn.execute("SELECT judged_prev FROM versions WHERE version = 2").fetchone() == (None,)
+        (error,) = conn.execute("SELECT error FROM run_errors").fetchall()
+    assert error[0].startswith(f"{nct}: version stored, its changes not judged (KeyError: ")
+    monkeypatch.undo()
+    monkeypatch.setenv("REGSYNC_FILL_IN", "0")
+    assert run("sync", nct, "--force", api_url=server.url).exit_code == 0  # judged first thing
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT judged_prev FROM versions WHERE version = 2").fetchone() == (1,)
+        assert conn.execute("SELECT COUNT(*) FROM changes WHERE to_version = 2").fetchone()[0] > 0
