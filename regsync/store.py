@@ -188,14 +188,39 @@ def build_migrations(directory: str | os.PathLike[str] | None = None) -> Migrati
         with open(os.path.join(folder, f"{name}.sql"), encoding="utf-8") as f:
             statements = _split_sql(f.read())
 
-        def apply(db: sqlite_utils.Database, statements: list[str] = statements) -> None:
+        def apply(db: sqlite_utils.Database, statements: list[str] = statements, name: str = name) -> None:
             # executescript() would COMMIT: run statement by statement inside the transaction
             # that Migrations opens, so a failed migration leaves nothing half-applied.
             for statement in statements:
                 db.execute(statement)
+            step = _DATA_STEPS.get(name)
+            if step is not None:  # in the same transaction: a kill leaves it undone or done
+                step(db.conn)
 
         migrations(name=name)(apply)
     return migrations
+
+
+def _scrub_credentials(conn: sqlite3.Connection) -> None:
+    """Migration 0013's data step: every stored URL without the credentials older releases
+    kept in it. Two URLs that differed only in their credentials become one source."""
+    from regsync.urls import redact_url
+
+    for source_id, url in conn.execute("SELECT id, url FROM sources WHERE url LIKE '%@%'").fetchall():
+        clean = redact_url(url)
+        if clean == url:
+            continue
+        same = conn.execute("SELECT id FROM sources WHERE url = ?", [clean]).fetchone()
+        if same is None:
+            conn.execute("UPDATE sources SET url = ? WHERE id = ?", [clean, source_id])
+        else:
+            conn.execute("UPDATE versions SET source_id = ? WHERE source_id = ?", [same[0], source_id])
+            conn.execute("DELETE FROM sources WHERE id = ?", [source_id])
+    for rowid, url in conn.execute("SELECT rowid, source FROM versions WHERE source LIKE '%@%'").fetchall():
+        conn.execute("UPDATE versions SET source = ? WHERE rowid = ?", [redact_url(url), rowid])
+
+
+_DATA_STEPS: dict[str, Callable[[sqlite3.Connection], None]] = {"0013_scrub_credentials": _scrub_credentials}
 
 
 # -- values ------------------------------------------------------------------------------------

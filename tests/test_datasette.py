@@ -190,3 +190,14 @@ def test_metadata_refuses_a_database_whose_view_was_dropped(history_db, run):
     assert result.stderr == (
         f"error: database {history_db} has no view date_slips (schema 0008_views made it; it was dropped since)\n"
     )
+
+
+def test_the_shipped_metadata_offers_no_arbitrary_sql(history_db, run):
+    """Issue 20 item 4: the views and canned queries are served; SQL typed by a visitor is not
+    (a database may hold what a publisher did not mean to publish)."""
+    metadata = _metadata(run)
+    db = history_db.stem
+    (arbitrary, _), (canned, _) = _serve(history_db, metadata, [
+        f"/{db}.json?sql=select+record+from+versions", f"/{db}/flagged_changes.json",
+    ])
+    assert arbitrary == 403 and canned == 200

@@ -84,3 +84,16 @@ def test_any_writing_command_settles_an_older_database_first(old_db, run):
     assert [line.split()[0] for line in listed[3:]] == [str(n) for n in range(1, 8)]
     # The study synced once, never backfilled, keeps regsync's own numbering.
     assert json.loads(run("history", "NCT00763412", "--json").stdout)[0]["version"] == 1
+
+
+def test_the_upgrade_scrubs_credentials_older_releases_stored(old_db, run):
+    """Issue 20 item 4: URLs stored with user:password by older releases lose them in the
+    upgrade (history --json and Datasette served them), in the schema's own transaction."""
+    with sqlite3.connect(old_db) as conn:
+        conn.execute("UPDATE sources SET url = replace(url, 'http://', 'http://alice:s3cret@')")
+        conn.execute("UPDATE versions SET source = 'https://bob:hunter2@registry.test/x' WHERE rowid = 1")
+    assert run("watch", "add", "NCT06171568").exit_code == 0  # a writer upgrades it
+    text = "\n".join(str(r) for r in rows(old_db, "SELECT url FROM sources") + rows(old_db, "SELECT source FROM versions"))
+    assert "s3cret" not in text and "hunter2" not in text and "***@" in text
+    shown = run("history", NCT, "--json").stdout
+    assert "s3cret" not in shown
