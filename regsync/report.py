@@ -72,6 +72,9 @@ def history_url(nct_id: str) -> str:
 # -- what a page shows ----------------------------------------------------------------------
 
 
+PLAUSIBLE = (1950, 2150)  # the years a trial's dates can fall in, for drawing
+
+
 @dataclass(frozen=True)
 class DatePoint:
     key: str  # startDateStruct, ...
@@ -83,6 +86,12 @@ class DatePoint:
     @property
     def estimated(self) -> bool:
         return self.type == "ESTIMATED"
+
+    @property
+    def plausible(self) -> bool:
+        """A trial date the chart can draw: a typo such as 1800-01-01 or 9999-12-31 would
+        stretch the axis over centuries (or past the calendar's end); the table still shows it."""
+        return PLAUSIBLE[0] <= self.day.year <= PLAUSIBLE[1]
 
 
 @dataclass(frozen=True)
@@ -406,7 +415,7 @@ def _spread(marks: list[Mark]) -> list[Mark]:
 
 
 def build_chart(study: StudyView) -> Chart:
-    days = [p.day for v in study.versions for p in v.dates if p]
+    days = [p.day for v in study.versions for p in v.dates if p and p.plausible]
     first = min(days) if days else date(2000, 1, 1)
     last = max(days) if days else date(2001, 1, 1)
     lo = date(first.year, 1, 1)
@@ -418,14 +427,14 @@ def build_chart(study: StudyView) -> Chart:
         return round(LEFT + plot * (day - lo).days / span, 1)
 
     years = hi.year - lo.year
-    step = next(s for s in (1, 2, 5, 10, 20, 50) if years / s <= 12)
+    step = next((s for s in (1, 2, 5, 10, 20, 50) if years / s <= 12), 100)
     ticks = [Tick(x(date(y, 1, 1)), str(y)) for y in range(lo.year, hi.year + 1) if (y - lo.year) % step == 0]
 
     lanes = []
     for n, version in enumerate(study.versions):
         y = TOP + n * LANE
         mid = y + LANE / 2
-        marks = _spread([Mark(x(p.day), mid, p) for p in version.dates if p])
+        marks = _spread([Mark(x(p.day), mid, p) for p in version.dates if p and p.plausible])
         # The line runs through the dates in the order of the calendar, not of the fields: a
         # completion date before the primary completion date would otherwise be reached by a
         # line drawn back over the first one, two dashes on top of each other reading as solid.

@@ -326,3 +326,25 @@ def test_every_page_says_when_and_from_which_database_it_was_generated(stored, t
     for name in ("index", NCT, OTHER):
         doc = parse((tmp_path / "site" / f"{name}.html").read_text())
         assert doc.find("p", cls="generated").text == f"Generated on 2026-12-07 09:30 UTC from database {stored}."
+
+
+def test_dates_centuries_away_do_not_break_the_report(run, tmp_path):
+    """Issue 20 item 9: a completion date of 9999-12-31 and a start date of 1800-01-01 (typos
+    the registry has held) are shown in the table but not drawn: the chart keeps the other
+    dates' years, and the report of every study is written."""
+    record = load(NCT)
+    status = record["protocolSection"]["statusModule"]
+    status["startDateStruct"] = {"date": "1800-01-01", "type": "ACTUAL"}
+    status["completionDateStruct"] = {"date": "9999-12-31", "type": "ESTIMATED"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        mock_version(api)
+        mock_study(api, record)
+        mock_study(api, load(OTHER))
+        assert run("sync", NCT, OTHER).exit_code == 0
+    result = run("report", "--html", str(tmp_path / "site"))
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "site" / f"{NCT}.html").read_text()
+    assert "9999-12-31" in page and "1800-01-01" in page  # in the table
+    ticks = re.findall(r'<text[^>]*class="tick"[^>]*>(\d{4})</text>', page) or re.findall(r">(\d{4})</text>", page)
+    assert ticks and all(1950 <= int(year) <= 2150 for year in ticks), ticks
+    assert (tmp_path / "site" / f"{OTHER}.html").exists()
