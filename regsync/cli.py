@@ -1317,7 +1317,7 @@ def report(obj, nct_ids, html_dir):
                    "(created if missing; files of the same names are replaced).")
 @click.pass_obj
 def export(obj, parquet_dir):
-    """Write the store as Parquet files for pandas, R's arrow or DuckDB.
+    """Write the store as Parquet files (pandas, R, DuckDB).
 
     studies.parquet (each study's current summary), versions.parquet (every
     version's summary: status, key dates with their types, enrollment, phases,

@@ -1323,16 +1323,16 @@ class Store:
             yield row
 
     def export_versions(self) -> Iterator[dict[str, Any]]:
-        """Every stored version (by NCT ID, then local version) with its ``record`` (decoded)."""
+        """Every stored version (by NCT ID, then the chain's order) with its ``record`` (decoded)."""
         for row in self._stream(
-            "SELECT nct_id, version, overall_status, record FROM versions ORDER BY nct_id, version"
+            "SELECT nct_id, version, overall_status, record FROM versions ORDER BY nct_id, chain_pos, version"
         ):
             row["record"] = orjson.loads(row["record"])
             yield row
 
     def export_changes(self) -> Iterator[dict[str, Any]]:
         """Every stored change as its row (``old`` and ``new`` as the JSON text stored), with
-        the newer version's dates, by NCT ID and then the order judged."""
+        the newer version's dates, by NCT ID, the chain's order and then the order judged."""
         return self._stream(
             """SELECT c.nct_id, c.from_version, c.to_version, c.category, c.severity, c.kind, c.path,
                       c.rule, c.summary, c.milestone, c.delta_days, c.delta_months, c.old, c.new,
@@ -1342,14 +1342,17 @@ class Store:
                FROM changes c
                JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version
                LEFT JOIN versions p ON p.nct_id = c.nct_id AND p.version = c.from_version
-               ORDER BY c.nct_id, c.to_version, c.id"""
+               ORDER BY c.nct_id, v.chain_pos, c.id"""
         )
 
     def export_obligations(self) -> Iterator[dict[str, Any]]:
-        """Every stored version's obligation row (without its JSON detail), by NCT ID and version."""
+        """Every stored version's obligation row (without its JSON detail), by NCT ID and the
+        chain's order."""
         return self._stream(
-            """SELECT nct_id, version, applicability, reason, due_date, overdue_after, state, days, as_of
-               FROM obligations ORDER BY nct_id, version"""
+            """SELECT o.nct_id, o.version, o.applicability, o.reason, o.due_date, o.overdue_after, o.state,
+                      o.days, o.as_of
+               FROM obligations o LEFT JOIN versions v ON v.nct_id = o.nct_id AND v.version = o.version
+               ORDER BY o.nct_id, v.chain_pos, o.version"""
         )
 
     # obligations (regsync.obligations) --------------------------------------------------------
