@@ -22,6 +22,7 @@ inside ``export_parquet``: the read commands start without it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tempfile
@@ -285,12 +286,17 @@ def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
 def _write(pa: Any, pq: Any, path: str, schema: Any, rows: Iterable[dict[str, Any]], size: int) -> int:
     """Write ``rows`` to ``path`` atomically (a temporary file in the same directory, renamed
     over it when complete); the number of rows."""
+    batches = _batches(rows, size)
+    # The first batch is read before anything is created: a database that cannot be read
+    # leaves no directory and no file behind.
+    first = next(batches, None)
+    _make_directory(os.path.dirname(path))
     fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path))
     os.close(fd)
     written = 0
     try:
         with pq.ParquetWriter(temp, schema) as writer:
-            for batch in _batches(rows, size):
+            for batch in itertools.chain([first] if first else [], batches):
                 writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
                 written += len(batch)
         os.replace(temp, path)
@@ -298,6 +304,13 @@ def _write(pa: Any, pq: Any, path: str, schema: Any, rows: Iterable[dict[str, An
         os.unlink(temp)
         raise
     return written
+
+
+def _make_directory(directory: str) -> None:
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--parquet {directory}: cannot create the directory: {exc.strerror or exc}") from None
 
 
 def _check_directory(directory: str) -> None:
@@ -315,10 +328,6 @@ def export_parquet(store: Store, directory: str | os.PathLike[str], *, batch_row
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
         raise ParquetUnavailable() from None
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--parquet {out}: cannot create the directory: {exc.strerror or exc}") from None
     schemas = _schemas(pa)
     producers: dict[str, Callable[[Store, _Chain], Iterator[dict[str, Any]]]] = {
         "studies": _study_rows, "versions": _version_rows,
