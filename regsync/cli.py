@@ -1319,6 +1319,38 @@ def report(obj, nct_ids, html_dir):
     click.echo(f"{written.index}: {_plural(len(written.pages), 'study', 'studies')}", err=True)
 
 
+@cli.command()
+@click.option("--parquet", "parquet_dir", required=True, metavar="DIR",
+              help="Write studies, versions, changes and obligations .parquet into this directory "
+                   "(created if missing; files of the same names are replaced).")
+@click.pass_obj
+def export(obj, parquet_dir):
+    """Write the store as Parquet files (pandas, R, DuckDB).
+
+    studies.parquet (each study's current summary), versions.parquet (every
+    version's summary: status, key dates with their types, enrollment, phases,
+    sponsor, registry version and dates), changes.parquet (every stored change
+    with its three dates) and obligations.parquet (every version's results
+    obligation). Needs pyarrow: pip install 'regsync[parquet]'.
+
+    Example:
+
+    \b
+        regsync export --parquet out
+        python -c "import pandas; print(pandas.read_parquet('out/changes.parquet'))"
+    """
+    from regsync.export import export_parquet
+
+    with open_store(obj) as store:
+        done = export_parquet(store, parquet_dir)
+    click.echo(
+        f"{done.directory}: {_plural(done.studies, 'study', 'studies')}, "
+        f"{_plural(done.versions, 'version', 'versions')}, {_plural(done.changes, 'change', 'changes')}, "
+        f"{_plural(done.obligations, 'obligation', 'obligations')}",
+        err=True,
+    )
+
+
 # -- obligations -----------------------------------------------------------------------------
 
 

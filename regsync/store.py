@@ -1325,6 +1325,61 @@ class Store:
         self.conn.execute("DELETE FROM versions WHERE nct_id = ? AND version = ?", [nct_id, version])
         self.conn.execute("UPDATE studies SET current_version = ? WHERE nct_id = ?", [into, nct_id])
 
+    # export (regsync.export): every row once, streamed ------------------------------------
+
+    def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Rows fetched ``size`` at a time: an export of the whole registry never holds more
+        than a batch of records in memory."""
+        cursor = self.conn.cursor()  # its own cursor: the caller reads the chain in between
+        cursor.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        while rows := cursor.fetchmany(size):
+            for row in rows:
+                yield dict(zip(names, row))
+
+    def export_studies(self) -> Iterator[dict[str, Any]]:
+        """Each study (by NCT ID) with its current version's ``record`` (decoded)."""
+        for row in self._stream(
+            """SELECT s.nct_id, s.current_version, s.current_label, s.first_seen, s.removed_at, v.record
+               FROM studies s JOIN versions v ON v.nct_id = s.nct_id AND v.version = s.current_version
+               ORDER BY s.nct_id"""
+        ):
+            row["record"] = orjson.loads(row["record"])
+            yield row
+
+    def export_versions(self) -> Iterator[dict[str, Any]]:
+        """Every stored version (by NCT ID, then the chain's order) with its ``record`` (decoded)."""
+        for row in self._stream(
+            "SELECT nct_id, version, overall_status, record FROM versions ORDER BY nct_id, chain_pos, version"
+        ):
+            row["record"] = orjson.loads(row["record"])
+            yield row
+
+    def export_changes(self) -> Iterator[dict[str, Any]]:
+        """Every stored change as its row (``old`` and ``new`` as the JSON text stored), with
+        the newer version's dates, by NCT ID, the chain's order and then the order judged."""
+        return self._stream(
+            """SELECT c.nct_id, c.from_version, c.to_version, c.category, c.severity, c.kind, c.path,
+                      c.rule, c.summary, c.milestone, c.delta_days, c.delta_months, c.old, c.new,
+                      c.detected_at, COALESCE(v.registry_date, v.submitted) AS submitted,
+                      v.last_update_post_date AS posted, v.label AS to_label, p.label AS from_label,
+                      v.registry_version AS to_rv
+               FROM changes c
+               JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version
+               LEFT JOIN versions p ON p.nct_id = c.nct_id AND p.version = c.from_version
+               ORDER BY c.nct_id, v.chain_pos, c.id"""
+        )
+
+    def export_obligations(self) -> Iterator[dict[str, Any]]:
+        """Every stored version's obligation row (without its JSON detail), by NCT ID and the
+        chain's order."""
+        return self._stream(
+            """SELECT o.nct_id, o.version, o.applicability, o.reason, o.due_date, o.overdue_after, o.state,
+                      o.days, o.as_of
+               FROM obligations o LEFT JOIN versions v ON v.nct_id = o.nct_id AND v.version = o.version
+               ORDER BY o.nct_id, v.chain_pos, o.version"""
+        )
+
     # obligations (regsync.obligations) --------------------------------------------------------
 
     def versions_without_obligation(self, limit: int = 500) -> list[tuple[str, int, str, dict[str, Any]]]:

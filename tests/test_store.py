@@ -407,6 +407,7 @@ COMMANDS = [
     ("feed",),
     ("datasette-metadata",), ("report", "--html", "/nonexistent/site"),
     ("obligations",), ("backfill", "NCT07240987"), ("outcomes", "NCT07240987"),
+    ("export", "--parquet", "/nonexistent/out"),
 ]
 
 
