@@ -1404,17 +1404,28 @@ class Store:
             found[row["nct_id"]] = row
         return found
 
-    def record_overdue(self, nct_id: str, detail: str, run_id: int | None) -> bool:
-        """Note once that ``nct_id`` became overdue (``detail`` names the due date); False
-        when it was noted before."""
+    def record_overdue(self, nct_id: str, detail: str, run_id: int | None, noted_on: str | None = None) -> bool:
+        """Note once that ``nct_id`` became overdue (``detail`` names the due date) on the
+        day ``noted_on`` (YYYY-MM-DD, the day judged on); False when it was noted before.
+        A note made on a later day than ``noted_on`` came from a clock that was ahead (a
+        run with a wrong clock or ``today`` far out): it is noted again, on this day, so
+        the notice is said when the trial really becomes overdue."""
         with self.transaction():
-            if self.conn.execute(
-                "SELECT 1 FROM events WHERE nct_id = ? AND kind = 'overdue' AND detail = ?", [nct_id, detail]
-            ).fetchone():
-                return False
+            earlier = self.conn.execute(
+                "SELECT id, noted_on FROM events WHERE nct_id = ? AND kind = 'overdue' AND detail = ? "
+                "ORDER BY id DESC LIMIT 1", [nct_id, detail],
+            ).fetchone()
+            if earlier is not None:
+                if noted_on is None or earlier[1] is None or earlier[1] <= noted_on:
+                    return False
+                self.conn.execute(
+                    "UPDATE events SET noted_on = ?, detected_at = ?, run_id = ? WHERE id = ?",
+                    [noted_on, utcnow(), run_id, earlier[0]],
+                )
+                return True
             self.conn.execute(
-                "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'overdue', ?, ?, ?)",
-                [nct_id, detail, utcnow(), run_id],
+                "INSERT INTO events (nct_id, kind, detail, detected_at, run_id, noted_on) VALUES (?, 'overdue', ?, ?, ?, ?)",
+                [nct_id, detail, utcnow(), run_id, noted_on],
             )
         return True
 
