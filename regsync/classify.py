@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from regsync import outcomes
+from regsync import dates, outcomes
 from regsync.diff import RawChange, raw_diff
 from regsync.model import RESULTS_RECONCILIATION, Category, Change, Kind, OverallStatus
 from regsync.model import dig as _get
@@ -248,23 +248,14 @@ def same_measure(a: Any, b: Any) -> bool:
 
 # -- dates -----------------------------------------------------------------------------------
 
-_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
-DateParts = tuple[int, int | None, int | None]
+DateParts = dates.DateParts
 
 
 def parse_date(s: Any) -> DateParts | None:
-    """``2027-06``, ``2027-06-30`` or ``2027`` as (year, month, day); None when not a real date."""
-    if not isinstance(s, str):
-        return None
-    m = _DATE.match(s.strip())
-    if not m:
-        return None
-    y, mo, d = int(m.group(1)), int(m.group(2)) if m.group(2) else None, int(m.group(3)) if m.group(3) else None
-    try:
-        date(y, 1 if mo is None else mo, 1 if d is None else d)  # 2027-02-30, month 00 or 13: not dates
-    except ValueError:
-        return None
-    return y, mo, d
+    """(year, month, day) of a registry date, by the library's one reader (``regsync.dates``):
+    ``2027-6-3`` and ``2027-06-03T00:00:00`` read as ``2027-06-03`` does, as in the
+    obligations and the report; None when not a real date."""
+    return dates.parse(s)
 
 
 def date_delta(a: Any, b: Any) -> tuple[int | None, int | None]:
@@ -274,8 +265,8 @@ def date_delta(a: Any, b: Any) -> tuple[int | None, int | None]:
     precision (a year-only date counts as years*12 months).
     """
     pa, pb = parse_date(a), parse_date(b)
-    if not pa or not pb:
-        return None, None
+    if not pa or not pb or not (dates.plausible(pa[0]) and dates.plausible(pb[0])):
+        return None, None  # an implausible date (1800, 9999) is said, not measured
     if pa[1] is not None and pb[1] is not None and pa[2] is not None and pb[2] is not None:
         return (date(pb[0], pb[1], pb[2]) - date(pa[0], pa[1], pa[2])).days, None
     if pa[1] is None or pb[1] is None:
@@ -542,6 +533,10 @@ def r_dates(raw: RawChange, ctx: Ctx) -> Hit:
     if moved and any(v is not None and parse_date(v) is None for v in (od, nd)):
         # 2027-02-30, "soon": reported as what it is, the slip left unmeasured.
         return Hit("dates.unreadable", f"{summary}: not a valid date")
+    odd = [v for v in (od, nd) if (p := parse_date(v)) is not None and not dates.plausible(p[0])]
+    if moved and odd:
+        # 1800-01-01, 3026-01-01: a typo, said as such; a slip of centuries is not measured.
+        return Hit("dates.unreadable", f"{summary}: {', '.join(map(str, odd))} is not a plausible date")
     dd, dm = (dd, dm) if moved else (None, None)
     if nt == "ACTUAL" and ot != "ACTUAL":
         rule_id = "dates.became_actual"

@@ -756,6 +756,9 @@ def _backfill(obj, store, ids, *, quiet, timeout=30.0, retries=4, max_wait=120.0
     linked = sum(len(s.linked) for s in report.studies)
     summary = (f"backfill: {_plural(len(report.studies), 'study', 'studies')}, {plural(stored, 'registry version')} stored, "
                f"{linked} linked to own snapshots ({_plural(report.requests, 'request', 'requests')})")
+    if report.skipped:
+        summary += (f"; continues stopped run {report.resumed_from}: "
+                    f"{_plural(report.skipped, 'study', 'studies')} it finished not read again")
     _log(ERROR if report.failed else INFO, "run %s: %s", report.run_id, summary)
     if not quiet:
         click.echo(summary, err=True)

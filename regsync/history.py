@@ -68,6 +68,8 @@ class HistoryReport:
     studies: list[StudyHistory]
     requests: int
     stopped: str | None = None  # why it stopped early (403, 429 exhausted)
+    resumed_from: int | None = None  # the stopped backfill run this one continues
+    skipped: int = 0  # studies that run had finished, not read again
 
     @property
     def failed(self) -> bool:
@@ -91,10 +93,18 @@ def backfill(
     read (claimed ones confirmed); a study with no stored version is synced first (its own
     snapshot). Serial, each version in its own transaction: a killed backfill keeps what it
     stored, the next one reads only what is missing. A 403 or a 429 the retries could not
-    outlast stops it (one line: every other request would meet the same)."""
+    outlast stops it (one line: every other request would meet the same); the next backfill
+    over the same studies resumes where it stopped."""
     run_id = store.begin_run("backfill", mode="ids")
-    return _run(store, history, nct_ids, run_id=run_id, api=api, verify=True, on_study=on_study,
-                on_progress=on_progress, own_run=True)
+    # A backfill over the same studies after a stopped or killed one continues it: the
+    # studies that run finished are not read again (each index costs a request, so a cron
+    # job shorter than "every index" would otherwise never reach new work).
+    resumed_from, finished = store.begin_backfill(run_id, nct_ids)
+    todo = [nct_id for nct_id in nct_ids if nct_id not in finished]
+    report = _run(store, history, todo, run_id=run_id, api=api, verify=True, on_study=on_study,
+                  on_progress=on_progress, own_run=True)
+    report.resumed_from, report.skipped = resumed_from, len(nct_ids) - len(todo)
+    return report
 
 
 def fill_in(
@@ -135,6 +145,8 @@ def _run(
                     _sync_first(store, api, result, run_id)
                 complete(store, history, result, run_id=run_id, verify=verify)
                 store.clear_history_due(result.nct_id)
+                if own_run:
+                    store.backfill_study_done(run_id, nct_id)
             except (ClientRefused, ApiUnavailable) as exc:
                 done = sum(len(s.stored) + len(s.linked) for s in report.studies) + len(result.stored) + len(result.linked)
                 report.stopped = (
@@ -148,6 +160,8 @@ def _run(
             except (StudyNotFound, BadResponse, FetchError) as exc:
                 result.error = str(exc)
                 store.record_error(run_id, nct_id, result.error)
+                if own_run:
+                    store.backfill_study_done(run_id, nct_id, failed=True)
             report.studies.append(result)
             if on_study is not None:
                 on_study(result)

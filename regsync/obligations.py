@@ -19,13 +19,14 @@ applicability or the state (judged on the day the edit was submitted).
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from regsync import dates
+from regsync.dates import RegistryDate
 from regsync.model import Category, Change, Kind
 from regsync.model import dig as _get
 from regsync.text import plural, signed
@@ -87,46 +88,22 @@ ONGOING = frozenset({
 _RECRUITING = frozenset({"NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION"})
 
 
-@dataclass(frozen=True)
-class RegistryDate:
-    """A registry date read as a day: month-only dates are the month's last day, year-only
-    dates the year's (TrialsTracker does the same for month-only dates), and say so."""
-
-    text: str
-    day: date
-    precise: bool
-
-    def words(self) -> str:
-        return self.day.isoformat() if self.precise else f"{self.text} (taken as {self.day.isoformat()})"
-
-
 def parse_registry_date(value: Any) -> RegistryDate | None:
-    if not isinstance(value, str):
-        return None
-    parts = value.strip().split("-")
-    try:
-        numbers = [int(p) for p in parts]
-        if not 1800 <= numbers[0] <= 9000:
-            return None  # not a registry date (and date arithmetic near year 9999 overflows)
-        if len(numbers) == 3:
-            return RegistryDate(value, date(*numbers), True)
-        if len(numbers) == 2:
-            year, month = numbers
-            return RegistryDate(value, date(year, month, calendar.monthrange(year, month)[1]), False)
-        if len(numbers) == 1 and len(parts[0]) == 4:
-            return RegistryDate(value, date(numbers[0], 12, 31), False)
-    except (ValueError, OverflowError):  # month 13, day 00, text: not a date
-        return None
-    return None
+    """A registry date read as a deadline day (``regsync.dates``, the library's one reader):
+    month-only dates are the month's last day, year-only dates the year's, and say so."""
+    return dates.read(value, last=True)
 
 
 def _add_years(day: date, years: int) -> date:
     # 42 CFR 11.44(a) says "1 year", not 365 days (TrialsTracker adds 365 days); 29 February
     # goes to 28 February, the earlier reading.
+    year = day.year + years
+    if not 1 <= year <= 9999:  # past the calendar's ends (a clock at 0001 or 9999): its end
+        return date.min if year < 1 else date.max
     try:
-        return day.replace(year=day.year + years)
+        return day.replace(year=year)
     except ValueError:
-        return day.replace(year=day.year + years, day=28)
+        return day.replace(year=year, day=28)
 
 
 @dataclass(frozen=True)
@@ -208,6 +185,39 @@ def _date_of(status: Any, key: str) -> RegistryDate | None:
     return parse_registry_date(value.get("date") if isinstance(value, Mapping) else value)
 
 
+def _reference(status: Any) -> date | None:
+    """The record's own submission day, which its other dates are measured against."""
+    for key in ("lastUpdateSubmitDate", "studyFirstSubmitDate"):
+        found = _date_of(status, key)
+        if found is not None and dates.plausible(found.parts[0]):
+            return found.day
+    return None
+
+
+_LABELS = {
+    "startDateStruct": "start date", "primaryCompletionDateStruct": "primary completion date",
+    "completionDateStruct": "completion date", "resultsFirstSubmitDate": "results first submit date",
+    "resultsFirstPostDateStruct": "results first post date", "dispFirstSubmitDate": "certificate of delay date",
+    "statusVerifiedDate": "status verified date",
+}
+
+
+def _implausible(status: Any, *keys: str) -> list[str]:
+    """The dates among ``keys`` that are not believable, in words: a typo such as 1800-01-01
+    would otherwise be computed with ("overdue 82,520 days")."""
+    reference = _reference(status)
+    return [
+        f"{_LABELS[key]} {dates.implausible_words(found, reference)}"
+        for key in keys
+        if (found := _date_of(status, key)) is not None and not dates.plausible(found.parts[0], reference)
+    ]
+
+
+def _plausible_date(status: Any, key: str) -> RegistryDate | None:
+    """``_date_of``, with an implausible date taken as not given (for the update duties)."""
+    return None if _implausible(status, key) else _date_of(status, key)
+
+
 def _applicability(record: Mapping[str, Any]) -> tuple[Applicability, str]:
     protocol = _get(record, "protocolSection")
     design = _get(protocol, "designModule")
@@ -226,6 +236,9 @@ def _applicability(record: Mapping[str, Any]) -> tuple[Applicability, str]:
         return Applicability.NOT_APPLICABLE, f"phase {'/'.join(phases)}: phase 1 and early phase 1 trials are excluded"
     if _get(design, "designInfo", "primaryPurpose") == "DEVICE_FEASIBILITY":
         return Applicability.NOT_APPLICABLE, "primaryPurpose DEVICE_FEASIBILITY: small device feasibility studies are excluded"
+    odd = _implausible(status, "startDateStruct")
+    if odd:
+        return Applicability.NOT_APPLICABLE, f"{'; '.join(odd)}: applicability is not estimated from it"
     start = _date_of(status, "startDateStruct")
     if start is None:
         return Applicability.NOT_APPLICABLE, "no start date: applicability cannot be estimated"
@@ -244,6 +257,10 @@ def _applicability(record: Mapping[str, Any]) -> tuple[Applicability, str]:
         )
     # Started before the rule: a probable ACT if it was still running when the rule took
     # effect and looks like one (TrialsTracker's included_pact_flag).
+    # Whether an older trial was still running in 2017 rests on its completion dates.
+    odd = _implausible(status, "primaryCompletionDateStruct", "completionDateStruct")
+    if odd:
+        return Applicability.NOT_APPLICABLE, f"{'; '.join(odd)}: applicability is not estimated from it"
     completion, ended = _date_of(status, "primaryCompletionDateStruct"), "primary completion"
     if completion is None:
         completion, ended = _date_of(status, "completionDateStruct"), "completion"
@@ -281,6 +298,12 @@ def obligation(record: Mapping[str, Any], today: date) -> Obligation:
     duties = _duties(status, today) if applicability is not Applicability.NOT_APPLICABLE else ()
     if applicability is Applicability.NOT_APPLICABLE:
         return Obligation(applicability, reason, State.NOT_APPLICABLE, today)
+    odd = _implausible(status, "primaryCompletionDateStruct", "completionDateStruct", "resultsFirstSubmitDate",
+                       "resultsFirstPostDateStruct", "dispFirstSubmitDate")
+    if odd:
+        # Said, not computed with: no due date, so never "overdue" from a typo.
+        return Obligation(applicability, reason, State.NOT_YET_DUE, today,
+                          notes=(*odd, "no due date is judged from an implausible date"), duties=duties)
     notes: list[str] = []
     pcd = _date_of(status, "primaryCompletionDateStruct")
     anchor, anchor_name = pcd, "primary completion date"
@@ -369,7 +392,7 @@ def _duties(status: Any, today: date) -> tuple[Duty, ...]:
     if not isinstance(overall, str):
         overall = None  # a malformed status names no state
     pcd_struct = _get(status, "primaryCompletionDateStruct")
-    pcd = _date_of(status, "primaryCompletionDateStruct")
+    pcd = _plausible_date(status, "primaryCompletionDateStruct")
     pcd_type = pcd_struct.get("type") if isinstance(pcd_struct, Mapping) else None
     if pcd is not None and (today - pcd.day).days > UPDATE_DAYS:
         if pcd_type == "ACTUAL" and overall in _RECRUITING:
@@ -384,13 +407,13 @@ def _duties(status: Any, today: date) -> tuple[Duty, ...]:
                 f"primary completion date {pcd.words()} passed {plural((today - pcd.day).days, 'day')} ago "
                 f"and is still ESTIMATED (update due within {UPDATE_DAYS} days)"
             )))
-    verified = parse_registry_date(_get(status, "statusVerifiedDate"))
+    verified = _plausible_date(status, "statusVerifiedDate")
     results_in = _get(status, "resultsFirstSubmitDate") or _get(status, "resultsFirstPostDateStruct")
     if verified is not None and verified.day < _add_years(today, -1) and (overall in ONGOING or not results_in):
         found.append(Duty("verification-stale", (
             f"statusVerifiedDate {verified.text} is more than 12 months old (42 CFR 11.64(a)(1)(i))"
         )))
-    completion = _date_of(status, "completionDateStruct")
+    completion = _plausible_date(status, "completionDateStruct")
     # TrialsTracker's discrep_date_status: both completion dates past, status still ongoing.
     if (
         completion is not None and completion.day < today and overall in ONGOING
@@ -409,8 +432,11 @@ def edit_day(record: Mapping[str, Any]) -> date | None:
     """The day an edit was submitted (else posted): the day both versions are judged on, so
     the answer does not depend on when regsync happened to fetch them."""
     status = _get(record, "protocolSection", "statusModule")
-    found = _date_of(status, "lastUpdateSubmitDate") or _date_of(status, "lastUpdatePostDateStruct")
-    return found.day if found else None
+    for key in ("lastUpdateSubmitDate", "lastUpdatePostDateStruct"):
+        found = _date_of(status, key)
+        if found is not None and dates.plausible(found.parts[0]):  # 9999-12-31 is no edit day
+            return found.day
+    return None
 
 
 def _short(o: Obligation) -> dict[str, Any]:
@@ -556,14 +582,17 @@ class BecameOverdue:
 
 def note_overdue(store: Store, today: date, run_id: int | None = None) -> list[BecameOverdue]:
     """Studies overdue on ``today`` that were not noted as overdue for this due date
-    before: each is recorded (an ``overdue`` event) and returned once, so a daily cron job
-    says it on the day it happens (or on the first run after)."""
+    before: each is recorded (an ``overdue`` event, with ``today``) and returned once, so a
+    daily cron job says it on the day it happens (or on the first run after). A note made
+    on a day later than ``today`` (one run with the clock far ahead) does not count: the
+    notice is said again when the trial really becomes overdue."""
     found: list[BecameOverdue] = []
     for row in store.current_obligations(grace_ended_before=today.isoformat()):
         detail = row["detail"]
         state, days = state_on(detail, today)
         if state is not State.OVERDUE or days is None:
             continue
-        if store.record_overdue(row["nct_id"], f"results due {detail['due_date']} are overdue", run_id):
+        if store.record_overdue(row["nct_id"], f"results due {detail['due_date']} are overdue", run_id,
+                                noted_on=today.isoformat()):
             found.append(BecameOverdue(row["nct_id"], detail["due_date"], detail["overdue_after"], days, detail["basis"]))
     return found

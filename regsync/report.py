@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from regsync import dates
 from regsync.errors import RegsyncError
 from regsync.feed import publish_mode
 from regsync.model import Change, Severity, summarize
@@ -72,7 +73,6 @@ def history_url(nct_id: str) -> str:
 # -- what a page shows ----------------------------------------------------------------------
 
 
-PLAUSIBLE = (1950, 2150)  # the years a trial's dates can fall in, for drawing
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class DatePoint:
     def plausible(self) -> bool:
         """A trial date the chart can draw: a typo such as 1800-01-01 or 9999-12-31 would
         stretch the axis over centuries (or past the calendar's end); the table still shows it."""
-        return PLAUSIBLE[0] <= self.day.year <= PLAUSIBLE[1]
+        return dates.plausible(self.day.year)
 
 
 @dataclass(frozen=True)
@@ -172,16 +172,10 @@ class StudyView:
 
 
 def parse_day(value: Any) -> date | None:
-    """``2027-06-30`` -> that day; ``2027-06`` -> 2027-06-01; ``2027`` -> 2027-01-01."""
-    if not isinstance(value, str):
-        return None
-    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", value.strip())
-    if not m:
-        return None
-    try:
-        return date(int(m[1]), int(m[2] or 1), int(m[3] or 1))
-    except ValueError:
-        return None
+    """``2027-06-30`` (or ``2027-6-30``, ``2027-06-30T00:00:00``) -> that day; ``2027-06`` ->
+    2027-06-01; ``2027`` -> 2027-01-01: the library's one reader (``regsync.dates``), the
+    imprecise dates drawn at their start."""
+    return dates.day_of(value, last=False)
 
 
 def _dates(record: dict[str, Any]) -> list[DatePoint | None]:

@@ -678,6 +678,42 @@ class Store:
                 [run_id, nct_id, message],
             )
 
+    # -- a backfill's progress (issue 20 item 3) ------------------------------------------
+
+    def begin_backfill(self, run_id: int, nct_ids: Sequence[str]) -> tuple[int | None, set[str]]:
+        """Record the studies of backfill run ``run_id``. When the backfill before it was
+        over the same studies and did not try them all (stopped by a 403 or 429, killed),
+        the studies it finished are recorded as finished here too and returned with that
+        run's id: this run skips them, so each run gets further than the one before. After a
+        backfill that tried every study: (None, empty), every index is read again (that is
+        how a backfill finds new versions)."""
+        wanted = set(nct_ids)
+        resumed: tuple[int | None, set[str]] = (None, set())
+        with self.transaction():
+            before = self.conn.execute(
+                "SELECT id, outcome FROM runs WHERE command = 'backfill' AND id < ? ORDER BY id DESC LIMIT 1", [run_id]
+            ).fetchone()
+            if before is not None and before[1] != RunOutcome.OK:
+                rows = self.conn.execute("SELECT nct_id, done FROM backfill_studies WHERE run_id = ?", [before[0]]).fetchall()
+                if {r[0] for r in rows} == wanted and any(r[1] == 0 for r in rows):
+                    resumed = (before[0], {r[0] for r in rows if r[1] == 1})
+            # Only the last run's rows are ever read, and this run carries forward what it
+            # needs of them: older runs' rows are dropped.
+            self.conn.execute("DELETE FROM backfill_studies WHERE run_id < ?", [run_id])
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO backfill_studies (run_id, nct_id, done) VALUES (?, ?, ?)",
+                [(run_id, nct_id, int(nct_id in resumed[1])) for nct_id in nct_ids],
+            )
+        return resumed
+
+    def backfill_study_done(self, run_id: int, nct_id: str, *, failed: bool = False) -> None:
+        """``nct_id`` is finished in backfill run ``run_id`` (``failed``: tried, with a study
+        error: a resumed run tries it again)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE backfill_studies SET done = ? WHERE run_id = ? AND nct_id = ?", [2 if failed else 1, run_id, nct_id]
+            )
+
     def last_complete_run(self) -> dict[str, Any] | None:
         rows = list(
             self._rows(
@@ -1459,17 +1495,28 @@ class Store:
             found[row["nct_id"]] = row
         return found
 
-    def record_overdue(self, nct_id: str, detail: str, run_id: int | None) -> bool:
-        """Note once that ``nct_id`` became overdue (``detail`` names the due date); False
-        when it was noted before."""
+    def record_overdue(self, nct_id: str, detail: str, run_id: int | None, noted_on: str | None = None) -> bool:
+        """Note once that ``nct_id`` became overdue (``detail`` names the due date) on the
+        day ``noted_on`` (YYYY-MM-DD, the day judged on); False when it was noted before.
+        A note made on a later day than ``noted_on`` came from a clock that was ahead (a
+        run with a wrong clock or ``today`` far out): it is noted again, on this day, so
+        the notice is said when the trial really becomes overdue."""
         with self.transaction():
-            if self.conn.execute(
-                "SELECT 1 FROM events WHERE nct_id = ? AND kind = 'overdue' AND detail = ?", [nct_id, detail]
-            ).fetchone():
-                return False
+            earlier = self.conn.execute(
+                "SELECT id, noted_on FROM events WHERE nct_id = ? AND kind = 'overdue' AND detail = ? "
+                "ORDER BY id DESC LIMIT 1", [nct_id, detail],
+            ).fetchone()
+            if earlier is not None:
+                if noted_on is None or earlier[1] is None or earlier[1] <= noted_on:
+                    return False
+                self.conn.execute(
+                    "UPDATE events SET noted_on = ?, detected_at = ?, run_id = ? WHERE id = ?",
+                    [noted_on, utcnow(), run_id, earlier[0]],
+                )
+                return True
             self.conn.execute(
-                "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) VALUES (?, 'overdue', ?, ?, ?)",
-                [nct_id, detail, utcnow(), run_id],
+                "INSERT INTO events (nct_id, kind, detail, detected_at, run_id, noted_on) VALUES (?, 'overdue', ?, ?, ?, ?)",
+                [nct_id, detail, utcnow(), run_id, noted_on],
             )
         return True
 
