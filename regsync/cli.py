@@ -531,7 +531,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
             report = run_sync(
                 store, client, ids, force=force, full=full, default_ids=[DEFAULT_NCT_ID],
                 recheck_share=recheck, clock=obj.clocks.monotonic, history=history, notify=settings,
-                today=obj.clocks.today(),
+                today=obj.clocks.today(), now=obj.clocks.now,
                 on_outcome=told, on_history=_history_teller(quiet=True, as_json=as_json, progress=progress, soft=True),
                 on_progress=progress.update if progress else None,
             )
@@ -1192,13 +1192,17 @@ def status(obj, limit, as_json):
     today = obj.clocks.today()
     by_state = state_counts(store, today)
     silent = store.silent_edits()
+    outbox = store.outbox_unsent()
     if as_json:
         click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last,
                            "runs": runs, "clock_warnings": warnings, "silent_edits": silent,
-                           "obligations": {"as_of": today.isoformat(), **{s.value: n for s, n in by_state.items()}}}))
+                           "obligations": {"as_of": today.isoformat(), **{s.value: n for s, n in by_state.items()}},
+                           "notifications": outbox}))
     else:
         click.echo(render.status_text(runs, counts, obj.db_path, size, last, warnings))
         click.echo(render.obligations_status_line(by_state, today))
+        for line in render.outbox_lines(outbox):
+            click.echo(line)
         if silent:
             newest = silent[0]
             click.echo(f"silent edits: {len(silent)} (newest {newest['detected_at'][:10]}: {newest['nct_id']} "

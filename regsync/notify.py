@@ -1,8 +1,10 @@
 """Telling people what a sync found: a webhook (Slack-compatible or plain JSON) and e-mail.
 
 After a sync is stored, ``findings(store, run_id)`` reads the study versions it stored with
-their classified changes; ``deliver`` sends each channel the versions with a change at or
-above the channel's threshold, as one message per run (digest) or one per study version.
+their classified changes; ``record`` puts in the outbox, for each channel, the versions with a
+change at or above the channel's threshold, as one message per run (digest) or one per study
+version; ``deliver_pending`` sends what the outbox holds that is due (retries backed off,
+given up after MAX_ATTEMPTS).
 
 Secrets (the webhook URL, which for Slack carries its token, and the SMTP password) are
 configuration values like any other here, but they never appear in a message this module
@@ -10,11 +12,12 @@ returns or logs: a webhook is named by its scheme and host only (``redact``). Th
 them from the environment only, never from the command line.
 
 A failed delivery never touches what was stored: the sync committed before anything is sent.
-Each channel that could not deliver gives one line (``deliver``'s return value).
+Each channel that could not deliver gives one line (``deliver_pending``'s return value).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import smtplib
@@ -22,6 +25,7 @@ import socket
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -31,7 +35,7 @@ import orjson
 
 from regsync.feed import VersionChanges, group_changes
 from regsync.model import Severity, sort_changes
-from regsync.store import Store
+from regsync.store import TIME_FORMAT, Store
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +249,47 @@ def _batches(found: Sequence[VersionChanges], digest: bool) -> list[list[Version
     return [list(found)] if digest else [[entry] for entry in found]
 
 
+# -- the outbox: what is to be sent, recorded before anything is sent (issue 20 item 5) -----------
+
+WEBHOOK, MAIL = "webhook", "mail"
+MAX_ATTEMPTS = 5  # then the message is given up, and `regsync status` says so
+FIRST_BACKOFF = timedelta(minutes=15)  # doubling after each failed attempt: 15, 30, 60, 120 min
+
+
+def compose(found: Sequence[VersionChanges], settings: Settings, *, run_id: int) -> list[tuple[str, str]]:
+    """The messages ``found`` makes for each configured channel: (channel, payload as JSON).
+    Everything a later run needs to send them is in the payload, except the secrets (the
+    webhook URL, the SMTP password), which stay in the environment."""
+    messages: list[tuple[str, str]] = []
+    hook = settings.webhook
+    if hook is not None:
+        for batch in _batches(at_or_above(found, hook.severity), hook.digest):
+            body = (slack_payload(batch) if hook.style == "slack"
+                    else json_payload(batch, run_id=run_id, severity=hook.severity))
+            messages.append((WEBHOOK, orjson.dumps({"body": body}).decode()))
+    mail = settings.mail
+    if mail is not None:
+        for batch in _batches(at_or_above(found, mail.severity), mail.digest):
+            message = mail_message(batch, mail)
+            messages.append((MAIL, orjson.dumps({
+                "subject": message["Subject"], "from": message["From"], "to": list(mail.to),
+                "message_id": message["Message-ID"], "body": mail_body(batch),
+            }).decode()))
+    return messages
+
+
+def _stored_mail(payload: dict[str, Any]) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = payload["subject"]
+    msg["From"] = payload["from"]
+    msg["To"] = ", ".join(payload["to"])
+    msg["Date"] = formatdate(usegmt=True)
+    # Made when the message was recorded: a retry is the same message to the receiver.
+    msg["Message-ID"] = payload["message_id"]
+    msg.set_content(payload["body"])
+    return msg
+
+
 # -- delivery ------------------------------------------------------------------------------------
 
 Post = Callable[[str, bytes, float], int]  # (url, JSON body, timeout) -> HTTP status
@@ -266,7 +311,7 @@ def _http_failure(exc: Exception, timeout: float) -> str:
     """Why a POST failed, without the URL that requests puts in every message."""
     import requests
 
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, requests.Timeout | TimeoutError):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, requests.ConnectionError):
         text = str(exc)
@@ -274,79 +319,144 @@ def _http_failure(exc: Exception, timeout: float) -> str:
             return "connection refused"
         if "Name or service not known" in text or "getaddrinfo" in text or "Errno -2" in text:
             return "unknown host"
+        if "timed out" in text or "deadline" in text:
+            return f"no answer within {timeout:g} s"
         return "could not connect"
     return type(exc).__name__
 
 
-def send_webhook(found: Sequence[VersionChanges], hook: Webhook, *, run_id: int, post: Post = _post) -> str | None:
-    """Send; None when every message went through, else the one line saying why not."""
-    batches = _batches(at_or_above(found, hook.severity), hook.digest)
-    failed: list[str] = []
-    for batch in batches:
-        payload = (
-            slack_payload(batch) if hook.style == "slack"
-            else json_payload(batch, run_id=run_id, severity=hook.severity)
-        )
+def _webhook_attempts(rows: Sequence[dict[str, Any]], hook: Webhook, post: Post) -> dict[int, str | None]:
+    """Each message's failure (None: delivered)."""
+    results: dict[int, str | None] = {}
+    for row in rows:
+        timeout = named = hook.timeout
+        body = orjson.dumps(orjson.loads(row["payload"])["body"])
         try:
-            status = post(hook.url, orjson.dumps(payload), hook.timeout)
+            status = post(hook.url, body, timeout)
         except OSError as exc:  # requests' errors are OSErrors (timeouts, refusals, resets)
-            failed.append(_http_failure(exc, hook.timeout))
+            results[row["id"]] = _http_failure(exc, named)
             continue
-        if not 200 <= status < 300:
-            failed.append(f"HTTP {status}")
-    if batches and not failed:
-        log.info("%s: %d message(s) delivered", hook.name, len(batches))
-    return _failure_line(hook.name, failed, len(batches))
+        results[row["id"]] = None if 200 <= status < 300 else f"HTTP {status}"
+    return results
 
 
-def send_mail(
-    found: Sequence[VersionChanges], mail: Mail, *, smtp: Callable[..., smtplib.SMTP] = smtplib.SMTP
-) -> str | None:
-    """Send over one SMTP connection; None when every message went through."""
-    batches = _batches(at_or_above(found, mail.severity), mail.digest)
-    if not batches:
-        return None
-    failed: list[str] = []
+def _mail_attempts(
+    rows: Sequence[dict[str, Any]], mail: Mail, smtp: Callable[..., smtplib.SMTP]
+) -> dict[int, str | None]:
+    """Over one SMTP connection; a connection that fails fails every message."""
+    timeout = named = mail.timeout
+    if not rows:
+        return {}
+    results: dict[int, str | None] = {}
+
+    def all_failed(why: str) -> dict[int, str | None]:
+        return {**{row["id"]: why for row in rows}, **{k: v for k, v in results.items() if v is None}}
+
+    conn = smtp(timeout=timeout)
     try:
-        with smtp(mail.host, mail.port, timeout=mail.timeout) as conn:
+        conn.connect(mail.host, mail.port)
+        conn.ehlo()
+        if mail.starttls:
+            if not conn.has_extn("starttls"):
+                return all_failed("the server does not offer STARTTLS")
+            conn.starttls(context=ssl.create_default_context())
             conn.ehlo()
-            if mail.starttls:
-                if not conn.has_extn("starttls"):
-                    return _failure_line(mail.name, ["the server does not offer STARTTLS"], len(batches), all_failed=True)
-                conn.starttls(context=ssl.create_default_context())
-                conn.ehlo()
-            if mail.user:
-                conn.login(mail.user, mail.password or "")
-            for batch in batches:
-                try:
-                    refused = conn.send_message(mail_message(batch, mail))
-                except smtplib.SMTPRecipientsRefused as exc:
-                    failed.append(f"recipients refused: {', '.join(sorted(exc.recipients))}")
-                    continue
-                except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-                    failed.append(_smtp_reply("refused", exc.smtp_code, exc.smtp_error))
-                    continue
-                if refused:
-                    failed.append(f"recipients refused: {', '.join(sorted(refused))}")
+        if mail.user:
+            conn.login(mail.user, mail.password or "")
+        for row in rows:
+            try:
+                refused = conn.send_message(_stored_mail(orjson.loads(row["payload"])))
+            except smtplib.SMTPRecipientsRefused as exc:
+                results[row["id"]] = f"recipients refused: {', '.join(sorted(exc.recipients))}"
+                continue
+            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+                results[row["id"]] = _smtp_reply("refused", exc.smtp_code, exc.smtp_error)
+                continue
+            results[row["id"]] = f"recipients refused: {', '.join(sorted(refused))}" if refused else None
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            conn.quit()
     except smtplib.SMTPAuthenticationError as exc:
-        return _failure_line(mail.name, [_smtp_reply("authentication failed", exc.smtp_code, exc.smtp_error)],
-                             len(batches), all_failed=True)
+        return all_failed(_smtp_reply("authentication failed", exc.smtp_code, exc.smtp_error))
     except smtplib.SMTPNotSupportedError as exc:
-        return _failure_line(mail.name, [f"not supported by the server: {exc}"], len(batches), all_failed=True)
-    except ssl.SSLError as exc:
-        return _failure_line(mail.name, [f"TLS failed: {exc.reason or exc}"], len(batches), all_failed=True)
-    except ConnectionRefusedError:
-        return _failure_line(mail.name, ["connection refused"], len(batches), all_failed=True)
-    except TimeoutError:
-        return _failure_line(mail.name, [f"no answer within {mail.timeout:g} s"], len(batches), all_failed=True)
-    except socket.gaierror:
-        return _failure_line(mail.name, ["unknown host"], len(batches), all_failed=True)
+        return all_failed(f"not supported by the server: {exc}")
     except (smtplib.SMTPException, OSError) as exc:
-        return _failure_line(mail.name, [type(exc).__name__ + (f": {exc}" if str(exc) else "")],
-                             len(batches), all_failed=True)
-    if not failed:
-        log.info("%s: %d message(s) sent to %s", mail.name, len(batches), ", ".join(mail.to))
-    return _failure_line(mail.name, failed, len(batches))
+        if isinstance(exc, TimeoutError):
+            return all_failed(f"no answer within {named:g} s")
+        if isinstance(exc, ssl.SSLError):
+            return all_failed(f"TLS failed: {exc.reason or exc}")
+        if isinstance(exc, ConnectionRefusedError):
+            return all_failed("connection refused")
+        if isinstance(exc, socket.gaierror):
+            return all_failed("unknown host")
+        return all_failed(type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+    finally:
+        with contextlib.suppress(OSError):
+            conn.close()
+    return results
+
+
+def retry_after(attempts: int, now: datetime) -> datetime | None:
+    """When a message that failed its ``attempts``-th time may be tried again; None: give up."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    return now + FIRST_BACKOFF * 2 ** (attempts - 1)
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def deliver_pending(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    post: Post = _post,
+    smtp: Callable[..., smtplib.SMTP] = smtplib.SMTP,
+) -> list[str]:
+    """Send what the outbox holds that is due at ``now`` (older runs' first), for each channel
+    configured now; mark each message sent, or record the failed attempt with its back-off
+    (given up after MAX_ATTEMPTS). One line per channel that could not deliver.
+
+    A message is marked sent after the receiver took it: a kill in between sends it again
+    (at least once); a message marked sent is never sent again."""
+    due = store.outbox_due(_stamp(now))
+    failures: list[str] = []
+    channels: list[tuple[str, Webhook | Mail | None]] = [(WEBHOOK, settings.webhook), (MAIL, settings.mail)]
+    for channel, target in channels:
+        rows = [row for row in due if row["channel"] == channel]
+        if target is None or not rows:
+            continue  # a channel not configured on this run: its messages wait
+        results = (
+            _webhook_attempts(rows, target, post) if isinstance(target, Webhook)
+            else _mail_attempts(rows, target, smtp)
+        )
+        failed: list[str] = []
+        for row in rows:
+            if row["id"] not in results:
+                continue
+            why = results[row["id"]]
+            if why is None:
+                store.outbox_sent(row["id"], _stamp(now))
+                continue
+            failed.append(why)
+            again = retry_after(row["attempts"] + 1, now)
+            store.outbox_failed(row["id"], why, _stamp(now), None if again is None else _stamp(again))
+        if not failed:
+            log.info("%s: %d message(s) delivered", target.name, len(rows))
+        line = _failure_line(target.name, failed, len(rows))
+        if line:
+            failures.append(line)
+    for failure in failures:
+        log.warning("%s", failure)
+    return failures
+
+
+def record(store: Store, found: Sequence[VersionChanges], settings: Settings, *, run_id: int, now: datetime) -> None:
+    """Put the messages ``found`` makes in the outbox (in the caller's transaction)."""
+    messages = compose(found, settings, run_id=run_id)
+    if messages:
+        store.outbox_add(messages, run_id, _stamp(now))
 
 
 def _smtp_reply(what: str, code: int, text: bytes | str) -> str:
@@ -360,27 +470,3 @@ def _failure_line(name: str, failed: list[str], total: int, *, all_failed: bool 
     count = total if all_failed else len(failed)
     of = f" ({count} of {total} messages)" if total > 1 else ""
     return f"{name}: notification not delivered: {failed[0]}{of}"
-
-
-def deliver(
-    found: Sequence[VersionChanges],
-    settings: Settings,
-    *,
-    run_id: int,
-    post: Post = _post,
-    smtp: Callable[..., smtplib.SMTP] = smtplib.SMTP,
-) -> list[str]:
-    """Send every configured channel what passes its threshold; one line per channel that
-    could not deliver (each channel is tried whatever the other did)."""
-    failures = []
-    if settings.webhook is not None:
-        failure = send_webhook(found, settings.webhook, run_id=run_id, post=post)
-        if failure:
-            failures.append(failure)
-    if settings.mail is not None:
-        failure = send_mail(found, settings.mail, smtp=smtp)
-        if failure:
-            failures.append(failure)
-    for failure in failures:
-        log.warning("%s", failure)
-    return failures
