@@ -410,9 +410,18 @@ _NOTIFY_OPTIONS = [
                  help="Log in as this user, with the password in $REGSYNC_SMTP_PASSWORD [env: REGSYNC_SMTP_USER]."),
     click.option("--smtp-starttls", is_flag=True, envvar="REGSYNC_SMTP_STARTTLS",
                  help="Upgrade the SMTP connection with STARTTLS (certificate verified) [env: REGSYNC_SMTP_STARTTLS]."),
+    click.option("--notify-timeout", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
+                 envvar="REGSYNC_NOTIFY_TIMEOUT", metavar="SECONDS",
+                 help="Most seconds for one webhook POST or one whole SMTP conversation "
+                      "[env: REGSYNC_NOTIFY_TIMEOUT]."),
+    click.option("--notify-budget", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
+                 envvar="REGSYNC_NOTIFY_BUDGET", metavar="SECONDS",
+                 help="Most seconds for all of a run's deliveries; what is left waits for the next sync "
+                      "[env: REGSYNC_NOTIFY_BUDGET]."),
 ]
 _NOTIFY_PARAMS = ("no_notify", "webhook_format", "webhook_severity", "webhook_mode", "mail_to", "mail_from",
-                  "mail_severity", "mail_mode", "smtp_host", "smtp_port", "smtp_user", "smtp_starttls")
+                  "mail_severity", "mail_mode", "smtp_host", "smtp_port", "smtp_user", "smtp_starttls",
+                  "notify_timeout", "notify_budget")
 
 
 def notify_options(fn):
@@ -439,6 +448,7 @@ def _notify_settings(v: dict[str, Any]):
 
     webhook = notify.Webhook(
         url, style=v["webhook_format"], severity=Severity(v["webhook_severity"]), digest=v["webhook_mode"] == "digest",
+        timeout=v["notify_timeout"],
     ) if url else None
     to = tuple(a for value in v["mail_to"] for a in value.replace(",", " ").split())
     mail = None
@@ -449,8 +459,9 @@ def _notify_settings(v: dict[str, Any]):
             to, v["mail_from"] or f"regsync@{socket.gethostname()}", host=v["smtp_host"], port=v["smtp_port"],
             user=v["smtp_user"] or None, password=os.environ.get(SMTP_PASSWORD_ENV) or None,
             starttls=v["smtp_starttls"], severity=Severity(v["mail_severity"]), digest=v["mail_mode"] == "digest",
+            timeout=v["notify_timeout"],
         )
-    settings = notify.Settings(webhook, mail)
+    settings = notify.Settings(webhook, mail, budget=v["notify_budget"])
     try:
         notify.check(settings)
     except notify.ConfigError as exc:

@@ -4,7 +4,8 @@ After a sync is stored, ``findings(store, run_id)`` reads the study versions it 
 their classified changes; ``record`` puts in the outbox, for each channel, the versions with a
 change at or above the channel's threshold, as one message per run (digest) or one per study
 version; ``deliver_pending`` sends what the outbox holds that is due (retries backed off,
-given up after MAX_ATTEMPTS).
+given up after MAX_ATTEMPTS), each exchange bounded by its timeout and all of them by the
+run's budget.
 
 Secrets (the webhook URL, which for Slack carries its token, and the SMTP password) are
 configuration values like any other here, but they never appear in a message this module
@@ -23,6 +24,8 @@ import logging
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_STYLES = ("slack", "json")
 DEFAULT_SEVERITY = Severity.MAJOR
+DEFAULT_TIMEOUT = 10.0  # one webhook POST (connect to the last header), or one whole SMTP conversation
+DEFAULT_BUDGET = 60.0  # all the deliveries of one run together
 # Slack's limits: 50 blocks a message, 3,000 characters in a section's text.
 SLACK_MAX_STUDIES = 45
 SLACK_SECTION_CHARS = 3000
@@ -54,7 +59,7 @@ class Webhook:
     style: str = "slack"  # slack: {"text", "blocks"}; json: regsync's own shape
     severity: Severity = DEFAULT_SEVERITY
     digest: bool = True  # one message per run; False: one per study version
-    timeout: float = 10.0
+    timeout: float = DEFAULT_TIMEOUT
 
     @property
     def name(self) -> str:
@@ -74,7 +79,7 @@ class Mail:
     starttls: bool = False
     severity: Severity = DEFAULT_SEVERITY
     digest: bool = True
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
 
     @property
     def name(self) -> str:
@@ -85,6 +90,7 @@ class Mail:
 class Settings:
     webhook: Webhook | None = None
     mail: Mail | None = None
+    budget: float = DEFAULT_BUDGET  # seconds for all the deliveries of one run
 
     @property
     def enabled(self) -> bool:
@@ -99,9 +105,17 @@ def check(settings: Settings) -> None:
     """Refuse, before any sync, a configuration that could only fail or leak."""
     hook = settings.webhook
     if hook is not None:
-        parts = urlsplit(hook.url)
+        try:
+            parts = urlsplit(hook.url)
+            parts.port  # noqa: B018 - raises for a port out of range or not a number
+        except ValueError:
+            # "http://[::1/x", port 99999: said here, before the sync, not as a traceback
+            # after it (the URL is a secret: never quoted).
+            raise ConfigError("REGSYNC_WEBHOOK_URL is not a valid URL (its host or port)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError("REGSYNC_WEBHOOK_URL is not an http(s) URL")
+    if not settings.budget > 0:
+        raise ConfigError("the notification budget must be more than 0 seconds")
         if hook.style not in WEBHOOK_STYLES:
             raise ConfigError(f"unknown webhook format {hook.style!r}; one of: {', '.join(WEBHOOK_STYLES)}")
     mail = settings.mail
@@ -292,19 +306,14 @@ def _stored_mail(payload: dict[str, Any]) -> EmailMessage:
 
 # -- delivery ------------------------------------------------------------------------------------
 
-Post = Callable[[str, bytes, float], int]  # (url, JSON body, timeout) -> HTTP status
+Post = Callable[[str, bytes, float], int]  # (url, JSON body, seconds for the whole exchange) -> HTTP status
 
 
 def _post(url: str, body: bytes, timeout: float) -> int:
-    import requests
+    from regsync.client import USER_AGENT, post_status
 
-    from regsync.client import USER_AGENT
-
-    response = requests.post(
-        url, data=body, timeout=timeout, allow_redirects=False,
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-    )
-    return response.status_code
+    return post_status(url, body, timeout=timeout,
+                       headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
 
 
 def _http_failure(exc: Exception, timeout: float) -> str:
@@ -325,11 +334,32 @@ def _http_failure(exc: Exception, timeout: float) -> str:
     return type(exc).__name__
 
 
-def _webhook_attempts(rows: Sequence[dict[str, Any]], hook: Webhook, post: Post) -> dict[int, str | None]:
-    """Each message's failure (None: delivered)."""
+class _Budget:
+    """One run's time for all its deliveries (a silent receiver must not cost its timeout
+    per message: 1,000 studies in study mode were 2.8 hours)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]):
+        self.seconds, self.clock = seconds, clock
+        self.ends = clock() + seconds
+
+    def left(self, timeout: float) -> tuple[float, float]:
+        """The time one exchange may take (its own timeout, at most what is left of the
+        budget), and the configured value that set it (what a failure line names)."""
+        left = self.ends - self.clock()
+        return (timeout, timeout) if timeout <= left else (left, self.seconds)
+
+    @property
+    def spent(self) -> str:
+        return f"the run's delivery time ({self.seconds:g} s) is spent; left for the next sync"
+
+
+def _webhook_attempts(rows: Sequence[dict[str, Any]], hook: Webhook, budget: _Budget, post: Post) -> dict[int, str | None]:
+    """Each message's failure (None: delivered); a message the budget left untried is absent."""
     results: dict[int, str | None] = {}
     for row in rows:
-        timeout = named = hook.timeout
+        timeout, named = budget.left(hook.timeout)
+        if timeout <= 0:
+            break
         body = orjson.dumps(orjson.loads(row["payload"])["body"])
         try:
             status = post(hook.url, body, timeout)
@@ -340,19 +370,45 @@ def _webhook_attempts(rows: Sequence[dict[str, Any]], hook: Webhook, post: Post)
     return results
 
 
+class _Watchdog(threading.Thread):
+    """Hangs up an SMTP conversation at its deadline: smtplib's timeout bounds each read, and
+    a server trickling its greeting (or any reply) a byte at a time never lets one time out."""
+
+    def __init__(self, conn: smtplib.SMTP, seconds: float):
+        super().__init__(daemon=True)
+        self.conn, self.seconds = conn, seconds
+        self.stop = threading.Event()
+        self.fired = False
+
+    def run(self) -> None:
+        if self.stop.wait(self.seconds):
+            return
+        self.fired = True
+        while not self.stop.is_set():
+            # Checked again until the conversation ends: the socket may not exist yet.
+            sock = getattr(self.conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self.stop.wait(0.05)
+
+
 def _mail_attempts(
-    rows: Sequence[dict[str, Any]], mail: Mail, smtp: Callable[..., smtplib.SMTP]
+    rows: Sequence[dict[str, Any]], mail: Mail, budget: _Budget, smtp: Callable[..., smtplib.SMTP]
 ) -> dict[int, str | None]:
-    """Over one SMTP connection; a connection that fails fails every message."""
-    timeout = named = mail.timeout
-    if not rows:
+    """Over one SMTP connection whose whole conversation ends by the mail timeout (at most
+    what is left of the run's budget); a connection that fails fails every message."""
+    timeout, named = budget.left(mail.timeout)
+    if timeout <= 0 or not rows:
         return {}
     results: dict[int, str | None] = {}
 
     def all_failed(why: str) -> dict[int, str | None]:
         return {**{row["id"]: why for row in rows}, **{k: v for k, v in results.items() if v is None}}
 
-    conn = smtp(timeout=timeout)
+    conn = smtp(timeout=timeout)  # no host: connecting (and the greeting) under the watchdog
+    watchdog = _Watchdog(conn, timeout)
+    watchdog.start()
     try:
         conn.connect(mail.host, mail.port)
         conn.ehlo()
@@ -380,7 +436,7 @@ def _mail_attempts(
     except smtplib.SMTPNotSupportedError as exc:
         return all_failed(f"not supported by the server: {exc}")
     except (smtplib.SMTPException, OSError) as exc:
-        if isinstance(exc, TimeoutError):
+        if watchdog.fired or isinstance(exc, TimeoutError):
             return all_failed(f"no answer within {named:g} s")
         if isinstance(exc, ssl.SSLError):
             return all_failed(f"TLS failed: {exc.reason or exc}")
@@ -390,6 +446,7 @@ def _mail_attempts(
             return all_failed("unknown host")
         return all_failed(type(exc).__name__ + (f": {exc}" if str(exc) else ""))
     finally:
+        watchdog.stop.set()
         with contextlib.suppress(OSError):
             conn.close()
     return results
@@ -411,6 +468,7 @@ def deliver_pending(
     settings: Settings,
     *,
     now: datetime,
+    clock: Callable[[], float] = time.monotonic,
     post: Post = _post,
     smtp: Callable[..., smtplib.SMTP] = smtplib.SMTP,
 ) -> list[str]:
@@ -421,6 +479,7 @@ def deliver_pending(
     A message is marked sent after the receiver took it: a kill in between sends it again
     (at least once); a message marked sent is never sent again."""
     due = store.outbox_due(_stamp(now))
+    spent = _Budget(settings.budget, clock)
     failures: list[str] = []
     channels: list[tuple[str, Webhook | Mail | None]] = [(WEBHOOK, settings.webhook), (MAIL, settings.mail)]
     for channel, target in channels:
@@ -428,8 +487,8 @@ def deliver_pending(
         if target is None or not rows:
             continue  # a channel not configured on this run: its messages wait
         results = (
-            _webhook_attempts(rows, target, post) if isinstance(target, Webhook)
-            else _mail_attempts(rows, target, smtp)
+            _webhook_attempts(rows, target, spent, post) if isinstance(target, Webhook)
+            else _mail_attempts(rows, target, spent, smtp)
         )
         failed: list[str] = []
         for row in rows:
@@ -442,6 +501,9 @@ def deliver_pending(
             failed.append(why)
             again = retry_after(row["attempts"] + 1, now)
             store.outbox_failed(row["id"], why, _stamp(now), None if again is None else _stamp(again))
+        untried = len(rows) - len(results)
+        if untried:
+            failed.append(spent.spent)
         if not failed:
             log.info("%s: %d message(s) delivered", target.name, len(rows))
         line = _failure_line(target.name, failed, len(rows))

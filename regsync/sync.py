@@ -487,7 +487,7 @@ def run_sync(
 
         # Every sync, a nothing-to-do one too: what an earlier run could not deliver (a
         # kill after its commit, a receiver down) goes first, then this run's.
-        failures = tuple(notifying.deliver_pending(store, notify, now=wall()))
+        failures = tuple(notifying.deliver_pending(store, notify, now=wall(), clock=clock))
     return RunReport(report.run_id, report.mode, report.outcome, report.data_timestamp, report.counts,
                      report.requests, overdue, run.history_report, failures, tuple(run.query_matches),
                      tuple(run.shortfalls))

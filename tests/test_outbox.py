@@ -1,4 +1,4 @@
-"""The notification outbox (issue 20 item 5).
+"""The notification outbox and bounded delivery (issue 20 items 5 and 6).
 
 Item 5: a sync records what it is to send in the transaction that records how the run ended,
 before any is sent; a kill after that commit, or a receiver that fails, leaves the message for
@@ -6,6 +6,10 @@ the next sync (every sync, a nothing-to-do one too), which delivers it once, wit
 backed off on the run's clock (recorded, never slept) and given up after five attempts, which
 `status` says. A delivered message is never sent again.
 
+Item 6: a webhook that trickles its headers, promises 2 GB, or says nothing, and an SMTP server
+that trickles its greeting, cannot hold a sync: each exchange ends by its configured timeout,
+all of a run's deliveries by one budget. Receivers hold until released (never sleep) and the
+tests assert outcomes, not durations. A malformed REGSYNC_WEBHOOK_URL is a usage error first.
 """
 
 from __future__ import annotations
@@ -204,3 +208,75 @@ def test_mail_and_webhook_each_their_own_rows(cli, registry, monkeypatch, db_pat
     assert [(r["channel"], r["attempts"], bool(r["sent_at"])) for r in _outbox(db_path)] == [
         ("webhook", 1, True), ("mail", 1, True), ("mail", 1, True),
     ]
+
+
+# -- item 6: bounded delivery ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", [
+    b"HTTP/1.1 200 O",  # the status line, trickled: never finished
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Slow: a",  # a header never finished
+], ids=["status-line", "headers"])
+def test_a_webhook_trickling_its_answer_cannot_hold_the_sync(cli, registry, monkeypatch, db_path, prefix):
+    with held_server(prefix, read_request=True) as slow:
+        monkeypatch.setenv("REGSYNC_WEBHOOK_URL", slow.url)
+        result = _sync(cli, registry, "--notify-timeout", "0.3")
+    assert result.exit_code == 5
+    assert result.stderr.splitlines()[-1] == (
+        f"error: webhook http://127.0.0.1:{slow.port}/…: notification not delivered: no answer within 0.3 s"
+    )
+    assert _versions(db_path) == [(OTHER, 1), (OTHER, 2), (NCT, 1), (NCT, 2)]
+    [row] = _outbox(db_path)
+    assert (row["attempts"], row["sent_at"]) == (1, None)  # tried again later
+
+
+def test_a_webhook_answering_2_gb_is_not_read(cli, registry, monkeypatch, db_path):
+    """The status is all a webhook says: the body (2 GB promised, then held) is never read."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 2147483648\r\n\r\nxxxx"
+    with held_server(head, read_request=True) as big:
+        monkeypatch.setenv("REGSYNC_WEBHOOK_URL", big.url)
+        result = _sync(cli, registry, "--notify-timeout", "30")
+    assert result.exit_code == 0, result.stderr
+    [row] = _outbox(db_path)
+    assert row["sent_at"] is not None
+
+
+def test_an_smtp_server_trickling_its_greeting_cannot_hold_the_sync(cli, registry, db_path):
+    with held_server(b"220 slow.example", read_request=False) as slow:
+        result = _sync(cli, registry, "--mail-to", "qa@example.org", "--smtp-host", "127.0.0.1",
+                       "--smtp-port", str(slow.port), "--notify-timeout", "0.3")
+    assert result.exit_code == 5
+    assert result.stderr.splitlines()[-1] == (
+        f"error: mail via 127.0.0.1:{slow.port}: notification not delivered: no answer within 0.3 s"
+    )
+    [row] = _outbox(db_path)
+    assert (row["channel"], row["attempts"]) == ("mail", 1)
+
+
+def test_one_budget_for_all_of_a_runs_deliveries(cli, registry, monkeypatch, db_path):
+    """A silent receiver in study mode: the first message takes the whole budget, the second
+    is not tried (no attempt counted) and waits for the next sync."""
+    with held_server(b"", read_request=True) as silent:
+        monkeypatch.setenv("REGSYNC_WEBHOOK_URL", silent.url)
+        result = _sync(cli, registry, "--webhook-mode", "study", "--notify-timeout", "600", "--notify-budget", "0.3")
+        assert silent.connections == 1
+    assert result.exit_code == 5
+    assert result.stderr.splitlines()[-1] == (
+        f"error: webhook http://127.0.0.1:{silent.port}/…: notification not delivered: "
+        "no answer within 0.3 s (2 of 2 messages)"
+    )
+    assert [r["attempts"] for r in _outbox(db_path)] == [1, 0]
+
+
+@pytest.mark.parametrize("url", [
+    "http://[::1/x",
+    "http://127.0.0.1:99999/hooks/s3cr3t-t0ken",
+])
+def test_a_malformed_webhook_url_is_a_usage_error_before_the_sync(cli, registry, monkeypatch, db_path, url):
+    monkeypatch.setenv("REGSYNC_WEBHOOK_URL", url)
+    registry.reset_log()
+    result = _sync(cli, registry)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "error: REGSYNC_WEBHOOK_URL is not a valid URL (its host or port)\n"
+    assert registry.count() == 0
+    assert _versions(db_path) == [(OTHER, 1), (NCT, 1)]
