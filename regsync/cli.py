@@ -410,9 +410,18 @@ _NOTIFY_OPTIONS = [
                  help="Log in as this user, with the password in $REGSYNC_SMTP_PASSWORD [env: REGSYNC_SMTP_USER]."),
     click.option("--smtp-starttls", is_flag=True, envvar="REGSYNC_SMTP_STARTTLS",
                  help="Upgrade the SMTP connection with STARTTLS (certificate verified) [env: REGSYNC_SMTP_STARTTLS]."),
+    click.option("--notify-timeout", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
+                 envvar="REGSYNC_NOTIFY_TIMEOUT", metavar="SECONDS",
+                 help="Most seconds for one webhook POST or one whole SMTP conversation "
+                      "[env: REGSYNC_NOTIFY_TIMEOUT]."),
+    click.option("--notify-budget", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
+                 envvar="REGSYNC_NOTIFY_BUDGET", metavar="SECONDS",
+                 help="Most seconds for all of a run's deliveries; what is left waits for the next sync "
+                      "[env: REGSYNC_NOTIFY_BUDGET]."),
 ]
 _NOTIFY_PARAMS = ("no_notify", "webhook_format", "webhook_severity", "webhook_mode", "mail_to", "mail_from",
-                  "mail_severity", "mail_mode", "smtp_host", "smtp_port", "smtp_user", "smtp_starttls")
+                  "mail_severity", "mail_mode", "smtp_host", "smtp_port", "smtp_user", "smtp_starttls",
+                  "notify_timeout", "notify_budget")
 
 
 def notify_options(fn):
@@ -439,6 +448,7 @@ def _notify_settings(v: dict[str, Any]):
 
     webhook = notify.Webhook(
         url, style=v["webhook_format"], severity=Severity(v["webhook_severity"]), digest=v["webhook_mode"] == "digest",
+        timeout=v["notify_timeout"],
     ) if url else None
     to = tuple(a for value in v["mail_to"] for a in value.replace(",", " ").split())
     mail = None
@@ -449,8 +459,9 @@ def _notify_settings(v: dict[str, Any]):
             to, v["mail_from"] or f"regsync@{socket.gethostname()}", host=v["smtp_host"], port=v["smtp_port"],
             user=v["smtp_user"] or None, password=os.environ.get(SMTP_PASSWORD_ENV) or None,
             starttls=v["smtp_starttls"], severity=Severity(v["mail_severity"]), digest=v["mail_mode"] == "digest",
+            timeout=v["notify_timeout"],
         )
-    settings = notify.Settings(webhook, mail)
+    settings = notify.Settings(webhook, mail, budget=v["notify_budget"])
     try:
         notify.check(settings)
     except notify.ConfigError as exc:
@@ -531,7 +542,7 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
             report = run_sync(
                 store, client, ids, force=force, full=full, default_ids=[DEFAULT_NCT_ID],
                 recheck_share=recheck, clock=obj.clocks.monotonic, history=history, notify=settings,
-                today=obj.clocks.today(),
+                today=obj.clocks.today(), now=obj.clocks.now,
                 on_outcome=told, on_history=_history_teller(quiet=True, as_json=as_json, progress=progress, soft=True),
                 on_progress=progress.update if progress else None,
             )
@@ -1195,13 +1206,17 @@ def status(obj, limit, as_json):
     today = obj.clocks.today()
     by_state = state_counts(store, today)
     silent = store.silent_edits()
+    outbox = store.outbox_unsent()
     if as_json:
         click.echo(_dumps({"database": obj.db_path, "size_bytes": size, **counts, "last_complete_run": last,
                            "runs": runs, "clock_warnings": warnings, "silent_edits": silent,
-                           "obligations": {"as_of": today.isoformat(), **{s.value: n for s, n in by_state.items()}}}))
+                           "obligations": {"as_of": today.isoformat(), **{s.value: n for s, n in by_state.items()}},
+                           "notifications": outbox}))
     else:
         click.echo(render.status_text(runs, counts, obj.db_path, size, last, warnings))
         click.echo(render.obligations_status_line(by_state, today))
+        for line in render.outbox_lines(outbox):
+            click.echo(line)
         if silent:
             newest = silent[0]
             click.echo(f"silent edits: {len(silent)} (newest {newest['detected_at'][:10]}: {newest['nct_id']} "

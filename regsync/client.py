@@ -561,6 +561,30 @@ def _time_left() -> float | None:
     return None if at is None else at - _deadline.clock()
 
 
+def post_status(
+    url: str, body: bytes, *, headers: Mapping[str, str], timeout: float, clock: Callable[[], float] = time.monotonic
+) -> int:
+    """POST ``body`` and return the answer's status, all of it (connect, status line, headers)
+    within ``timeout`` seconds: the deadline sockets the registry's answers are read with, so
+    a receiver trickling its headers cannot hold a sync. The body is never read (the status is
+    all a webhook's answer says): a trickled or 2 GB body costs nothing, the connection is
+    closed. Redirects are not followed. Errors are requests' (OSErrors)."""
+    deadline = clock() + timeout
+    session = requests.Session()
+    adapter = _DeadlineAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    _deadline.at, _deadline.clock = deadline, clock
+    try:
+        response = session.post(url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False,
+                                stream=True)
+        response.close()
+        return response.status_code
+    finally:
+        _deadline.at = None
+        session.close()
+
+
 class _DeadlineSocket:
     """A connected socket whose reads never wait past the current request's deadline.
 

@@ -1,8 +1,11 @@
 """Telling people what a sync found: a webhook (Slack-compatible or plain JSON) and e-mail.
 
 After a sync is stored, ``findings(store, run_id)`` reads the study versions it stored with
-their classified changes; ``deliver`` sends each channel the versions with a change at or
-above the channel's threshold, as one message per run (digest) or one per study version.
+their classified changes; ``record`` puts in the outbox, for each channel, the versions with a
+change at or above the channel's threshold, as one message per run (digest) or one per study
+version; ``deliver_pending`` sends what the outbox holds that is due (retries backed off,
+given up after MAX_ATTEMPTS), each exchange bounded by its timeout and all of them by the
+run's budget.
 
 Secrets (the webhook URL, which for Slack carries its token, and the SMTP password) are
 configuration values like any other here, but they never appear in a message this module
@@ -10,18 +13,22 @@ returns or logs: a webhook is named by its scheme and host only (``redact``). Th
 them from the environment only, never from the command line.
 
 A failed delivery never touches what was stored: the sync committed before anything is sent.
-Each channel that could not deliver gives one line (``deliver``'s return value).
+Each channel that could not deliver gives one line (``deliver_pending``'s return value).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -31,12 +38,14 @@ import orjson
 
 from regsync.feed import VersionChanges, group_changes
 from regsync.model import Severity, sort_changes
-from regsync.store import Store
+from regsync.store import TIME_FORMAT, Store
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_STYLES = ("slack", "json")
 DEFAULT_SEVERITY = Severity.MAJOR
+DEFAULT_TIMEOUT = 10.0  # one webhook POST (connect to the last header), or one whole SMTP conversation
+DEFAULT_BUDGET = 60.0  # all the deliveries of one run together
 # Slack's limits: 50 blocks a message, 3,000 characters in a section's text.
 SLACK_MAX_STUDIES = 45
 SLACK_SECTION_CHARS = 3000
@@ -50,7 +59,7 @@ class Webhook:
     style: str = "slack"  # slack: {"text", "blocks"}; json: regsync's own shape
     severity: Severity = DEFAULT_SEVERITY
     digest: bool = True  # one message per run; False: one per study version
-    timeout: float = 10.0
+    timeout: float = DEFAULT_TIMEOUT
 
     @property
     def name(self) -> str:
@@ -70,7 +79,7 @@ class Mail:
     starttls: bool = False
     severity: Severity = DEFAULT_SEVERITY
     digest: bool = True
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
 
     @property
     def name(self) -> str:
@@ -81,6 +90,7 @@ class Mail:
 class Settings:
     webhook: Webhook | None = None
     mail: Mail | None = None
+    budget: float = DEFAULT_BUDGET  # seconds for all the deliveries of one run
 
     @property
     def enabled(self) -> bool:
@@ -95,9 +105,17 @@ def check(settings: Settings) -> None:
     """Refuse, before any sync, a configuration that could only fail or leak."""
     hook = settings.webhook
     if hook is not None:
-        parts = urlsplit(hook.url)
+        try:
+            parts = urlsplit(hook.url)
+            parts.port  # noqa: B018 - raises for a port out of range or not a number
+        except ValueError:
+            # "http://[::1/x", port 99999: said here, before the sync, not as a traceback
+            # after it (the URL is a secret: never quoted).
+            raise ConfigError("REGSYNC_WEBHOOK_URL is not a valid URL (its host or port)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError("REGSYNC_WEBHOOK_URL is not an http(s) URL")
+    if not settings.budget > 0:
+        raise ConfigError("the notification budget must be more than 0 seconds")
         if hook.style not in WEBHOOK_STYLES:
             raise ConfigError(f"unknown webhook format {hook.style!r}; one of: {', '.join(WEBHOOK_STYLES)}")
     mail = settings.mail
@@ -245,28 +263,64 @@ def _batches(found: Sequence[VersionChanges], digest: bool) -> list[list[Version
     return [list(found)] if digest else [[entry] for entry in found]
 
 
+# -- the outbox: what is to be sent, recorded before anything is sent (issue 20 item 5) -----------
+
+WEBHOOK, MAIL = "webhook", "mail"
+MAX_ATTEMPTS = 5  # then the message is given up, and `regsync status` says so
+FIRST_BACKOFF = timedelta(minutes=15)  # doubling after each failed attempt: 15, 30, 60, 120 min
+
+
+def compose(found: Sequence[VersionChanges], settings: Settings, *, run_id: int) -> list[tuple[str, str]]:
+    """The messages ``found`` makes for each configured channel: (channel, payload as JSON).
+    Everything a later run needs to send them is in the payload, except the secrets (the
+    webhook URL, the SMTP password), which stay in the environment."""
+    messages: list[tuple[str, str]] = []
+    hook = settings.webhook
+    if hook is not None:
+        for batch in _batches(at_or_above(found, hook.severity), hook.digest):
+            body = (slack_payload(batch) if hook.style == "slack"
+                    else json_payload(batch, run_id=run_id, severity=hook.severity))
+            messages.append((WEBHOOK, orjson.dumps({"body": body}).decode()))
+    mail = settings.mail
+    if mail is not None:
+        for batch in _batches(at_or_above(found, mail.severity), mail.digest):
+            message = mail_message(batch, mail)
+            messages.append((MAIL, orjson.dumps({
+                "subject": message["Subject"], "from": message["From"], "to": list(mail.to),
+                "message_id": message["Message-ID"], "body": mail_body(batch),
+            }).decode()))
+    return messages
+
+
+def _stored_mail(payload: dict[str, Any]) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = payload["subject"]
+    msg["From"] = payload["from"]
+    msg["To"] = ", ".join(payload["to"])
+    msg["Date"] = formatdate(usegmt=True)
+    # Made when the message was recorded: a retry is the same message to the receiver.
+    msg["Message-ID"] = payload["message_id"]
+    msg.set_content(payload["body"])
+    return msg
+
+
 # -- delivery ------------------------------------------------------------------------------------
 
-Post = Callable[[str, bytes, float], int]  # (url, JSON body, timeout) -> HTTP status
+Post = Callable[[str, bytes, float], int]  # (url, JSON body, seconds for the whole exchange) -> HTTP status
 
 
 def _post(url: str, body: bytes, timeout: float) -> int:
-    import requests
+    from regsync.client import USER_AGENT, post_status
 
-    from regsync.client import USER_AGENT
-
-    response = requests.post(
-        url, data=body, timeout=timeout, allow_redirects=False,
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-    )
-    return response.status_code
+    return post_status(url, body, timeout=timeout,
+                       headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
 
 
 def _http_failure(exc: Exception, timeout: float) -> str:
     """Why a POST failed, without the URL that requests puts in every message."""
     import requests
 
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, requests.Timeout | TimeoutError):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, requests.ConnectionError):
         text = str(exc)
@@ -274,79 +328,197 @@ def _http_failure(exc: Exception, timeout: float) -> str:
             return "connection refused"
         if "Name or service not known" in text or "getaddrinfo" in text or "Errno -2" in text:
             return "unknown host"
+        if "timed out" in text or "deadline" in text:
+            return f"no answer within {timeout:g} s"
         return "could not connect"
     return type(exc).__name__
 
 
-def send_webhook(found: Sequence[VersionChanges], hook: Webhook, *, run_id: int, post: Post = _post) -> str | None:
-    """Send; None when every message went through, else the one line saying why not."""
-    batches = _batches(at_or_above(found, hook.severity), hook.digest)
-    failed: list[str] = []
-    for batch in batches:
-        payload = (
-            slack_payload(batch) if hook.style == "slack"
-            else json_payload(batch, run_id=run_id, severity=hook.severity)
-        )
+class _Budget:
+    """One run's time for all its deliveries (a silent receiver must not cost its timeout
+    per message: 1,000 studies in study mode were 2.8 hours)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]):
+        self.seconds, self.clock = seconds, clock
+        self.ends = clock() + seconds
+
+    def left(self, timeout: float) -> tuple[float, float]:
+        """The time one exchange may take (its own timeout, at most what is left of the
+        budget), and the configured value that set it (what a failure line names)."""
+        left = self.ends - self.clock()
+        return (timeout, timeout) if timeout <= left else (left, self.seconds)
+
+    @property
+    def spent(self) -> str:
+        return f"the run's delivery time ({self.seconds:g} s) is spent; left for the next sync"
+
+
+def _webhook_attempts(rows: Sequence[dict[str, Any]], hook: Webhook, budget: _Budget, post: Post) -> dict[int, str | None]:
+    """Each message's failure (None: delivered); a message the budget left untried is absent."""
+    results: dict[int, str | None] = {}
+    for row in rows:
+        timeout, named = budget.left(hook.timeout)
+        if timeout <= 0:
+            break
+        body = orjson.dumps(orjson.loads(row["payload"])["body"])
         try:
-            status = post(hook.url, orjson.dumps(payload), hook.timeout)
+            status = post(hook.url, body, timeout)
         except OSError as exc:  # requests' errors are OSErrors (timeouts, refusals, resets)
-            failed.append(_http_failure(exc, hook.timeout))
+            results[row["id"]] = _http_failure(exc, named)
             continue
-        if not 200 <= status < 300:
-            failed.append(f"HTTP {status}")
-    if batches and not failed:
-        log.info("%s: %d message(s) delivered", hook.name, len(batches))
-    return _failure_line(hook.name, failed, len(batches))
+        results[row["id"]] = None if 200 <= status < 300 else f"HTTP {status}"
+    return results
 
 
-def send_mail(
-    found: Sequence[VersionChanges], mail: Mail, *, smtp: Callable[..., smtplib.SMTP] = smtplib.SMTP
-) -> str | None:
-    """Send over one SMTP connection; None when every message went through."""
-    batches = _batches(at_or_above(found, mail.severity), mail.digest)
-    if not batches:
-        return None
-    failed: list[str] = []
+class _Watchdog(threading.Thread):
+    """Hangs up an SMTP conversation at its deadline: smtplib's timeout bounds each read, and
+    a server trickling its greeting (or any reply) a byte at a time never lets one time out."""
+
+    def __init__(self, conn: smtplib.SMTP, seconds: float):
+        super().__init__(daemon=True)
+        self.conn, self.seconds = conn, seconds
+        self.stop = threading.Event()
+        self.fired = False
+
+    def run(self) -> None:
+        if self.stop.wait(self.seconds):
+            return
+        self.fired = True
+        while not self.stop.is_set():
+            # Checked again until the conversation ends: the socket may not exist yet.
+            sock = getattr(self.conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self.stop.wait(0.05)
+
+
+def _mail_attempts(
+    rows: Sequence[dict[str, Any]], mail: Mail, budget: _Budget, smtp: Callable[..., smtplib.SMTP]
+) -> dict[int, str | None]:
+    """Over one SMTP connection whose whole conversation ends by the mail timeout (at most
+    what is left of the run's budget); a connection that fails fails every message."""
+    timeout, named = budget.left(mail.timeout)
+    if timeout <= 0 or not rows:
+        return {}
+    results: dict[int, str | None] = {}
+
+    def all_failed(why: str) -> dict[int, str | None]:
+        return {**{row["id"]: why for row in rows}, **{k: v for k, v in results.items() if v is None}}
+
+    conn = smtp(timeout=timeout)  # no host: connecting (and the greeting) under the watchdog
+    watchdog = _Watchdog(conn, timeout)
+    watchdog.start()
     try:
-        with smtp(mail.host, mail.port, timeout=mail.timeout) as conn:
+        conn.connect(mail.host, mail.port)
+        conn.ehlo()
+        if mail.starttls:
+            if not conn.has_extn("starttls"):
+                return all_failed("the server does not offer STARTTLS")
+            conn.starttls(context=ssl.create_default_context())
             conn.ehlo()
-            if mail.starttls:
-                if not conn.has_extn("starttls"):
-                    return _failure_line(mail.name, ["the server does not offer STARTTLS"], len(batches), all_failed=True)
-                conn.starttls(context=ssl.create_default_context())
-                conn.ehlo()
-            if mail.user:
-                conn.login(mail.user, mail.password or "")
-            for batch in batches:
-                try:
-                    refused = conn.send_message(mail_message(batch, mail))
-                except smtplib.SMTPRecipientsRefused as exc:
-                    failed.append(f"recipients refused: {', '.join(sorted(exc.recipients))}")
-                    continue
-                except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-                    failed.append(_smtp_reply("refused", exc.smtp_code, exc.smtp_error))
-                    continue
-                if refused:
-                    failed.append(f"recipients refused: {', '.join(sorted(refused))}")
+        if mail.user:
+            conn.login(mail.user, mail.password or "")
+        for row in rows:
+            try:
+                refused = conn.send_message(_stored_mail(orjson.loads(row["payload"])))
+            except smtplib.SMTPRecipientsRefused as exc:
+                results[row["id"]] = f"recipients refused: {', '.join(sorted(exc.recipients))}"
+                continue
+            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+                results[row["id"]] = _smtp_reply("refused", exc.smtp_code, exc.smtp_error)
+                continue
+            results[row["id"]] = f"recipients refused: {', '.join(sorted(refused))}" if refused else None
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            conn.quit()
     except smtplib.SMTPAuthenticationError as exc:
-        return _failure_line(mail.name, [_smtp_reply("authentication failed", exc.smtp_code, exc.smtp_error)],
-                             len(batches), all_failed=True)
+        return all_failed(_smtp_reply("authentication failed", exc.smtp_code, exc.smtp_error))
     except smtplib.SMTPNotSupportedError as exc:
-        return _failure_line(mail.name, [f"not supported by the server: {exc}"], len(batches), all_failed=True)
-    except ssl.SSLError as exc:
-        return _failure_line(mail.name, [f"TLS failed: {exc.reason or exc}"], len(batches), all_failed=True)
-    except ConnectionRefusedError:
-        return _failure_line(mail.name, ["connection refused"], len(batches), all_failed=True)
-    except TimeoutError:
-        return _failure_line(mail.name, [f"no answer within {mail.timeout:g} s"], len(batches), all_failed=True)
-    except socket.gaierror:
-        return _failure_line(mail.name, ["unknown host"], len(batches), all_failed=True)
+        return all_failed(f"not supported by the server: {exc}")
     except (smtplib.SMTPException, OSError) as exc:
-        return _failure_line(mail.name, [type(exc).__name__ + (f": {exc}" if str(exc) else "")],
-                             len(batches), all_failed=True)
-    if not failed:
-        log.info("%s: %d message(s) sent to %s", mail.name, len(batches), ", ".join(mail.to))
-    return _failure_line(mail.name, failed, len(batches))
+        if watchdog.fired or isinstance(exc, TimeoutError):
+            return all_failed(f"no answer within {named:g} s")
+        if isinstance(exc, ssl.SSLError):
+            return all_failed(f"TLS failed: {exc.reason or exc}")
+        if isinstance(exc, ConnectionRefusedError):
+            return all_failed("connection refused")
+        if isinstance(exc, socket.gaierror):
+            return all_failed("unknown host")
+        return all_failed(type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+    finally:
+        watchdog.stop.set()
+        with contextlib.suppress(OSError):
+            conn.close()
+    return results
+
+
+def retry_after(attempts: int, now: datetime) -> datetime | None:
+    """When a message that failed its ``attempts``-th time may be tried again; None: give up."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    return now + FIRST_BACKOFF * 2 ** (attempts - 1)
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def deliver_pending(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    clock: Callable[[], float] = time.monotonic,
+    post: Post = _post,
+    smtp: Callable[..., smtplib.SMTP] = smtplib.SMTP,
+) -> list[str]:
+    """Send what the outbox holds that is due at ``now`` (older runs' first), for each channel
+    configured now; mark each message sent, or record the failed attempt with its back-off
+    (given up after MAX_ATTEMPTS). One line per channel that could not deliver.
+
+    A message is marked sent after the receiver took it: a kill in between sends it again
+    (at least once); a message marked sent is never sent again."""
+    due = store.outbox_due(_stamp(now))
+    spent = _Budget(settings.budget, clock)
+    failures: list[str] = []
+    channels: list[tuple[str, Webhook | Mail | None]] = [(WEBHOOK, settings.webhook), (MAIL, settings.mail)]
+    for channel, target in channels:
+        rows = [row for row in due if row["channel"] == channel]
+        if target is None or not rows:
+            continue  # a channel not configured on this run: its messages wait
+        results = (
+            _webhook_attempts(rows, target, spent, post) if isinstance(target, Webhook)
+            else _mail_attempts(rows, target, spent, smtp)
+        )
+        failed: list[str] = []
+        for row in rows:
+            if row["id"] not in results:
+                continue
+            why = results[row["id"]]
+            if why is None:
+                store.outbox_sent(row["id"], _stamp(now))
+                continue
+            failed.append(why)
+            again = retry_after(row["attempts"] + 1, now)
+            store.outbox_failed(row["id"], why, _stamp(now), None if again is None else _stamp(again))
+        untried = len(rows) - len(results)
+        if untried:
+            failed.append(spent.spent)
+        if not failed:
+            log.info("%s: %d message(s) delivered", target.name, len(rows))
+        line = _failure_line(target.name, failed, len(rows))
+        if line:
+            failures.append(line)
+    for failure in failures:
+        log.warning("%s", failure)
+    return failures
+
+
+def record(store: Store, found: Sequence[VersionChanges], settings: Settings, *, run_id: int, now: datetime) -> None:
+    """Put the messages ``found`` makes in the outbox (in the caller's transaction)."""
+    messages = compose(found, settings, run_id=run_id)
+    if messages:
+        store.outbox_add(messages, run_id, _stamp(now))
 
 
 def _smtp_reply(what: str, code: int, text: bytes | str) -> str:
@@ -360,27 +532,3 @@ def _failure_line(name: str, failed: list[str], total: int, *, all_failed: bool 
     count = total if all_failed else len(failed)
     of = f" ({count} of {total} messages)" if total > 1 else ""
     return f"{name}: notification not delivered: {failed[0]}{of}"
-
-
-def deliver(
-    found: Sequence[VersionChanges],
-    settings: Settings,
-    *,
-    run_id: int,
-    post: Post = _post,
-    smtp: Callable[..., smtplib.SMTP] = smtplib.SMTP,
-) -> list[str]:
-    """Send every configured channel what passes its threshold; one line per channel that
-    could not deliver (each channel is tried whatever the other did)."""
-    failures = []
-    if settings.webhook is not None:
-        failure = send_webhook(found, settings.webhook, run_id=run_id, post=post)
-        if failure:
-            failures.append(failure)
-    if settings.mail is not None:
-        failure = send_mail(found, settings.mail, smtp=smtp)
-        if failure:
-            failures.append(failure)
-    for failure in failures:
-        log.warning("%s", failure)
-    return failures

@@ -226,6 +226,25 @@ def status_text(
     return "\n".join(lines)
 
 
+def outbox_lines(outbox: dict[str, list[dict]]) -> list[str]:
+    """The notifications not delivered: one line for those still to be tried, one line for
+    each message given up (a failed message is never retried: it is said here)."""
+    lines = []
+    pending = outbox.get("pending", [])
+    if pending:
+        waiting = [r["next_attempt_after"] for r in pending if r["next_attempt_after"]]
+        retry = f"; next attempt after {min(waiting)[:19].replace('T', ' ')} UTC" if waiting else ""
+        errors = [r["last_error"] for r in pending if r["last_error"]]
+        last = f" (last error: {errors[-1]})" if errors else ""
+        lines.append(f"notifications pending: {len(pending)}{last}; the next sync delivers them{retry}")
+    for r in outbox.get("failed", []):
+        lines.append(
+            f"notification failed: {r['channel']} message of run {r['run_id']} given up after "
+            f"{plural(r['attempts'], 'attempt')} ({r['last_error']})"
+        )
+    return lines
+
+
 # A run dated later than now by more than this says the clock was (or is) wrong.
 CLOCK_SLACK_SECONDS = 300.0
 

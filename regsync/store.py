@@ -1327,6 +1327,55 @@ class Store:
             "removed": one("SELECT COUNT(*) FROM studies WHERE removed_at IS NOT NULL"),
         }
 
+    # the notification outbox (issue 20 item 5) ------------------------------------------
+
+    def outbox_add(self, messages: Sequence[tuple[str, str]], run_id: int | None, now: str) -> None:
+        """Record ``messages`` ((channel, payload as JSON)) to be sent; inside the caller's
+        transaction when there is one (run_sync: the one that records how the run ended)."""
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO outbox (run_id, channel, payload, created) VALUES (?, ?, ?, ?)",
+                [(run_id, channel, payload, now) for channel, payload in messages],
+            )
+
+    def outbox_due(self, now: str) -> list[dict[str, Any]]:
+        """Messages neither sent nor given up whose back-off has passed at ``now``, oldest first."""
+        return self._rows(
+            "SELECT id, run_id, channel, payload, created, attempts FROM outbox "
+            "WHERE sent_at IS NULL AND gave_up_at IS NULL "
+            "AND (next_attempt_after IS NULL OR next_attempt_after <= ?) ORDER BY id",
+            [now],
+        )
+
+    def outbox_sent(self, message_id: int, now: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, next_attempt_after = NULL "
+                "WHERE id = ? AND sent_at IS NULL",
+                [now, message_id],
+            )
+
+    def outbox_failed(self, message_id: int, error: str, now: str, retry_after: str | None) -> None:
+        """One more failed attempt; ``retry_after`` None: give up (``status`` says so)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_after = ?, "
+                "gave_up_at = CASE WHEN ? IS NULL THEN ? END WHERE id = ? AND sent_at IS NULL",
+                [error, retry_after, retry_after, now, message_id],
+            )
+
+    def outbox_unsent(self) -> dict[str, list[dict[str, Any]]]:
+        """What ``status`` shows: messages still to be sent (``pending``) and those given up
+        (``failed``), oldest first; never the payload (it can be long)."""
+        rows = self._rows(
+            "SELECT id, run_id, channel, created, attempts, next_attempt_after, gave_up_at, last_error "
+            "FROM outbox WHERE sent_at IS NULL ORDER BY id"
+        )
+        return {
+            "pending": [r for r in rows if r["gave_up_at"] is None],
+            "failed": [r for r in rows if r["gave_up_at"] is not None],
+        }
+
     # point in time and a run's findings (issue 14) -------------------------------------
 
     def changes_of_run(self, run_id: int) -> list[StoredChange]:

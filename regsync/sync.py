@@ -434,6 +434,7 @@ def run_sync(
     on_history: Callable[[StudyHistory], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     command: str = "sync",
+    now: Callable[[], datetime] | None = None,
 ) -> RunReport:
     """Sync ``ids`` (normalised NCT IDs), else the watchlist and query watches, else
     ``default_ids``; return the report. ``store`` must be open for writing.
@@ -452,26 +453,41 @@ def run_sync(
     study filled in (regsync.history; owed ones from an earlier run too), a refusal being
     one warning in ``report.history``; then the changed studies told with their final
     changes; then trials whose results became overdue on ``today`` (default: today, UTC)
-    noted once (``report.overdue``); then, with ``notify``, the run's findings delivered
-    (``report.notify_failures``).
+    noted once (``report.overdue``); then, with ``notify``, the run's findings recorded in
+    the outbox in the transaction that records how the run ended, and what the outbox holds
+    that is due delivered, older runs' messages first (``report.notify_failures``). ``now``
+    (UTC, default the system's) dates the outbox and its back-off: retries are recorded,
+    never slept.
     """
     request = SyncRequest(
         ids=tuple(ids), force=force, full=full, default_ids=tuple(default_ids),
         recheck_share=recheck_share,
     )
+    wall = now or (lambda: datetime.now(UTC))
     run = _Run(store, client, on_outcome, on_progress, clock)
     run.history_client, run.on_history = history, on_history
+    if notify is not None and notify.enabled:
+        settings = notify
+
+        def announce(run_id: int) -> None:
+            from regsync import notify as notifying
+
+            found = notifying.findings(store, run_id)
+            if found:
+                notifying.record(store, found, settings, run_id=run_id, now=wall())
+
+        run.announce = announce
     report = run.execute(request, command)
     from regsync.obligations import note_overdue
 
-    overdue = tuple(note_overdue(store, today or datetime.now(UTC).date(), report.run_id))
+    overdue = tuple(note_overdue(store, today or wall().date(), report.run_id))
     failures: tuple[str, ...] = ()
     if notify is not None and notify.enabled:
         from regsync import notify as notifying
 
-        found = notifying.findings(store, report.run_id)
-        if found:
-            failures = tuple(notifying.deliver(found, notify, run_id=report.run_id))
+        # Every sync, a nothing-to-do one too: what an earlier run could not deliver (a
+        # kill after its commit, a receiver down) goes first, then this run's.
+        failures = tuple(notifying.deliver_pending(store, notify, now=wall(), clock=clock))
     return RunReport(report.run_id, report.mode, report.outcome, report.data_timestamp, report.counts,
                      report.requests, overdue, run.history_report, failures, tuple(run.query_matches),
                      tuple(run.shortfalls))
@@ -509,6 +525,9 @@ class _Run:
         self.requests_before = client.requests
         self.query_matches: list[QueryMatch] = []
         self.shortfalls: list[str] = []
+        # Records the run's notifications in the outbox, in the transaction that records how
+        # the run ended: a run recorded as ended has its messages recorded, none sent yet.
+        self.announce: Callable[[int], None] | None = None
 
     def execute(self, request: SyncRequest, command: str = "sync") -> RunReport:
         mode = request.mode
@@ -533,12 +552,12 @@ class _Run:
             # recorded as failed, with the cause; the CLI reports it as one line.
             self.store.record_error(self.run_id, None, str(exc))
             self.counts[StudyStatus.ERROR] += 1
-            self._finish(RunOutcome.FAILED, mode)
+            self._finish(RunOutcome.FAILED, mode, announce=False)
             raise
         except BaseException:
             # Ctrl-C, or a failure nobody expected: the ledger says so; every stored page
             # stays whole (a page is one transaction).
-            self._finish(RunOutcome.INTERRUPTED, mode)
+            self._finish(RunOutcome.INTERRUPTED, mode, announce=False)
             raise
         if self.shortfalls:
             # A listing the registry cut short is never a quiet success: what it did not list
@@ -552,15 +571,20 @@ class _Run:
         synced = sum(self.counts[s] for s in StudyStatus if s is not StudyStatus.ERROR)
         return self._finish(RunOutcome.PARTIAL if synced else RunOutcome.FAILED, mode)
 
-    def _finish(self, outcome: RunOutcome, mode: SyncMode, *, complete: bool | None = None) -> RunReport:
+    def _finish(
+        self, outcome: RunOutcome, mode: SyncMode, *, complete: bool | None = None, announce: bool = True
+    ) -> RunReport:
         requests = self.client.requests - self.requests_before
         if complete is None:
             complete = outcome in (RunOutcome.OK, RunOutcome.NOTHING_TO_DO) and mode is not SyncMode.IDS
-        self.store.finish_run(
-            self.run_id, outcome, mode=mode.value, complete=complete,
-            data_timestamp=self.data_timestamp, counts=self.counts, requests=requests,
-            duration=self.clock() - self.started,
-        )
+        with self.store.transaction():
+            if announce and self.announce is not None:
+                self.announce(self.run_id)
+            self.store.finish_run(
+                self.run_id, outcome, mode=mode.value, complete=complete,
+                data_timestamp=self.data_timestamp, counts=self.counts, requests=requests,
+                duration=self.clock() - self.started,
+            )
         return RunReport(self.run_id, mode, outcome, self.data_timestamp, dict(self.counts), requests)
 
     # -- asking what to fetch ---------------------------------------------------------------

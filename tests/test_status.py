@@ -39,7 +39,7 @@ def test_status_json_shape(fake, run, db_path):
     assert set(status) == {
         "database", "size_bytes", "studies", "watched", "queries", "versions", "changes",
         "flagged_changes", "removed", "last_complete_run", "runs", "clock_warnings", "obligations",
-        "silent_edits",
+        "silent_edits", "notifications",
     }
     assert status["clock_warnings"] == []
     assert status["database"] == str(db_path)

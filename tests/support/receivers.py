@@ -117,3 +117,77 @@ def smtp_server(users: dict[str, str] | None = None) -> Iterator[tuple[Mailbox, 
         yield mailbox, controller.port
     finally:
         controller.stop()
+
+
+@dataclass
+class HeldServer:
+    """A TCP server on 127.0.0.1 that answers each connection with ``prefix`` (part of a
+    status line, a greeting, headers promising 2 GB) and then holds it, sending nothing more,
+    until ``release`` (the context's exit releases it too). Nothing about it depends on time:
+    the sender's own deadline is what ends the conversation."""
+
+    port: int = 0
+    connections: int = 0
+    released: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/services/T000/B000/s3cr3t-t0ken"
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@contextlib.contextmanager
+def held_server(prefix: bytes, *, read_request: bool) -> Iterator[HeldServer]:
+    """``read_request``: read the request's head first (HTTP), else speak first (SMTP)."""
+    import socket
+
+    held = HeldServer()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    held.port = listener.getsockname()[1]
+    threads: list[threading.Thread] = []
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            if read_request:
+                conn.settimeout(0.1)
+                data = b""
+                while b"\r\n\r\n" not in data and not held.released.is_set():
+                    try:
+                        chunk = conn.recv(65536)
+                    except TimeoutError:
+                        continue
+                    if not chunk:
+                        return
+                    data += chunk
+            try:
+                conn.sendall(prefix)
+            except OSError:
+                return
+            held.released.wait()
+
+    def accept() -> None:
+        while not held.released.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.connections += 1
+            thread = threading.Thread(target=serve, args=(conn,), daemon=True)
+            thread.start()
+            threads.append(thread)
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield held
+    finally:
+        held.release()
+        acceptor.join()
+        for thread in threads:
+            thread.join()
+        listener.close()
