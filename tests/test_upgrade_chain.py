@@ -97,3 +97,28 @@ def test_the_upgrade_scrubs_credentials_older_releases_stored(old_db, run):
     assert "s3cret" not in text and "hunter2" not in text and "***@" in text
     shown = run("history", NCT, "--json").stdout
     assert "s3cret" not in shown
+
+
+def test_an_upgrade_killed_half_way_is_finished_by_the_next_writer(old_db, run, monkeypatch):
+    """Issue 20 item 4: the upgrade's data steps (chains to settle, versions to judge) commit a
+    study at a time; interrupted after the first study, the next writer finishes them, and
+    every version has its obligation."""
+    from regsync import judge
+
+    real = judge.settle
+    calls = []
+
+    def settle_then_die(store, nct_id, **kwargs):
+        if calls:
+            raise KeyboardInterrupt  # a kill between two studies' transactions
+        calls.append(nct_id)
+        return real(store, nct_id, **kwargs)
+
+    monkeypatch.setattr(judge, "settle", settle_then_die)
+    assert run("watch", "add", "NCT06171568").exit_code != 0
+    assert len(rows(old_db, "SELECT DISTINCT nct_id FROM versions WHERE chain_pos IS NULL")) == 1
+    monkeypatch.setattr(judge, "settle", real)
+    assert run("watch", "add", "NCT06171568").exit_code == 0
+    assert rows(old_db, "SELECT COUNT(*) FROM versions WHERE chain_pos IS NULL OR judged_prev IS NULL") == [(0,)]
+    assert rows(old_db, "SELECT COUNT(*) FROM versions v LEFT JOIN obligations o "
+                        "ON o.nct_id = v.nct_id AND o.version = v.version WHERE o.nct_id IS NULL") == [(0,)]
