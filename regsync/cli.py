@@ -19,7 +19,7 @@ import click
 import orjson
 
 from regsync import DEFAULT_API_URL, __version__, params, render
-from regsync.model import Category, Severity
+from regsync.model import Category, Severity, label_value
 from regsync.errors import InvalidNctId, RegsyncError, StoreError, Terminated, UnknownVersion, UsageError
 from regsync.ids import normalize_nct_id
 from regsync.text import plural, trunc
@@ -1057,7 +1057,7 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     if from_v is None and newer.position == 1:
         # Not an error: a script diffing every study meets first versions all the time.
         if as_json:
-            click.echo(_dumps({"nct_id": nct_id, "from_version": None, "to_version": _label_json(newer.label),
+            click.echo(_dumps({"nct_id": nct_id, "from_version": None, "to_version": label_value(newer.label),
                                "changes": []}))
         else:
             only = " (the only one stored)" if len(entries) == 1 else ""
@@ -1069,7 +1069,7 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
     changes = timeline.changes(store, nct_id, older, newer, entries)
     if as_json:
         click.echo(_dumps({
-            "nct_id": nct_id, "from_version": _label_json(older.label), "to_version": _label_json(newer.label),
+            "nct_id": nct_id, "from_version": label_value(older.label), "to_version": label_value(newer.label),
             "submitted": newer.submitted, "posted": newer.posted, "detected_at": newer.fetched_at,
             "registry_version": newer.registry_version, "changes": [c.to_dict() for c in changes],
         }))
@@ -1081,10 +1081,6 @@ def diff(obj, nct_id, from_v, to_v, show_admin, as_json):
             dates += f", posted {newer.posted}"
         click.echo(render.diff_text(nct_id, older.label, newer.label, changes, show_admin=show_admin,
                                     dates=f"({dates})" if dates else ""))
-
-
-def _label_json(label: str) -> int | str:
-    return int(label) if label.isdigit() else label
 
 
 def _parse_since(value: str | None, now: Callable[[], datetime], hint: str = "'--since'") -> str | None:

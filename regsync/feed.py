@@ -31,11 +31,11 @@ from typing import Any
 import orjson
 
 from regsync.errors import UsageError
-from regsync.model import Change, ChangeSummary, Severity, StoredChange, sort_changes, summarize
+from regsync.model import Change, ChangeSummary, Severity, StoredChange, label_value, sort_changes, summarize
 from regsync.store import Store
 from regsync.text import printable, trunc
+from regsync.urls import REGISTRY, history_url, study_url
 
-REGISTRY = "https://clinicaltrials.gov"
 PROJECT = "https://github.com/regsync/regsync"
 # The tagging entity of every id: regsync's own name space (RFC 4151 tag: URIs), fixed so that
 # ids never change. The year is when it was minted, not when a feed is written.
@@ -44,19 +44,6 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 DEFAULT_LIMIT = 100
 FORMATS = ("atom", "json")
 
-
-def study_url(nct_id: str) -> str:
-    """The study's page on the registry."""
-    return f"{REGISTRY}/study/{nct_id}"
-
-
-def history_url(nct_id: str, a: int | None = None, b: int | None = None) -> str:
-    """The study's history tab; with the registry's version numbers as its website counts them
-    (1-based: 1 is the registration) it opens the compare view of ``a`` against ``b``."""
-    url = f"{REGISTRY}/study/{nct_id}?tab=history"
-    if a is not None and b is not None:
-        url += f"&a={a}&b={b}"
-    return url
 
 
 def _printable_value(value: Any, depth: int = 0) -> Any:
@@ -182,8 +169,8 @@ class VersionChanges:
         return {
             "nct_id": self.nct_id,
             "title": self.title,
-            "from_version": _label(self.from_label) if self.from_label else self.from_version,
-            "to_version": _label(self.to_label) if self.to_label else self.to_version,
+            "from_version": label_value(self.from_label or self.from_version),
+            "to_version": label_value(self.to_label or self.to_version),
             "registry_version": self.registry_versions[1] if self.registry_versions else None,
             "submitted": self.submitted,
             "posted": self.posted,
@@ -194,10 +181,6 @@ class VersionChanges:
             "history_url": self.history_url,
             "changes": [c.to_dict() for c in self.changes],
         }
-
-
-def _label(label: str) -> int | str:
-    return int(label) if label.isdigit() else label
 
 
 def _change_line(change: Change) -> str:

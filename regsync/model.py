@@ -338,8 +338,8 @@ class StoredChange:
         a, b = self.pair
         return {
             "nct_id": self.nct_id,
-            "from_version": _label_value(a),
-            "to_version": _label_value(b),
+            "from_version": label_value(a),
+            "to_version": label_value(b),
             **self.change.to_dict(),
             "submitted": self.submitted,
             "posted": self.posted,
@@ -348,6 +348,6 @@ class StoredChange:
         }
 
 
-def _label_value(label: str) -> int | str:
-    """A version's label as JSON: a number, or a string for a variant (``"3a"``)."""
-    return int(label) if label.isdigit() else label
+def label_value(label: str | int | None) -> str | int | None:
+    """A version's name as JSON: a number, or a string for a variant (``"3a"``)."""
+    return int(label) if isinstance(label, str) and label.isdigit() else label

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from regsync import timeline
+from regsync.model import label_value
 from regsync.normalize import normalize_record
 from regsync.store import Store, _get
+from regsync.urls import history_url
 
-COMPARE_URL = "https://clinicaltrials.gov/study/{nct}?tab=history&a={a}&b={b}"
 
 
 def _primary(record: dict[str, Any]) -> list[dict[str, str]]:
@@ -57,31 +58,27 @@ def story(store: Store, nct_id: str) -> dict[str, Any]:
             "submitted": newer.submitted,
             "posted": newer.posted,
             "detected_at": newer.fetched_at,
-            "from_version": _label(older.label),
-            "to_version": _label(newer.label),
+            "from_version": label_value(older.label),
+            "to_version": label_value(newer.label),
             "removed": [o for o in before if o not in after],
             "added": [o for o in after if o not in before],
             "start": _place(day, start),
             "primary_completion": _place(day, completion),
             "results": _place(day, results) if results else "unknown",
-            "compare_url": None if a is None or b is None else COMPARE_URL.format(nct=nct_id, a=a, b=b),
+            "compare_url": None if a is None or b is None else history_url(nct_id, a, b),
         })
     return {
         "nct_id": nct_id,
         # Registered: the registry's first version is stored (a backfill or a fill-in read it).
         "registered": first.registry_version == 1,
         "first": {
-            "version": _label(first.label), "registry_version": first.registry_version,
+            "version": label_value(first.label), "registry_version": first.registry_version,
             "submitted": first.submitted, "posted": first.posted, "detected_at": first.fetched_at,
             "primary_outcomes": _primary(records[first.version]),
         },
         "start_date": start, "primary_completion_date": completion, "results_first_submit_date": results,
         "changes": changes,
     }
-
-
-def _label(label: str) -> int | str:
-    return int(label) if label.isdigit() else label
 
 
 _WORDS = {

@@ -30,13 +30,13 @@ from regsync.feed import publish_mode
 from regsync.model import Change, Severity, summarize
 from regsync.model import dig as _get
 from regsync.text import text_diff
+from regsync.urls import history_url, study_url
 
 if TYPE_CHECKING:
     import jinja2
 
     from regsync.store import Store
 
-REGISTRY = "https://clinicaltrials.gov/study/"
 
 # The three dates drawn, in the order a trial reaches them: (statusModule key, label).
 DATE_FIELDS = (
@@ -61,14 +61,7 @@ class ReportError(RegsyncError):
     """The report could not be written (its directory, a file in the way)."""
 
 
-def registry_url(nct_id: str) -> str:
-    return REGISTRY + nct_id
-
-
-def history_url(nct_id: str) -> str:
-    """The registry's own record of versions for the study."""
-    return f"{REGISTRY}{nct_id}?tab=history"
-
+registry_url = study_url  # the names the templates know them by
 
 # -- what a page shows ----------------------------------------------------------------------
 
@@ -266,7 +259,7 @@ def build_study(store: Store, nct_id: str) -> StudyView:
             view.outcomes_changed = view.primary_outcomes != views[-1].primary_outcomes
             before = entries[index - 1]
             if before.registry_version is not None and entry.registry_version is not None:
-                view.compare_url = f"{history_url(nct_id)}&a={before.registry_version}&b={entry.registry_version}"
+                view.compare_url = history_url(nct_id, before.registry_version, entry.registry_version)
         views.append(view)
     obligations = store.current_obligations([nct_id])
     judged = obligations[0] if obligations else None

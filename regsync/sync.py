@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from regsync import judge, timeline
 from regsync.client import ApiClient, FetchedStudy, HistoryClient, Page, record_nct_id
 from regsync.errors import ApiUnavailable, ApiUnreachable, FetchError, RegsyncError, StudyNotFound
-from regsync.model import Change, ChangeSummary, RunOutcome, StudyStatus, summarize
+from regsync.model import Change, ChangeSummary, RunOutcome, StudyStatus, label_value, summarize
 from regsync.store import TIME_FORMAT, SaveResult, Store
 from regsync.text import plural
 
@@ -306,8 +306,8 @@ class StudyOutcome:
             "nct_id": self.nct_id,
             "requested_id": self.requested_id or self.nct_id,
             "status": self.status.value,
-            "version": _label(self.version),
-            "previous_version": _label(self.previous_version),
+            "version": label_value(self.version),
+            "previous_version": label_value(self.previous_version),
             "error": self.error,
         }
         if self.status in (StudyStatus.NEW, StudyStatus.CHANGED):
@@ -329,13 +329,6 @@ class StudyOutcome:
             requested_id=result.requested_id, changes=result.changes, removed_since=result.removed_since,
             submitted=result.submitted, posted=result.posted,
         )
-
-
-def _label(value: str | int | None) -> str | int | None:
-    """A version's name as JSON: a number, or a string for a variant ('3a')."""
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return value
 
 
 def _no_counts() -> dict[str, int]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from regsync import chain
 from regsync.errors import UnknownVersion
-from regsync.model import Change, StoredChange
+from regsync.model import Change, StoredChange, label_value
 from regsync.store import Store
 
 
@@ -54,7 +54,7 @@ class Entry:
     def to_dict(self) -> dict[str, Any]:
         row = self.row
         return {
-            "version": int(self.label) if self.label.isdigit() else self.label,
+            "version": label_value(self.label),
             "registry_version": self.registry_version,
             "submitted": self.submitted,
             "posted": self.posted,
@@ -137,10 +137,6 @@ def as_of(chain_entries: Sequence[Entry], day: str) -> list[Entry]:
     it was fetched. For event studies that must not look ahead."""
     date.fromisoformat(day)  # ValueError for the caller's message
     return [e for e in chain_entries if e.visible_from() <= day]
-
-
-def next_day(day: str) -> str:
-    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
 def changes(store: Store, nct_id: str, older: Entry, newer: Entry,

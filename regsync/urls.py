@@ -67,3 +67,21 @@ def origin(url: str) -> tuple[str, str]:
     default = {"http": 80, "https": 443}.get(parts.scheme.lower())
     netloc = host if port is None or port == default else f"{host}:{port}"
     return parts.scheme.lower(), netloc
+
+
+REGISTRY = "https://clinicaltrials.gov"
+
+
+def study_url(nct_id: str) -> str:
+    """The study's page on the registry."""
+    return f"{REGISTRY}/study/{nct_id}"
+
+
+def history_url(nct_id: str, a: int | None = None, b: int | None = None) -> str:
+    """The study's history tab; with the registry's version numbers as its website counts them
+    (1-based: 1 is the registration) it opens the compare view of ``a`` against ``b``. The one
+    place that knows the website's addresses (feed, report, outcomes)."""
+    url = f"{study_url(nct_id)}?tab=history"
+    if a is not None and b is not None:
+        url += f"&a={a}&b={b}"
+    return url
