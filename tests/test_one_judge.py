@@ -10,6 +10,7 @@ import json
 from datetime import date
 
 import pytest
+from support.history import StaticHistory
 from support.receivers import http_receiver
 from support.records import fixture_names, load
 
@@ -107,26 +108,6 @@ def test_run_sync_does_what_regsync_sync_does(db_path, monkeypatch):
     assert "obligations" in text and "2028-06-30" in text  # the results due date it moved
 
 
-class History:
-    """The registry's history of one study: (date, record) per version, served as given."""
-
-    def __init__(self, versions: list[tuple[str, dict]]):
-        self.versions = versions
-        self.requests = 0
-
-    def get_history_index(self, nct_id: str) -> list:
-        from regsync.client import HistoryEntry
-
-        self.requests += 1
-        return [HistoryEntry(n, day, None, ()) for n, (day, _) in enumerate(self.versions)]
-
-    def get_history_version(self, nct_id: str, version: int) -> dict:
-        from support.fakeapi import history_markup
-
-        self.requests += 1
-        return history_markup(self.versions[version][1])
-
-
 def _dated(record: dict, day: str, **status: object) -> dict:
     new = copy.deepcopy(record)
     sm = new["protocolSection"]["statusModule"]
@@ -150,7 +131,7 @@ def test_run_sync_fills_in_missed_versions_before_it_notifies(db_path):
         with Store.open_write(db_path) as store:
             regsync.run_sync(store, api, [nct], force=True)
             api.records[nct] = latest
-            history = History([("2025-12-18", first), ("2026-01-10", missed), ("2026-02-10", latest)])
+            history = StaticHistory([("2025-12-18", first), ("2026-01-10", missed), ("2026-02-10", latest)])
             report = regsync.run_sync(store, api, [nct], force=True, history=history, notify=settings,
                                       on_outcome=told.append)
             assert report.history is not None and not report.history.failed

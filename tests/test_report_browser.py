@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import Cli
+from support.history import StaticHistory
 from support.timeline import NCT, OTHER, store_history
 
 CHROMIUM = "/usr/bin/chromium"
@@ -177,33 +178,17 @@ def test_the_report_reads_on_a_phone_and_a_desktop(site, tmp_path, width, capsys
 # -- a study whose registry history is known (issue 19) ----------------------------------------
 
 
-class _History:
-    """The registry's history of NCT07240987 as the library's HistoryClient gives it: the
-    registration (2025-11-20), then the four versions `store_history` synced, in HTML."""
-
-    def __init__(self, versions: list[dict]):
-        from support.fakeapi import history_markup
-
-        registration = copy.deepcopy(versions[0])
-        status = registration["protocolSection"]["statusModule"]
-        status["lastUpdateSubmitDate"] = "2025-11-20"
-        status["lastUpdatePostDateStruct"] = {"date": "2025-11-24", "type": "ACTUAL"}
-        registration["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 24
-        self.records = [history_markup(r) for r in [registration, *versions]]
-        # The index dates each version by its submission; here the day it was posted.
-        self.dates = ["2025-11-20"] + [v["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
-                                       for v in versions]
-        self.requests = 0
-
-    def get_history_index(self, nct_id: str) -> list:
-        from regsync.client import HistoryEntry
-
-        self.requests += 1
-        return [HistoryEntry(n, day, None, ()) for n, day in enumerate(self.dates)]
-
-    def get_history_version(self, nct_id: str, version: int) -> dict:
-        self.requests += 1
-        return copy.deepcopy(self.records[version])
+def _registry_history(versions: list[dict]) -> StaticHistory:
+    """The registry's history of NCT07240987: the registration (2025-11-20), then the four
+    versions `store_history` synced, each dated in the index by the day it was posted."""
+    registration = copy.deepcopy(versions[0])
+    status = registration["protocolSection"]["statusModule"]
+    status["lastUpdateSubmitDate"] = "2025-11-20"
+    status["lastUpdatePostDateStruct"] = {"date": "2025-11-24", "type": "ACTUAL"}
+    registration["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 24
+    return StaticHistory([("2025-11-20", registration)] + [
+        (v["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"], v) for v in versions
+    ])
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +200,7 @@ def registry_site(tmp_path_factory) -> Path:
     run = Cli(base / "regsync.db")
     versions = store_history(run)
     with Store.open_write(base / "regsync.db") as store:
-        report = backfill(store, _History(versions), None, [NCT])  # type: ignore[arg-type]
+        report = backfill(store, _registry_history(versions), None, [NCT])  # type: ignore[arg-type]
         assert not report.failed, report
     result = run("report", "--html", str(base / "site"), NCT)
     assert result.exit_code == 0, result.output
