@@ -394,6 +394,24 @@ def test_stopping_the_server_releases_its_holds(registry):
     assert len(outcomes) == 1 and outcomes[0] in (200, "hung up")  # not left hanging
 
 
+def test_a_request_held_across_reset_log_is_not_logged_after_it(registry, server):
+    # A request held while its client is killed is answered only once the test releases it;
+    # if that lands after reset_log, it must not show up as a request of the next run.
+    hold = registry.hold("version")
+    answers: list[int] = []
+    client = threading.Thread(
+        target=lambda: answers.append(requests.get(f"{server.url}/version", timeout=HANG_GUARD).status_code))
+    client.start()
+    hold.wait_arrived()
+    registry.reset_log()
+    hold.release()
+    client.join(HANG_GUARD)
+    assert answers == [200]  # the log is written before the answer is sent
+    assert registry.requests_for() == []
+    requests.get(f"{server.url}/version", timeout=HANG_GUARD)
+    assert [r.target for r in registry.requests_for()] == ["version"]
+
+
 def test_wrong_record(registry, server, http):
     registry.fail("NCT07240987", Fault.wrong_record("NCT00973089"))
     registry.fail("studies", Fault.wrong_record("NCT00973089"))

@@ -265,10 +265,10 @@ class ScriptedRegistry(FakeRegistry):
             note = release(self)
             print(f"fake API: {note}", file=sys.stderr, flush=True)
 
-    def _log(self, entry: RequestLog) -> None:
+    def _log(self, entry: RequestLog, generation: int | None = None) -> None:
         # Called once the answer is built and before it is sent: the N-th request still gets
         # the old release, the next one the new.
-        super()._log(entry)
+        super()._log(entry, generation)
         with self._lock:
             self.apply_if_due()
 

@@ -60,6 +60,9 @@ class FakeRegistry:
     def __init__(self, data_timestamp: str = "2026-09-04T09:00:06"):
         self.data_timestamp = data_timestamp
         self.requests: list[RequestLog] = []
+        # Bumped by reset_log: a request that arrived before the reset (one held while its
+        # client was killed, say) is not logged when it is finally answered after it.
+        self._log_generation = 0
         self._lock = threading.RLock()
         self._studies: dict[str, _Entry] = {}
         self._order: list[str] | None = []  # sorted NCT IDs; None when it must be rebuilt
@@ -237,10 +240,12 @@ class FakeRegistry:
     def reset_log(self) -> None:
         with self._lock:
             self.requests.clear()
+            self._log_generation += 1
 
-    def _log(self, entry: RequestLog) -> None:
+    def _log(self, entry: RequestLog, generation: int | None = None) -> None:
         with self._lock:
-            self.requests.append(entry)
+            if generation is None or generation == self._log_generation:
+                self.requests.append(entry)
 
     # queries used by the server
 

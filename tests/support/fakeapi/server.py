@@ -145,6 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)  # keep the connection usable
         registry = self.server.registry
+        generation = registry._log_generation
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query, keep_blank_values=True)
@@ -152,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = registry._next_fault(target)
 
         if fault is not None and fault.kind == "reset":
-            registry._log(RequestLog("GET", path, query, 0, received, target))
+            registry._log(RequestLog("GET", path, query, 0, received, target), generation)
             # Linger 0 makes close() send RST instead of FIN: a connection reset mid-request.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
@@ -171,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = _Answer(400, str(exc).encode(), TEXT)
             if fault is not None and fault.kind == "truncated":
                 answer = _Answer(200, answer.body[: len(answer.body) // 2])
-        registry._log(RequestLog("GET", path, query, answer.status, received, target))
+        registry._log(RequestLog("GET", path, query, answer.status, received, target), generation)
         self._send(answer)
 
     def _send(self, answer: _Answer) -> None:
