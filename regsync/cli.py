@@ -1296,7 +1296,7 @@ def datasette_metadata(obj):
 
     # The canned queries read the views of schema 0008: an older database is refused (exit 4).
     with open_store(obj) as store:
-        missing = missing_views(store.conn)
+        missing = missing_views(store.view_names())
     if missing:
         raise StoreError(f"database {obj.db_path} has no view {', '.join(missing)} "
                          "(schema 0008_views made it; it was dropped since)")

@@ -1019,6 +1019,10 @@ class Store:
             )
         return True
 
+    def view_names(self) -> set[str]:
+        """The names of the database's views (what Datasette's metadata can point at)."""
+        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+
     def study(self, nct_id: str) -> dict[str, Any]:
         rows = list(self._rows("SELECT * FROM studies WHERE nct_id = ?", [nct_id]))
         if not rows:

@@ -36,3 +36,23 @@ def test_every_module_is_in_the_contract():
     present = {f"regsync.{p.stem}" for p in (ROOT / "regsync").glob("*.py") if p.stem != "__init__"}
     present |= {f"regsync.{p.name}" for p in (ROOT / "regsync").iterdir() if (p / "__init__.py").exists()}
     assert present == listed
+
+
+def _sql_calls(path: Path) -> list[str]:
+    """`x.execute("...")`-like calls with literal SQL in a module: where it queries SQLite."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("execute", "executemany", "executescript")
+                and node.args and isinstance(node.args[0], (ast.Constant, ast.JoinedStr))):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_sql_lives_in_the_store_and_the_migrations_only():
+    # Issue 23 item 7: another backend (a shared PostgreSQL) is then one module, not a rewrite.
+    modules = [p for p in (ROOT / "regsync").rglob("*.py") if p != ROOT / "regsync" / "store.py"]
+    assert [call for p in modules for call in _sql_calls(p)] == []
+    assert _sql_calls(ROOT / "regsync" / "store.py")  # the check does see SQL where it is

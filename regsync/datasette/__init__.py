@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from importlib import resources
 from pathlib import PurePath
 from typing import Any
@@ -41,7 +40,6 @@ def metadata_for(db_path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def missing_views(conn: sqlite3.Connection) -> list[str]:
-    """The views of ``VIEWS`` the database lacks (dropped by hand, say)."""
-    found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+def missing_views(found: set[str]) -> list[str]:
+    """The views of ``VIEWS`` missing from ``found``, a database's views (dropped by hand, say)."""
     return [view for view in VIEWS if view not in found]
