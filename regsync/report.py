@@ -121,6 +121,9 @@ class VersionView:
     # The registry's compare view of this version against the one before it, once both
     # carry registry numbers; else the study's history tab.
     compare_url: str | None = None
+    # The registry's view of this very version once its registry number is known (a variant
+    # regsync saw between two registry versions has none); else the study's history tab.
+    url: str | None = None
 
 
 @dataclass
@@ -249,6 +252,8 @@ def build_study(store: Store, nct_id: str) -> StudyView:
             primary_outcomes=_primary_outcomes(record),
             submitted=entry.submitted,
         )
+        if entry.registry_version is not None and entry.label == str(entry.registry_version):
+            view.url = history_url(nct_id, entry.registry_version)
         if index:
             # The one judge's answer, stored for every neighbour pair of the chain.
             changes = timeline.changes(store, nct_id, entries[index - 1], entry, entries)

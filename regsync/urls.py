@@ -79,9 +79,12 @@ def study_url(nct_id: str) -> str:
 
 def history_url(nct_id: str, a: int | None = None, b: int | None = None) -> str:
     """The study's history tab; with the registry's version numbers as its website counts them
-    (1-based: 1 is the registration) it opens the compare view of ``a`` against ``b``. The one
-    place that knows the website's addresses (feed, report, outcomes)."""
+    (1-based: 1 is the registration), ``a`` alone opens that version and ``a`` with ``b`` the
+    compare view of ``a`` against ``b``. The one place that knows the website's addresses
+    (feed, report, outcomes)."""
     url = f"{study_url(nct_id)}?tab=history"
-    if a is not None and b is not None:
-        url += f"&a={a}&b={b}"
+    if a is not None:
+        url += f"&a={a}"
+        if b is not None:
+            url += f"&b={b}"
     return url

@@ -229,6 +229,10 @@ def test_a_backfilled_study_reads_in_the_registrys_order_with_its_numbers_and_da
             # Each version's changes link the registry's compare view of it and the one before.
             assert headings.nth(0).locator("a").get_attribute("href") == (
                 f"https://clinicaltrials.gov/study/{NCT}?tab=history&a=4&b=5")
+            # Each version's number, date and enrollment open the registry's view of that version.
+            for i in range(rows.count()):
+                hrefs = {a.get_attribute("href") for a in rows.nth(i).locator("a").all()}
+                assert hrefs == {f"https://clinicaltrials.gov/study/{NCT}?tab=history&a={i + 1}"}, hrefs
             # The registration's enrollment (24) against the first synced version (32).
             assert "Enrollment: 24 -> 32" in page.locator("article.changes-of[data-version='2']").inner_text()
             page.screenshot(path=str(shot), full_page=True)
