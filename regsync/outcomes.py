@@ -465,10 +465,30 @@ def _typo_equal(a: frozenset[str], b: frozenset[str]) -> bool:
     if len(only_a) != len(only_b):
         return False
     for x in only_a:
+        if any(_transposed(x, y) for y in only_b):
+            continue
         best = max((SequenceMatcher(None, x, y).ratio() for y in only_b), default=0.0)
         if best < 0.85 or min(len(x), *(len(y) for y in only_b)) < 5:
             return False
     return True
+
+
+def _transposed(x: str, y: str) -> bool:
+    """``scroe`` for ``score``: two neighbouring letters swapped, the commonest typo."""
+    if len(x) != len(y) or len(x) < 4:
+        return False
+    diff = [i for i in range(len(x)) if x[i] != y[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and x[diff[0]] == y[diff[1]] and x[diff[1]] == y[diff[0]]
+
+
+def _named_alike(a: Parts, b: Parts) -> bool:
+    """The same words up to typos and a bare instrument head: "Improvement in pain (NRS)" and
+    "NRS Pain Score" name one thing, as do "Impact Scroe" and "Impact Score"."""
+    left = (a.content | a.instruments) - _INSTRUMENT_HEADS
+    right = (b.content | b.instruments) - _INSTRUMENT_HEADS
+    only_left = {x for x in left - right if not any(_transposed(x, y) for y in right | b.instruments)}
+    only_right = {y for y in right - left if not any(_transposed(y, x) for x in left | a.instruments)}
+    return not only_left and not only_right or _typo_equal(frozenset(only_left), frozenset(only_right))
 
 
 def _verdict_for(a: Parts, b: Parts, where: str) -> Verdict:
@@ -478,6 +498,9 @@ def _verdict_for(a: Parts, b: Parts, where: str) -> Verdict:
     if a.content | a.instruments | a.framing == b.content | b.instruments | b.framing and a.times == b.times \
             and a.numbers == b.numbers and a.metrics == b.metrics and a.aggregations == b.aggregations:
         return WORDING  # the same words, in another order
+    if _named_alike(a, b) and a.framing == b.framing and _same_times(a.times, b.times) \
+            and a.numbers == b.numbers and a.metrics == b.metrics and a.aggregations == b.aggregations:
+        return WORDING
     content_equal = a.content == b.content or _typo_equal(a.content, b.content) or (
         a.squashed == b.squashed and a.squashed != ""
     )

@@ -31,6 +31,15 @@ def test_text_moved_between_the_three_fields_is_wording(old, new):
     assert compare(old, new) == WORDING
 
 
+@pytest.mark.parametrize("old, new, element", [
+    (O("Pain (VAS)", "12 weeks"), O("Pain (NRS)", "12 weeks"), "measurement"),
+    (O("Depression score", "12 weeks"), O("Anxiety score", "12 weeks"), "measurement"),
+    (O("Pain score", "12 weeks"), O("Pain score on the Brief Pain Inventory", "12 weeks"), "detail"),
+], ids=["another-instrument", "another-domain-same-head", "instrument-named"])
+def test_a_bare_instrument_head_or_a_typo_never_hides_content(old, new, element):
+    assert compare(old, new).element == element
+
+
 def test_a_description_that_adds_detail_stays_minor():
     verdict = compare(O("Clinical remission", "Week 12"),
                       O("Clinical remission", "Week 12", "Remission: a partial Mayo score of 2 or less"))
@@ -56,10 +65,16 @@ def test_a_description_that_adds_detail_stays_minor():
     (O("Fatigue score at Visit 3", "Week 8"), O("Fatigue score", "Week 8 (Visit 3)")),
     (O("Mortality through day 90", "90 days"), O("All-cause mortality", "Day 90")),
     (O("Change in body weight versus placebo", "Week 52"), O("Change in body weight", "Week 52")),
+    (O("Improvement in pain (NRS)", "baseline, week 4"),
+     O("Change From Baseline in NRS Pain Score at Week 4", "baseline, week 4")),
+    (O("Quality of life Impact Scroe", "12 weeks"), O("Quality of life Impact Score", "12 weeks")),
+    (O("Pain score", "12 weeks", "measured with the Brief Pain Inventory (BPI)"),
+     O("Brief Pain Inventory (BPI) pain score", "12 weeks", "BPI pain score")),
 ], ids=["incidence-is-number-of-participants", "incidence-is-proportion", "reduction-is-change-from-baseline",
         "primary-endpoint-stem", "objective-stem-and-comparison", "arms-appended", "population-appended",
         "instrument-abbreviation", "list-number", "n-equals", "product-code-and-dose", "scale-range", "visit-number",
-        "all-cause", "versus-placebo"])
+        "all-cause", "versus-placebo", "improvement-is-change-from-baseline-score", "transposed-letters",
+        "instrument-moved-from-description"])
 def test_wording_not_content(old, new):
     assert compare(old, new) == WORDING
 
