@@ -22,7 +22,9 @@ For each size N, one run:
   after 1% of the studies changed (new LastUpdatePostDate, registry dataTimestamp moved one
   day), with the HTTP requests the fake API received.
 
-Prints a Markdown table.
+Prints a Markdown table. regsync's modules are byte-compiled first, as installing it does (see
+bench/startup_bench.py: a checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise compile
+every module of a sync from source in each child, about 0.15 s that no installed regsync pays).
 
 Last full run (2 CPUs, Python 3.11; README "Performance"): floor 1.67 s / 7.46 s for
 10,000 / 50,000 studies; first sync 1.36x / 1.47x the floor (target 1.5x: met); unchanged
@@ -40,6 +42,7 @@ are half of the main thread's time.
 from __future__ import annotations
 
 import argparse
+import compileall
 import gc
 import math
 import multiprocessing as mp
@@ -352,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="regsync-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    compileall.compile_dir(str(ROOT / "regsync"), quiet=1)
     try:
         startup = startup_seconds()
         results = []

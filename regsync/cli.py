@@ -1369,9 +1369,9 @@ def export(obj, parquet_dir):
 
 
 def _state_choice() -> click.Choice:
-    from regsync.obligations import State
+    from regsync.model import ObligationState
 
-    return click.Choice([s.value for s in State])
+    return click.Choice([s.value for s in ObligationState])
 
 
 @cli.command()

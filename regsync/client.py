@@ -732,20 +732,28 @@ class _CurlTransport:
     """
 
     def __init__(self, credentials: tuple[str, str] | None):
-        # Imported here: a run on the default transport never loads libcurl.
-        from curl_cffi import requests as curl_requests
-
-        self._module = curl_requests
-        self._session: Any = curl_requests.Session(impersonate="chrome")
         self._auth = credentials
+        self._module: Any = None
+        self._session: Any = None
+
+    def _open(self) -> Any:
+        # Imported at the first request, not here: a run on the default transport, or a sync
+        # whose fill-in has nothing to ask (a first sync), never loads libcurl (about 0.1 s).
+        if self._session is None:
+            from curl_cffi import requests as curl_requests
+
+            self._module = curl_requests
+            self._session = curl_requests.Session(impersonate="chrome")
+        return self._session
 
     def get(
         self, url: str, *, timeout: float, what: str, limit: int, deadline: float, clock: Callable[[], float]
     ) -> _Answer:
+        session = self._open()
         errors = self._module.exceptions
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         try:
-            response = self._session.get(
+            response = session.get(
                 url, headers=headers, auth=self._auth, timeout=timeout, allow_redirects=False,
                 stream=True, accept_encoding="gzip, deflate",
             )

@@ -15,6 +15,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 # Registry dates of a clinical trial: none is older than this (ClinicalTrials.gov began in
@@ -74,6 +75,13 @@ def parse(value: Any) -> DateParts | None:
 
 def read(value: Any, *, last: bool = True) -> RegistryDate | None:
     """``value`` as a ``RegistryDate`` (see there for imprecise dates); None when not a date."""
+    return _read(value, last) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=4096)
+def _read(value: str, last: bool) -> RegistryDate | None:
+    # Cached: a sync reads dates of every new record for its obligation, and records
+    # share their days (a RegistryDate is immutable, so one can be handed to every caller).
     parts = parse(value)
     if parts is None:
         return None

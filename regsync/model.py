@@ -121,6 +121,20 @@ class RunOutcome(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class ObligationState(StrEnum):
+    """Where a trial stands on its results duty (``regsync.obligations`` judges it); the
+    values are what ``obligations --state`` takes. Here, not in that module, so the CLI can
+    offer them without importing the rules."""
+
+    NOT_YET_DUE = "not-yet-due"
+    DUE = "due"  # past the due date, inside the 30-day grace
+    OVERDUE = "overdue"
+    REPORTED = "reported"  # results posted, submitted on or before the due date
+    REPORTED_LATE = "reported-late"
+    SUBMITTED = "submitted"  # submitted, not yet posted: the registry's quality control
+    NOT_APPLICABLE = "not-applicable"
+
+
 class OverallStatus(StrEnum):
     """The registry's ``protocolSection.statusModule.overallStatus`` values."""
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from regsync import dates
 from regsync.dates import RegistryDate
 from regsync.model import Category, Change, Kind
+from regsync.model import ObligationState as State
 from regsync.model import dig as _get
 from regsync.text import plural, signed
 
@@ -46,18 +47,6 @@ class Applicability(StrEnum):
     ACT = "ACT"
     PACT = "pACT"
     NOT_APPLICABLE = "not applicable"
-
-
-class State(StrEnum):
-    """Where a trial stands on its results duty; the values are what ``--state`` takes."""
-
-    NOT_YET_DUE = "not-yet-due"
-    DUE = "due"  # past the due date, inside the 30-day grace
-    OVERDUE = "overdue"
-    REPORTED = "reported"  # results posted, submitted on or before the due date
-    REPORTED_LATE = "reported-late"
-    SUBMITTED = "submitted"  # submitted, not yet posted: the registry's quality control
-    NOT_APPLICABLE = "not-applicable"
 
 
 STATE_ORDER = tuple(State)

@@ -7,7 +7,11 @@ Kept apart from regsync.client (and its HTTP stack) because every command valida
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, unquote, urlsplit
+
+from regsync import DEFAULT_API_URL
+
+# urllib.parse (and the ipaddress it imports) is imported where a URL is taken apart, not by
+# every command.
 
 # ``scheme://user:password@`` anywhere in a text (an exception message quoting a URL, say).
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s]*@")
@@ -19,6 +23,10 @@ def check_api_url(value: str) -> str:
     The path is not checked (a mirror may serve the API elsewhere than /api/v2): an answer
     that is not the API is told apart by the client when it asks ``/version``.
     """
+    if value == DEFAULT_API_URL:  # every command checks it: a read command spares urllib.parse
+        return value
+    from urllib.parse import urlsplit
+
     if value != value.strip() or any(c.isspace() for c in value):
         raise ValueError("a URL cannot contain spaces or other whitespace")
     try:
@@ -43,6 +51,8 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     The client sends the credentials as HTTP basic auth and keeps only the bare URL, so no
     URL it prints, logs or stores can carry them.
     """
+    from urllib.parse import SplitResult, unquote, urlsplit
+
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url, None
@@ -61,6 +71,8 @@ def redact_url(text: str) -> str:
 def origin(url: str) -> tuple[str, str]:
     """(scheme, host[:port]) of a URL, lower-cased and without credentials: what a redirect
     must keep to be followed."""
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     port = parts.port

@@ -17,6 +17,7 @@ import responses
 from click.testing import CliRunner
 
 from regsync.cli import cli
+from support.procs import regsync_env
 
 FIXTURE = Path(__file__).parent / "fixtures" / "NCT07240987.json"
 API = "https://registry.test/api/v2"
@@ -86,3 +87,21 @@ def test_read_commands_do_not_import_what_they_do_not_use(two_versions, args):
     _, code, loaded = (line.split(" ", 2) + [""])[:3]
     assert code == "0", done.stderr
     assert loaded == "", f"{' '.join(args)} imported {loaded}"
+
+
+def test_a_first_sync_with_the_fill_in_on_does_not_load_libcurl(fake, tmp_path):
+    """The fill-in's transport (libcurl through curl_cffi, about 0.1 s to import) is loaded
+    when the fill-in first asks the registry's history, and a first sync has nothing to ask:
+    every study is new."""
+    _, server = fake
+    db = tmp_path / "regsync.db"
+    probe = PROBE.format(heavy=("curl_cffi",))
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--db", str(db), "--api-url", server.url, "sync", NCT, "NCT00763412"],
+        capture_output=True, text=True, timeout=120, env=regsync_env(REGSYNC_FILL_IN="1"),
+    )
+    line = [x for x in done.stderr.splitlines() if x.startswith("LOADED")][-1]
+    _, code, loaded = (line.split(" ", 2) + [""])[:3]
+    assert code == "0", done.stderr
+    assert loaded == "", "a first sync imported curl_cffi"
+    assert done.stdout.count(" new") == 2, done.stdout
