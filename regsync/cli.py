@@ -695,6 +695,17 @@ class _ProgressLine:
         text = f"  {done}/{total} studies" if total else f"  {done} studies"
         click.echo(f"\r{text}\x1b[K", err=True, nl=False)
 
+    def members(self, done: int, total: int) -> None:
+        """A seed's progress: members of the bulk file read."""
+        self.shown = True
+        click.echo(f"\r  {done:,}/{total:,} members ({done * 100 // max(total, 1)}%)\x1b[K", err=True, nl=False)
+
+    def bytes(self, done: int, total: int | None) -> None:
+        """A download's progress."""
+        self.shown = True
+        mb = f"{done / 2**20:,.0f}" + (f"/{total / 2**20:,.0f} MB ({done * 100 // max(total, 1)}%)" if total else " MB")
+        click.echo(f"\r  downloading: {mb}\x1b[K", err=True, nl=False)
+
     def clear(self) -> None:
         if self.shown:
             click.echo("\r\x1b[K", err=True, nl=False)
@@ -708,6 +719,102 @@ def _progress_bar(disabled: bool) -> _ProgressLine | None:
     if disabled or not sys.stderr.isatty():
         return None
     return _ProgressLine()
+
+
+# -- seed ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("zip_path", metavar="[ZIP]", required=False,
+                type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--download", is_flag=True, help="Download the registry's bulk file first (about 2.5 GB).")
+@click.option("--keep", "keep", metavar="PATH", type=click.Path(dir_okay=False),
+              help="With --download: keep the file at PATH (default: a temporary file beside the database, "
+                   "removed afterwards).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@wait_option
+@request_options
+@click.pass_obj
+def seed(obj, zip_path, download, keep, quiet, wait, timeout, retries, max_wait):
+    """Store the whole registry from its bulk download.
+
+    ZIP is the registry's bulk file (GET /studies/download?format=json.zip, one JSON file
+    per study); --download fetches it. Each study is stored as a sync would store it: new,
+    changed (with its changes judged) or unchanged. Killed, it continues where it stopped
+    when run again; the same file again stores nothing. Changed studies get a line each on
+    stdout, a member that is not a study record a warning on stderr; then one summary line.
+    Afterwards `regsync watch add --all` keeps the whole registry current with `regsync sync`.
+
+    Exit codes: 0 seeded (members that are not study records are warned about), 1 the file
+    is not a complete zip, the download failed, or a record could not be stored, 2 usage
+    error, 3 another regsync is writing, 4 the database cannot be used.
+
+    Example:
+
+    \b
+        regsync seed ctg-studies.json.zip
+        regsync seed --download --keep ctg-studies.json.zip
+        regsync watch add --all && regsync sync --quiet   # then, every day
+    """
+    from regsync.seed import Archive, run_seed
+
+    if bool(zip_path) == bool(download):
+        raise UsageError("give the bulk file (ZIP) or --download, not both" if zip_path else
+                         "give the bulk file (ZIP) or --download")
+    if keep and not download:
+        raise UsageError("--keep goes with --download")
+    progress = _progress_bar(quiet)
+    temporary = None
+    try:
+        if download:
+            from regsync.client import ClientConfig
+            from regsync.download import download as fetch
+
+            config = ClientConfig(api_url=obj.api_url, timeout=timeout, attempts=retries + 1, max_wait=max_wait)
+            if keep:
+                target = keep
+            else:
+                import tempfile
+
+                handle, temporary = tempfile.mkstemp(prefix=".regsync-download-", suffix=".zip",
+                                                     dir=os.path.dirname(os.path.abspath(obj.db_path)))
+                os.close(handle)
+                target = temporary
+            got = fetch(config, target, on_bytes=progress.bytes if progress else None)
+            if progress:
+                progress.clear()
+            archive = Archive(target, os.path.basename(keep) if keep else "the bulk download", got.url,
+                              got.data_timestamp)
+        else:
+            archive = Archive(zip_path, os.path.basename(zip_path), os.path.basename(zip_path), None)
+        with open_for_writing(obj, wait) as store:
+
+            def skipped(skip) -> None:
+                sys.stdout.flush()
+                if progress:
+                    progress.clear()
+                click.echo(f"warning: {skip.line()}", err=True)
+
+            def told(outcome) -> None:
+                _print_outcome(outcome, as_json=False, quiet=True, progress=progress)
+
+            try:
+                report = run_seed(store, archive, on_skip=skipped, on_outcome=told,
+                                  on_progress=progress.members if progress else None, clock=obj.clocks.monotonic)
+            finally:
+                sys.stdout.flush()
+                if progress:
+                    progress.close()
+    finally:
+        if temporary is not None:
+            try:
+                os.remove(temporary)
+            except FileNotFoundError:
+                pass
+    _log(INFO, "run %s %s: %s", report.run_id, report.outcome, report.summary())
+    click.echo(report.summary())
+    if report.outcome == "partial":  # a record the store refused: as a sync's failed study
+        sys.exit(1)
 
 
 # -- backfill ------------------------------------------------------------------------------
@@ -818,35 +925,49 @@ def watch():
     """
 
 
-def _watch_targets(nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """Validate everything before the database is touched: all or nothing."""
+def _watch_targets(nct_ids: tuple[str, ...], queries: tuple[str, ...],
+                   whole: bool = False) -> tuple[list[str], list[str]]:
+    """Validate everything before the database is touched: all or nothing. ``whole``
+    (--all) is the whole-registry watch, a query watch of its own (regsync.sync)."""
     ids = nct_ids_argument(nct_ids)
     exprs = [q.strip() for q in queries]
     if any(not e for e in exprs):
         raise UsageError("--query needs a non-empty expression")
-    if not ids and not exprs:
-        raise UsageError("give NCT IDs or --query EXPR")
+    if not ids and not exprs and not whole:
+        raise UsageError("give NCT IDs, --query EXPR or --all")
+    if whole:
+        from regsync.sync import WHOLE_REGISTRY
+
+        exprs.append(WHOLE_REGISTRY)
     return ids, exprs
+
+
+def _query_name(expr: str) -> str:
+    return "the whole registry" if not expr else f"query {expr!r}"
 
 
 @watch.command("add")
 @click.argument("nct_ids", nargs=-1)
 @click.option("--query", "queries", multiple=True, metavar="EXPR",
               help="An Essie expression; every sync tracks all studies it matches.")
+@click.option("--all", "whole", is_flag=True,
+              help="Watch the whole registry: every sync fetches every study the registry updated since the last "
+                   "(after `regsync seed`).")
 @click.option("--backfill", "then_backfill", is_flag=True,
               help="Then store these studies' past versions from the registry's history (see backfill).")
 @wait_option
 @click.pass_obj
-def watch_add(obj, nct_ids, queries, wait, then_backfill):
-    """Watch studies by NCT ID, or everything an Essie query matches.
+def watch_add(obj, nct_ids, queries, whole, wait, then_backfill):
+    """Watch studies by NCT ID, everything an Essie query matches, or the whole registry.
 
     Example:
 
     \b
         regsync watch add NCT00763412 NCT06171568
         regsync watch add --query 'AREA[Condition]"chronic kidney disease" AND AREA[InterventionName]mesenchymal'
+        regsync watch add --all      # after `regsync seed`: each sync fetches what the registry updated
     """
-    ids, exprs = _watch_targets(nct_ids, queries)
+    ids, exprs = _watch_targets(nct_ids, queries, whole)
     with open_for_writing(obj, wait) as store:
         ids = list(dict.fromkeys(resolve(store, nct_id) for nct_id in ids))
         added = store.watch_add(ids)
@@ -854,7 +975,7 @@ def watch_add(obj, nct_ids, queries, wait, then_backfill):
             click.echo(f"{nct_id} {'added' if nct_id in added else 'already watched'}")
         for expr in exprs:
             _, new = store.query_add(expr)
-            click.echo(f"query {expr!r} {'added' if new else 'already watched'}")
+            click.echo(f"{_query_name(expr)} {'added' if new else 'already watched'}")
         backfilled = _backfill(obj, store, ids, quiet=False) if then_backfill and ids else None
     if backfilled is not None and backfilled.failed:
         sys.exit(1)
@@ -863,9 +984,10 @@ def watch_add(obj, nct_ids, queries, wait, then_backfill):
 @watch.command("remove")
 @click.argument("nct_ids", nargs=-1)
 @click.option("--query", "queries", multiple=True, metavar="EXPR", help="Stop following a query watch.")
+@click.option("--all", "whole", is_flag=True, help="Stop watching the whole registry (studies stay stored).")
 @wait_option
 @click.pass_obj
-def watch_remove(obj, nct_ids, queries, wait):
+def watch_remove(obj, nct_ids, queries, whole, wait):
     """Stop watching studies (their stored versions are kept).
 
     Example:
@@ -874,7 +996,7 @@ def watch_remove(obj, nct_ids, queries, wait):
         regsync watch remove NCT06171568
         regsync watch remove --query 'AREA[Condition]"chronic kidney disease"'
     """
-    ids, exprs = _watch_targets(nct_ids, queries)
+    ids, exprs = _watch_targets(nct_ids, queries, whole)
     with open_for_writing(obj, wait, create=False) as store:
         watched = set(store.watch_ids())
         # An alias still on the watchlist (never synced) goes as given; otherwise its study.
@@ -884,7 +1006,7 @@ def watch_remove(obj, nct_ids, queries, wait):
             click.echo(f"{nct_id} {'removed' if nct_id in removed else 'was not watched'}")
         for expr in exprs:
             found = store.query_remove(expr)
-            click.echo(f"query {expr!r} {'removed' if found else 'was not watched'}")
+            click.echo(f"{_query_name(expr)} {'removed' if found else 'was not watched'}")
 
 
 @watch.command("list")
@@ -908,6 +1030,9 @@ def watch_list(obj, as_json):
         click.echo(f"the watchlist is empty: `regsync sync` syncs {DEFAULT_NCT_ID}")
         return
     for q in queries:
+        if not q["expr"]:  # the whole-registry watch
+            click.echo("whole registry: every study; each sync fetches what the registry updated since the last")
+            continue
         click.echo(f"query: {q['expr']} ({_query_matches(q)})")
     if rows:
         view = [

@@ -62,6 +62,10 @@ class BadResponse(FetchError):
     """The registry answered 200 but the body is not a usable study record."""
 
 
+class BadArchive(RegsyncError):
+    """A bulk download (``regsync seed``) that is not a complete zip, or cannot be read."""
+
+
 class NotificationFailed(RegsyncError):
     """The sync is stored, but a notification (webhook, e-mail) could not be delivered."""
 

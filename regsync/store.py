@@ -227,7 +227,10 @@ _DATA_STEPS: dict[str, Callable[[sqlite3.Connection], None]] = {"0013_scrub_cred
 
 
 class Fetched(Protocol):
-    """A record as fetched from the registry (``regsync.client.FetchedStudy`` is one)."""
+    """A record as fetched from the registry (``regsync.client.FetchedStudy`` is one). It may
+    also carry ``raw`` (the registry's own bytes of the record, stored as they are instead of
+    serialising it again) and ``digest`` (its ``content_hash``, computed elsewhere):
+    regsync.seed hands in both."""
 
     @property
     def nct_id(self) -> str: ...  # canonical, from the record itself
@@ -678,6 +681,34 @@ class Store:
                 [run_id, nct_id, message],
             )
 
+    # -- a seed's progress (issue 23 item 1; regsync.seed) ----------------------------------
+
+    def seed_progress(self, zip_id: str) -> dict[str, Any] | None:
+        """How far the seed of the archive ``zip_id`` got (None: never begun)."""
+        rows = self._rows("SELECT * FROM seed_progress WHERE zip = ?", [zip_id])
+        return rows[0] if rows else None
+
+    def seed_begin(self, zip_id: str, name: str, data_timestamp: str | None, members: int, run_id: int) -> None:
+        """Record the seed of an archive (kept as it is when begun before: it resumes)."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR IGNORE INTO seed_progress (zip, name, data_timestamp, members, first_run) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [zip_id, name, data_timestamp, members, run_id],
+            )
+
+    def seed_advance(self, zip_id: str, done: int, counts: Mapping[str, int], *, finished_run: int | None = None) -> None:
+        """Members up to ``done`` are stored; ``counts`` (new, changed, unchanged, skipped,
+        errors) are added. In the transaction that stored them (the caller's)."""
+        self.conn.execute(
+            """UPDATE seed_progress SET done = ?, new_studies = new_studies + ?, changed = changed + ?,
+                   unchanged = unchanged + ?, skipped = skipped + ?, errors = errors + ?,
+                   finished_run = COALESCE(?, finished_run)
+               WHERE zip = ?""",
+            [done, counts.get("new", 0), counts.get("changed", 0), counts.get("unchanged", 0),
+             counts.get("skipped", 0), counts.get("error", 0), finished_run, zip_id],
+        )
+
     # -- a backfill's progress (issue 20 item 3) ------------------------------------------
 
     def begin_backfill(self, run_id: int, nct_ids: Sequence[str]) -> tuple[int | None, set[str]]:
@@ -799,7 +830,8 @@ class Store:
                 back = removed.pop(nct_id, None)
                 stage = "hashing it"
                 try:
-                    digest = content_hash(fetched.record)
+                    # A seed hashes each record in its reader process (regsync.seed): given here.
+                    digest = getattr(fetched, "digest", None) or content_hash(fetched.record)
                     if state is not None and state[0] == digest:
                         rows = _Rows(fetched, checked=(now, seq, nct_id), back=back)
                         result = SaveResult(
@@ -817,7 +849,8 @@ class Store:
                         row = (
                             nct_id, version, now, digest, data_timestamp, source_ids[fetched.source],
                             fetched.requested_id if fetched.requested_id != nct_id else None, run_id,
-                            status, posted, _dumps(fetched.record), _submitted(fetched.record),
+                            status, posted, getattr(fetched, "raw", None) or _dumps(fetched.record),
+                            _submitted(fetched.record),
                             None if previous is not None else 0,
                         )
                         o = None if obligation is None else obligation(fetched.record, now)

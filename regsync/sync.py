@@ -90,12 +90,23 @@ class LastRun:
     id: int | None = None  # the run's sequence number in the ledger
 
 
+# The whole-registry watch (`regsync watch add --all`, issue 23) is the query watch with this
+# expression: a user's --query is never empty, so it cannot be typed by mistake. It watches
+# every study: an incremental run fetches every study the registry updated since the last
+# complete run (new ones included), with no listing of its own; a full run lists the registry.
+WHOLE_REGISTRY = ""
+
+
 @dataclass(frozen=True)
 class WatchQuery:
     id: int
     expr: str
     added_at: str
     added_after_run: int | None = None  # the newest run in the ledger when it was added
+
+    @property
+    def whole_registry(self) -> bool:
+        return self.expr == WHOLE_REGISTRY
 
     def added_since(self, last: LastRun) -> bool:
         """Added after ``last`` started: by run sequence when known (a clock set back would
@@ -124,12 +135,15 @@ class SyncState:
     def read(cls, store: Store, now: datetime | None = None) -> SyncState:
         last = store.last_complete_run()
         resting, due = _removed_split(store.removed_studies(), now or datetime.now(UTC))
+        queries = tuple(WatchQuery(q["id"], q["expr"], q["added_at"], q["added_after_run"]) for q in store.queries())
+        checked_order = tuple(store.checked_order())
+        watched = tuple(store.watch_ids())
+        if any(q.whole_registry for q in queries):  # every stored study is watched too
+            watched = tuple(dict.fromkeys(watched + checked_order))
         return cls(
-            watched=tuple(store.watch_ids()),
-            checked_order=tuple(store.checked_order()),
-            queries=tuple(
-                WatchQuery(q["id"], q["expr"], q["added_at"], q["added_after_run"]) for q in store.queries()
-            ),
+            watched=watched,
+            checked_order=checked_order,
+            queries=queries,
             last_run=LastRun(last["started_at"], last["data_timestamp"], last["id"]) if last else None,
             resting=resting,
             removed_due=due,
@@ -175,6 +189,7 @@ class Plan:
     recheck_order: tuple[str, ...] = ()  # incremental: stored and watched, least recently verified first
     recheck: int = 0  # incremental: how many of recheck_order are re-verified
     removed_due: tuple[str, ...] = ()  # incremental: removed studies due for their weekly check
+    every_update: bool = False  # incremental: the whole registry is watched, every updated study counts
 
     def fetch_list(self, *, updated: Iterable[str] = (), newcomers: Iterable[str] = ()) -> list[str]:
         """The studies to fetch, given what the registry said was ``updated`` since
@@ -186,7 +201,7 @@ class Plan:
             return list(self.ids)
         if self.mode is SyncMode.FULL:
             return sorted(set(self.ids) | set(new))
-        fetch = {n for n in updated if n in self.watched} | set(self.unstored) | set(new) | set(self.removed_due)
+        fetch = {n for n in updated if self.every_update or n in self.watched} | set(self.unstored) | set(new) | set(self.removed_due)
         picked = 0
         for nct_id in self.recheck_order:
             if picked >= self.recheck:
@@ -247,7 +262,10 @@ def plan_sync(request: SyncRequest, state: SyncState, data_timestamp: str | None
     share = request.recheck_share
     return Plan(
         SyncMode.INCREMENTAL,
-        queries=state.queries,
+        # The whole-registry watch needs no listing of its own here: the listing of what was
+        # updated since the last run names every study it brings in.
+        queries=tuple(q for q in state.queries if not q.whole_registry),
+        every_update=any(q.whole_registry for q in state.queries),
         since=since,
         watched=watched_set,
         unstored=unstored,
@@ -410,6 +428,58 @@ def _one_copy_each(studies: Sequence[FetchedStudy]) -> Sequence[FetchedStudy]:
     return [studies[i] for i in sorted(kept.values())]
 
 
+def place(store: Store, result: SaveResult, run_id: int) -> None:
+    """A changed study's new version in its chain: the registry-history version it equals
+    takes its payload (one entry, both sources), else it is judged where it belongs. In the
+    transaction that stored it (a sync's page, a seed's batch)."""
+    assert result.version is not None
+    rows = store.chain_rows(result.nct_id)
+    history_rows = [r for r in rows if r["source"] == "registry-history"]
+    if history_rows:
+        from regsync.normalize import normalized_hash
+
+        digest = normalized_hash(store.record(result.nct_id, result.version))
+        same = [r for r in history_rows if r["norm_hash"] == digest]
+        if same:
+            store.adopt(result.nct_id, result.version, int(same[-1]["version"]))
+            object.__setattr__(result, "version", int(same[-1]["version"]))
+    settled = judge.settle(store, result.nct_id)
+    for _, cause in settled.failed:
+        # Judging never costs a stored version: it is kept unjudged and the next run (or
+        # reclassify) judges it; the ledger says so once for this run.
+        store.record_error(
+            run_id, result.nct_id,
+            f"{result.nct_id}: version stored, its changes not judged ({cause}); the next run judges it",
+        )
+
+
+def outcome_of(store: Store, result: SaveResult) -> StudyOutcome:
+    """What to tell of a stored study, named and judged as its chain now stands."""
+    outcome = StudyOutcome.saved(result)
+    if result.status is StudyStatus.UNCHANGED:  # no query: the study row keeps the label
+        return StudyOutcome(result.nct_id, result.status, result.label or result.version,
+                            requested_id=result.requested_id, removed_since=result.removed_since)
+    if result.status is not StudyStatus.CHANGED:
+        return outcome  # new: v1, dated from the record (no query)
+    chain = timeline.entries(store, result.nct_id)
+    placed = {e.version: e for e in chain}
+    entry = placed.get(result.version or 0)
+    if entry is None:
+        return outcome
+    if result.status is StudyStatus.UNCHANGED:
+        return StudyOutcome(result.nct_id, result.status, entry.label, requested_id=result.requested_id,
+                            removed_since=result.removed_since)
+    before = chain[entry.position - 2] if entry.position > 1 else None
+    changes = [c.change for c in store.changes_to(result.nct_id, [entry.version])]
+    was = placed.get(result.previous_version or 0)
+    filled = (entry.position - was.position - 1) if was is not None and was.position < entry.position else 0
+    return StudyOutcome(
+        result.nct_id, result.status, entry.label, before.label if before else None,
+        requested_id=result.requested_id, changes=changes, removed_since=result.removed_since,
+        filled_in=max(filled, 0), submitted=entry.submitted, posted=entry.posted,
+    )
+
+
 def run_sync(
     store: Store,
     client: ApiClient,
@@ -536,7 +606,9 @@ class _Run:
                 return self._finish(RunOutcome.NOTHING_TO_DO, plan.mode, complete=mode is not SyncMode.IDS)
             mode = plan.mode
             newcomers = self._expand_queries(plan.queries)
-            updated = self._updated_since(plan.since, plan.watched) if plan.since else set()
+            updated = (
+                self._updated_since(plan.since, None if plan.every_update else plan.watched) if plan.since else set()
+            )
             self._fetch(plan.fetch_list(updated=updated, newcomers=newcomers))
             self._fill_in()
             self._not_attempted()
@@ -610,8 +682,10 @@ class _Run:
             # fields, so records themselves are always fetched by ID.
             found: list[str] = []
             matched: set[str] = set()
+            params, what = (({"fields": "NCTId"}, "the whole registry") if query.whole_registry
+                            else ({"query.term": query.expr, "fields": "NCTId"}, f"query {query.expr!r}"))
             try:
-                for page in self._listing({"query.term": query.expr, "fields": "NCTId"}, f"query {query.expr!r}"):
+                for page in self._listing(params, what):
                     for study in page.studies:
                         nct_id = record_nct_id(study)
                         if nct_id:
@@ -648,9 +722,10 @@ class _Run:
                 "the run is incomplete"
             )
 
-    def _updated_since(self, since: str, watched: frozenset[str]) -> set[str]:
-        """Which watched studies the registry says were updated on or after ``since`` (light
-        fields only; the watchlist itself is never sent). A failure here fails the run."""
+    def _updated_since(self, since: str, watched: frozenset[str] | None) -> set[str]:
+        """Which watched studies (``None``: the whole registry is watched, every study) the
+        registry says were updated on or after ``since`` (light fields only; the watchlist
+        itself is never sent). A failure here fails the run."""
         updated: set[str] = set()
         for page in self._listing(
             {"filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{since},MAX]", "fields": LIGHT_FIELDS},
@@ -658,9 +733,12 @@ class _Run:
         ):
             for study in page.studies:
                 nct_id = record_nct_id(study)
-                if nct_id in watched:
+                if nct_id is not None and (watched is None or nct_id in watched):
                     updated.add(nct_id)
-        log.info("incremental since %s: %d of %d watched studies updated", since, len(updated), len(watched))
+        if watched is None:
+            log.info("incremental since %s: %d studies of the registry updated", since, len(updated))
+        else:
+            log.info("incremental since %s: %d of %d watched studies updated", since, len(updated), len(watched))
         return updated
 
     # -- fetching and storing ------------------------------------------------------------------
@@ -729,53 +807,10 @@ class _Run:
                 self._tell(self._outcome(result))
 
     def _place(self, result: SaveResult) -> None:
-        """A changed study's new version in its chain: the registry-history version it equals
-        takes its payload (one entry, both sources), else it is judged where it belongs."""
-        assert result.version is not None
-        rows = self.store.chain_rows(result.nct_id)
-        history_rows = [r for r in rows if r["source"] == "registry-history"]
-        if history_rows:
-            from regsync.normalize import normalized_hash
-
-            digest = normalized_hash(self.store.record(result.nct_id, result.version))
-            same = [r for r in history_rows if r["norm_hash"] == digest]
-            if same:
-                self.store.adopt(result.nct_id, result.version, int(same[-1]["version"]))
-                object.__setattr__(result, "version", int(same[-1]["version"]))
-        settled = judge.settle(self.store, result.nct_id)
-        for _, cause in settled.failed:
-            # Judging never costs a stored version: it is kept unjudged and the next run (or
-            # reclassify) judges it; the ledger says so once for this run.
-            self.store.record_error(
-                self.run_id, result.nct_id,
-                f"{result.nct_id}: version stored, its changes not judged ({cause}); the next run judges it",
-            )
+        place(self.store, result, self.run_id)
 
     def _outcome(self, result: SaveResult) -> StudyOutcome:
-        """What to tell of a stored study, named and judged as its chain now stands."""
-        outcome = StudyOutcome.saved(result)
-        if result.status is StudyStatus.UNCHANGED:  # no query: the study row keeps the label
-            return StudyOutcome(result.nct_id, result.status, result.label or result.version,
-                                requested_id=result.requested_id, removed_since=result.removed_since)
-        if result.status is not StudyStatus.CHANGED:
-            return outcome  # new: v1, dated from the record (no query)
-        chain = timeline.entries(self.store, result.nct_id)
-        place = {e.version: e for e in chain}
-        entry = place.get(result.version or 0)
-        if entry is None:
-            return outcome
-        if result.status is StudyStatus.UNCHANGED:
-            return StudyOutcome(result.nct_id, result.status, entry.label, requested_id=result.requested_id,
-                                removed_since=result.removed_since)
-        before = chain[entry.position - 2] if entry.position > 1 else None
-        changes = [c.change for c in self.store.changes_to(result.nct_id, [entry.version])]
-        was = place.get(result.previous_version or 0)
-        filled = (entry.position - was.position - 1) if was is not None and was.position < entry.position else 0
-        return StudyOutcome(
-            result.nct_id, result.status, entry.label, before.label if before else None,
-            requested_id=result.requested_id, changes=changes, removed_since=result.removed_since,
-            filled_in=max(filled, 0), submitted=entry.submitted, posted=entry.posted,
-        )
+        return outcome_of(self.store, result)
 
     def _fill_in(self) -> None:
         """The registry versions regsync missed, for every study owed them; then the changed

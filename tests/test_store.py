@@ -408,6 +408,7 @@ COMMANDS = [
     ("datasette-metadata",), ("report", "--html", "/nonexistent/site"),
     ("obligations",), ("backfill", "NCT07240987"), ("outcomes", "NCT07240987"),
     ("export", "--parquet", "/nonexistent/out"),
+    ("seed", "--quiet", __file__),  # any existing file: the store is opened before it is read
 ]
 
 

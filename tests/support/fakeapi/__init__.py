@@ -22,7 +22,7 @@ Interface::
     registry.get(nct_id) -> dict                # a deep copy; KeyError if unknown
     registry.set_query(expr, nct_ids)           # what query.term=expr matches (else nothing)
     registry.data_timestamp = "..."             # served by /version
-    registry.fail(target, *faults)              # target: NCT ID, "studies" or "version"
+    registry.fail(target, *faults)              # target: NCT ID, "studies", "version" or "download"
     registry.hold(target, times=1) -> Hold      # the next requests wait for hold.release()
     registry.clear_faults()
     registry.release_holds()                    # every hold; the server does it on close
@@ -31,10 +31,11 @@ Interface::
     registry.requests_for(target) -> list[RequestLog]
     registry.reset_log()
     registry.body(nct_id) -> bytes              # what GET /studies/{nctId} answers
+    registry.download_zip() -> bytes            # what GET /studies/download?format=json.zip answers
     len(registry), nct_id in registry, registry.ids()
 
     Fault.status(code, body=None, retry_after=None, content_type="text/plain")
-    Fault.html_200() / Fault.truncated() / Fault.empty() / Fault.reset()
+    Fault.html_200() / Fault.truncated() / Fault.empty() / Fault.reset() / Fault.cut()
     Fault.hold(hold) / Fault.wrong_record(nct_id)
 
     hold = registry.hold("NCT07240987")         # or Hold(), queued with Fault.hold(hold)
@@ -70,12 +71,15 @@ Endpoints (under /api/v2):
   ``pageToken``, ``countTotal``. ``sort``, ``format`` and ``markupFormat`` are ignored.
   Results come in NCT ID order. Other ``query.*``/``filter.*`` parameters and filter
   expressions the fake does not understand answer 400, so a test cannot pass by accident.
+- ``GET /studies/download?format=json.zip``: the bulk download, a zip of one
+  ``NCTnnnnnnnn.json`` per study (``registry.download_zip()``; fault target "download").
 - Anything else: 404 text/plain.
 
 Fault semantics: each request to a target pops the next queued fault; with the queue empty,
 the answer is normal. ``truncated`` cuts the normal answer's body in half (status 200,
 application/json); ``wrong_record`` answers another study's record (on ``"studies"``, a page
-holding only that record); ``reset`` closes the connection with a TCP RST and no answer
+holding only that record); ``cut`` sends the headers (the full Content-Length) and half the body, then closes;
+``reset`` closes the connection with a TCP RST and no answer
 (logged with status 0); ``hold`` answers normally once the test releases it (a held
 request is logged when answered; ``hold.arrived`` counts it on arrival). Holds replace
 sleeps: a test says when the server answers, so no test depends on how fast the machine is.

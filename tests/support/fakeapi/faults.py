@@ -108,6 +108,12 @@ class Fault:
         return cls("truncated")
 
     @classmethod
+    def cut(cls) -> Fault:
+        """The normal answer's headers (its full Content-Length), half its body, then the
+        connection closed: a download interrupted mid-way."""
+        return cls("cut")
+
+    @classmethod
     def empty(cls) -> Fault:
         """200 application/json with an empty body."""
         return cls("empty")

@@ -116,6 +116,24 @@ class FakeRegistry:
         """The exact bytes ``GET /studies/{nctId}`` answers for the study."""
         return self._studies[normalize_nct_id(nct_id)].body
 
+    def download_zip(self) -> bytes:
+        """The bulk download (``GET /studies/download?format=json.zip``): one member per study,
+        ``NCTnnnnnnnn.json`` holding what ``GET /studies/{nctId}`` answers, in NCT ID order,
+        each dated by the registry's dataTimestamp."""
+        import io
+        import zipfile
+
+        with self._lock:
+            entries = [self._studies[n] for n in self._sorted_ids()]
+            stamp = self.data_timestamp
+        when = tuple(int(p) for p in (stamp[:4], stamp[5:7], stamp[8:10], stamp[11:13], stamp[14:16], stamp[17:19]))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for entry in entries:
+                archive.writestr(zipfile.ZipInfo(f"{entry.nct_id}.json", when), entry.body,
+                                 compress_type=zipfile.ZIP_DEFLATED)
+        return out.getvalue()
+
     def ids(self) -> list[str]:
         with self._lock:
             return list(self._sorted_ids())
@@ -308,7 +326,7 @@ def now_status(study: dict) -> str | None:
 
 
 def _fault_target(target: str) -> str:
-    if target in ("studies", "version", "history"):
+    if target in ("studies", "version", "history", "download"):
         return target
     return normalize_nct_id(target)
 

@@ -173,6 +173,16 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind == "truncated":
                 answer = _Answer(200, answer.body[: len(answer.body) // 2])
         registry._log(RequestLog("GET", path, query, answer.status, received, target), generation)
+        if fault is not None and fault.kind == "cut":
+            # The full Content-Length promised, half the body sent, then the connection closed.
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body[: len(answer.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self._send(answer)
 
     def _send(self, answer: _Answer) -> None:
@@ -205,6 +215,10 @@ class _Handler(BaseHTTPRequestHandler):
                 {"apiVersion": API_VERSION, "dataTimestamp": registry.data_timestamp}))
         if endpoint == "studies":
             return self._list(query)
+        if endpoint == "download":
+            if query.get("format", [""])[-1] != "json.zip":
+                raise _BadRequest("Parameter `format` must be json.zip (fake API)")
+            return _Answer(200, registry.download_zip(), "application/zip")
         if endpoint == "history-index":
             return self._history_index(path, query)
         if endpoint == "history-version":
@@ -313,6 +327,8 @@ def _route(path: str) -> tuple[str, str | None]:
         return "version", "version"
     if path == API_PREFIX + "/studies":
         return "studies", "studies"
+    if path == API_PREFIX + "/studies/download":
+        return "download", "download"
     prefix = API_PREFIX + "/studies/"
     if path.startswith(prefix) and path.count("/") == 4:
         nct_id = path[len(prefix):]

@@ -1,0 +1,388 @@
+"""Seeding the store from the registry's bulk download (``regsync seed``, issue 23).
+
+The download is a zip of one JSON file per study, each the record ``/studies/{nctId}``
+answers. ``run_seed`` stores it in one streaming pass, through the sync's own write path: a
+batch of records is one ``Store.save_page`` (new, changed or unchanged by the content hash,
+as a sync decides), its changed studies placed in their chains and judged (``sync.place``),
+and the seed's progress (the archive's identity and the members done) advanced, all in one
+transaction. So a seed killed at any point continues at the first member it had not
+committed; seeding the same archive again stores nothing; a newer archive stores exactly the
+studies whose content changed, with their changes, as a full sync would.
+
+Two processes: a reader (forked) streams the archive (regsync.bulkzip), inflates, parses,
+checks and hashes each member, and hands the writer each record's bytes and hash; the writer
+parses them again and stores them. Parsing is cheap next to the rest, and handing over bytes
+is much cheaper than handing over parsed records. The reader is at most one batch ahead
+(the pipe between them holds one), so memory stays bounded whatever the archive's size.
+
+A member that is not a study record (a directory, a name that is not NCTnnnnnnnn.json, JSON
+that does not parse, not an object, no nctId or another study's) costs only itself: it is
+told as one line (``on_skip``), recorded in the ledger and counted. The library never prints.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import re
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection, Pipe
+from typing import Any
+
+import orjson
+
+from regsync import bulkzip, judge
+from regsync.client import MAX_RECORD_BYTES, record_nct_id
+from regsync.errors import BadArchive, RegsyncError
+from regsync.model import RunOutcome, StudyStatus
+from regsync.store import SaveResult, Store, content_hash
+from regsync.sync import StudyOutcome, outcome_of, place
+
+# A batch: one transaction, one hand-over from the reader. Large enough that a commit's
+# fixed cost vanishes, small enough that a batch of parsed records stays in tens of MB.
+BATCH_MEMBERS = 500
+BATCH_BYTES = 32 * 2**20
+
+_MEMBER_NAME = re.compile(r"(?:.*/)?(NCT\d{8})\.json")
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A bulk download to seed from: the file, the name the summary gives it, where its
+    versions say they came from, and the registry data's date (a dataTimestamp)."""
+
+    path: str
+    name: str
+    source: str
+    data_timestamp: str | None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A member that is not a study record."""
+
+    index: int
+    name: str
+    why: str
+
+    def line(self) -> str:
+        return f"member {self.name!r} skipped: {self.why}"
+
+
+def _no_counts() -> dict[str, int]:
+    return {"new": 0, "changed": 0, "unchanged": 0, "skipped": 0, "error": 0}
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    """How a seed went. ``counts`` are the whole seed's (this run and the runs it continues):
+    new, changed, unchanged, skipped (members), error (records the store refused)."""
+
+    run_id: int
+    outcome: RunOutcome
+    archive: Archive
+    members: int
+    counts: dict[str, int] = field(default_factory=_no_counts)
+    resumed_at: int = 0  # members an earlier, interrupted run had stored
+    seeded_before: int | None = None  # the run that seeded this very archive completely, if any
+
+    @property
+    def studies(self) -> int:
+        return sum(self.counts[k] for k in ("new", "changed", "unchanged"))
+
+    def summary(self) -> str:
+        """The one line a seed ends with."""
+        a = self.archive
+        dated = f" ({a.data_timestamp[:10]})" if a.data_timestamp else ""
+        if self.seeded_before is not None:
+            return (f"nothing to do: {a.name}{dated} was seeded completely by run {self.seeded_before}; "
+                    "`regsync sync` keeps the studies current")
+        c = self.counts
+        line = (f"seeded {_count(self.studies, 'study', 'studies')} from {a.name}{dated}: {c['new']:,} new, "
+                f"{c['changed']:,} changed, {c['unchanged']:,} unchanged, "
+                f"{_count(c['skipped'], 'member', 'members')} skipped")
+        if c["error"]:
+            line += f", {_count(c['error'], 'record', 'records')} not stored"
+        if self.resumed_at:
+            line += f" (continued after member {self.resumed_at:,} of {self.members:,})"
+        return line
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+OnSkip = Callable[[Skipped], None]
+OnProgress = Callable[[int, int], None]  # (members done, members in the archive)
+OnOutcome = Callable[[StudyOutcome], None]
+
+
+def _dated(archive: Archive, survey: bulkzip.Survey) -> Archive:
+    """The archive with the registry data's date, when it was not given (``--download``
+    gives the API's dataTimestamp): its newest member's time (the registry writes the members
+    when it builds the file), else the file's own modification time."""
+    if archive.data_timestamp is not None:
+        return archive
+    when = survey.newest or datetime.fromtimestamp(os.stat(archive.path).st_mtime, UTC)
+    return replace(archive, data_timestamp=when.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+# -- the reader -----------------------------------------------------------------------------
+
+# What the reader hands over per member: (index, name, raw bytes, content hash, nct_id, why
+# skipped). raw, hash and nct_id are None for a skipped member, why is None for a record.
+_Item = tuple[int, str, bytes | None, str | None, str | None, str | None]
+
+
+def _prepare(f: Any, member: bulkzip.Member) -> _Item:
+    index, name = member.number, member.name
+    if member.is_dir:
+        return (index, name, None, None, None, "a directory, not a study record")
+    match = _MEMBER_NAME.fullmatch(name)
+    if match is None:
+        return (index, name, None, None, None, "not a study record's name (NCTnnnnnnnn.json)")
+    try:
+        raw = bulkzip.read(f, member, limit=MAX_RECORD_BYTES)
+    except bulkzip.BadMember as exc:
+        return (index, name, None, None, None, str(exc))
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return (index, name, None, None, None, f"not JSON ({exc})")
+    if not isinstance(record, dict):
+        return (index, name, None, None, None, "JSON that is not a study record (not an object)")
+    nct_id = record_nct_id(record)
+    if nct_id is None:
+        return (index, name, None, None, None, "a record without protocolSection.identificationModule.nctId")
+    if nct_id != match.group(1):
+        return (index, name, None, None, None, f"it holds the record of {nct_id}")
+    try:
+        digest = content_hash(record)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return (index, name, None, None, None, f"a record that cannot be hashed ({type(exc).__name__})")
+    return (index, name, raw, digest, nct_id, None)
+
+
+def _batches(path: str, start: int) -> Iterator[list[_Item]]:
+    """The archive's members from ``start`` on, prepared, a batch at a time."""
+    with open(path, "rb") as f, open(path, "rb") as data:
+        batch: list[_Item] = []
+        size = 0
+        for member in bulkzip.members(f, bulkzip.directory(f)):
+            if member.number < start:
+                continue
+            item = _prepare(data, member)
+            batch.append(item)
+            size += len(item[2] or b"")
+            if len(batch) >= BATCH_MEMBERS or size >= BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+
+def _reader(path: str, start: int, conn: Connection) -> None:
+    """The reader process: batches down the pipe, then an empty message; a failure as
+    ("error", message). The writer's end closing (the writer killed) ends it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
+    gc.disable()  # records are trees (no cycles): freed as they go, never scanned
+    try:
+        for batch in _batches(path, start):
+            conn.send_bytes(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
+        conn.send_bytes(b"")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    except BaseException as exc:  # noqa: BLE001 - told to the writer, which says it as one line
+        try:
+            conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
+        except OSError:
+            pass
+
+
+class _ReaderProcess:
+    """``_batches`` in a forked process (where fork exists; else in this one)."""
+
+    def __init__(self, path: str, start: int):
+        self.pid: int | None = None
+        self._conn: Connection | None = None
+        self._local: Iterator[list[_Item]] | None = None
+        if not hasattr(os, "fork"):
+            self._local = _batches(path, start)
+            return
+        receive, send = Pipe(duplex=False)
+        pid = os.fork()
+        if pid == 0:  # the reader: never returns
+            try:
+                receive.close()
+                _reader(path, start, send)
+            finally:
+                os._exit(0)
+        send.close()
+        self.pid, self._conn = pid, receive
+
+    def __iter__(self) -> Iterator[list[_Item]]:
+        if self._local is not None:
+            yield from self._local
+            return
+        assert self._conn is not None
+        while True:
+            try:
+                message = self._conn.recv_bytes()
+            except EOFError:
+                raise BadArchive("the reader of the archive stopped unexpectedly; nothing more stored") from None
+            if not message:
+                return
+            batch = pickle.loads(message)
+            if isinstance(batch, tuple):
+                raise BadArchive(f"the archive could not be read ({batch[1]}); what was stored is kept")
+            yield batch
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = None
+
+
+# -- the writer -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A member as ``Store.save_page`` takes it, with its bytes and hash already known."""
+
+    nct_id: str
+    requested_id: str
+    record: dict[str, Any]
+    source: str
+    raw: bytes | None
+    digest: str
+
+
+def run_seed(
+    store: Store,
+    archive: Archive,
+    *,
+    on_skip: OnSkip | None = None,
+    on_outcome: OnOutcome | None = None,
+    on_progress: OnProgress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SeedReport:
+    """Seed ``store`` (open for writing) from ``archive``; return the report.
+
+    BadArchive, before anything is stored, when the file is not a complete zip. A run is
+    recorded in the ledger ("seed"); when every member is read it is complete with the
+    archive's date as its dataTimestamp, so the next ``regsync sync`` goes incremental from
+    that date. ``on_outcome`` hears of each changed study once its batch is committed (a
+    first seed has none: new studies are only counted), ``on_skip`` of each member skipped.
+    """
+    try:
+        survey = bulkzip.survey(archive.path)
+    except bulkzip.BadZip as exc:
+        raise BadArchive(f"{archive.name} is not a complete zip file ({exc}); nothing stored") from None
+    except OSError as exc:
+        raise BadArchive(f"{archive.name} cannot be read ({exc.strerror or exc}); nothing stored") from None
+    archive, zip_id, count = _dated(archive, survey), survey.identity, survey.count
+    started = clock()
+    run_id = store.begin_run("seed", "seed")
+    judge.settle_pending(store)
+    progress = store.seed_progress(zip_id)
+    if progress is not None and progress["finished_run"] is not None:
+        report = SeedReport(run_id, RunOutcome.NOTHING_TO_DO, archive, count, _counts(progress),
+                            seeded_before=int(progress["finished_run"]))
+        store.finish_run(run_id, RunOutcome.NOTHING_TO_DO, mode="seed", duration=clock() - started)
+        return report
+    store.seed_begin(zip_id, archive.name, archive.data_timestamp, count, run_id)
+    progress = store.seed_progress(zip_id)
+    assert progress is not None
+    resumed_at = int(progress["done"])
+    done = resumed_at
+    this_run = _no_counts()
+    reader = _ReaderProcess(archive.path, resumed_at)
+    gc_was = gc.isenabled()
+    gc.disable()  # a batch is hundreds of parsed records: collections would scan them all, for nothing
+    try:
+        if on_progress:
+            on_progress(done, count)
+        for batch in reader:
+            counts = _no_counts()
+            told: list[SaveResult] = []
+            records: list[_Record] = []
+            skipped: list[Skipped] = []
+            for index, name, raw, digest, nct_id, why in batch:
+                if why is not None or raw is None or digest is None or nct_id is None:
+                    skipped.append(Skipped(index, name, why or "unreadable"))
+                    continue
+                records.append(_Record(nct_id, nct_id, orjson.loads(raw), archive.source, raw, digest))
+            done = batch[-1][0] + 1
+            with store.transaction():  # the batch, its judgement and the seed's progress
+                results = store.save_page(records, data_timestamp=archive.data_timestamp, run_id=run_id,
+                                          obligation=judge.obligation_columns)
+                for result in results:
+                    if result.status is StudyStatus.CHANGED:
+                        place(store, result, run_id)
+                        told.append(result)
+                    elif result.status is StudyStatus.ERROR:
+                        store.record_error(run_id, result.nct_id, f"{result.nct_id}: {result.error}")
+                        told.append(result)
+                    counts[result.status.value] += 1
+                for skip in skipped:
+                    store.record_error(run_id, None, skip.line())
+                counts["skipped"] = len(skipped)
+                store.seed_advance(zip_id, done, counts,
+                                   finished_run=run_id if done >= count else None)
+            del records, results
+            for key, value in counts.items():
+                this_run[key] += value
+            for skip in skipped:
+                if on_skip:
+                    on_skip(skip)
+            for result in told:
+                if on_outcome:
+                    on_outcome(outcome_of(store, result) if result.status is StudyStatus.CHANGED else StudyOutcome(
+                        result.nct_id, result.status, result.version, error=result.error))
+            if on_progress:
+                on_progress(done, count)
+        with store.transaction():  # (an archive of no members has no batch to say so)
+            store.seed_advance(zip_id, count, _no_counts(), finished_run=run_id)
+    except RegsyncError as exc:
+        reader.close()
+        store.record_error(run_id, None, str(exc))
+        store.finish_run(run_id, RunOutcome.FAILED, mode="seed", counts=this_run, duration=clock() - started)
+        raise
+    except BaseException:
+        reader.close()
+        store.finish_run(run_id, RunOutcome.INTERRUPTED, mode="seed", counts=this_run,
+                         duration=clock() - started)
+        raise
+    finally:
+        if gc_was:
+            gc.enable()
+    reader.close()
+    final = store.seed_progress(zip_id)
+    assert final is not None
+    # A record the store refused is a study not stored: partial, as a sync's failed study. A
+    # member that is no study record names nothing a run could retry (see README "Seeding").
+    outcome = RunOutcome.PARTIAL if this_run["error"] else RunOutcome.OK
+    store.finish_run(run_id, outcome, mode="seed", complete=outcome is RunOutcome.OK,
+                     data_timestamp=archive.data_timestamp, counts=this_run, duration=clock() - started)
+    return SeedReport(run_id, outcome, archive, count, _counts(final), resumed_at=resumed_at)
+
+
+def _counts(progress: dict[str, Any]) -> dict[str, int]:
+    return {"new": int(progress["new_studies"]), "changed": int(progress["changed"]),
+            "unchanged": int(progress["unchanged"]), "skipped": int(progress["skipped"]),
+            "error": int(progress["errors"])}
