@@ -76,13 +76,14 @@ class Skipped:
 
 
 def _no_counts() -> dict[str, int]:
-    return {"new": 0, "changed": 0, "unchanged": 0, "skipped": 0, "error": 0}
+    return {"new": 0, "changed": 0, "unchanged": 0, "skipped": 0, "error": 0, "older": 0}
 
 
 @dataclass(frozen=True)
 class SeedReport:
     """How a seed went. ``counts`` are the whole seed's (this run and the runs it continues):
-    new, changed, unchanged, skipped (members), error (records the store refused)."""
+    new, changed, unchanged, skipped (members), error (records the store refused), older
+    (records posted before the version already stored: an older file never rolls a study back)."""
 
     run_id: int
     outcome: RunOutcome
@@ -107,6 +108,8 @@ class SeedReport:
         line = (f"seeded {_count(self.studies, 'study', 'studies')} from {a.name}{dated}: {c['new']:,} new, "
                 f"{c['changed']:,} changed, {c['unchanged']:,} unchanged, "
                 f"{_count(c['skipped'], 'member', 'members')} skipped")
+        if c["older"]:
+            line += f", {c['older']:,} older than the version stored (kept as stored)"
         if c["error"]:
             line += f", {_count(c['error'], 'record', 'records')} not stored"
         if self.resumed_at:
@@ -328,6 +331,7 @@ def run_seed(
                     continue
                 records.append(_Record(nct_id, nct_id, orjson.loads(raw), archive.source, raw, digest))
             done = batch[-1][0] + 1
+            records, counts["older"] = _not_older(store, records)
             with store.transaction():  # the batch, its judgement and the seed's progress
                 results = store.save_page(records, data_timestamp=archive.data_timestamp, run_id=run_id,
                                           obligation=judge.obligation_columns)
@@ -382,7 +386,29 @@ def run_seed(
     return SeedReport(run_id, outcome, archive, count, _counts(final), resumed_at=resumed_at)
 
 
+def _not_older(store: Store, records: list[_Record]) -> tuple[list[_Record], int]:
+    """``records`` without those posted before the version stored of their study, and how many
+    those were: a file older than what a sync (or a newer file) stored must not make an older
+    record the study's current version. Dates are ISO (YYYY-MM-DD), compared as text."""
+    stored = store.posted_dates([r.nct_id for r in records])
+    if not stored:
+        return records, 0
+    kept = []
+    for r in records:
+        posted = _posted(r.record)
+        if posted is not None and r.nct_id in stored and posted < stored[r.nct_id]:
+            continue
+        kept.append(r)
+    return kept, len(records) - len(kept)
+
+
+def _posted(record: dict[str, Any]) -> str | None:
+    status = (record.get("protocolSection") or {}).get("statusModule") or {}
+    when = (status.get("lastUpdatePostDateStruct") or {}).get("date") if isinstance(status, dict) else None
+    return when if isinstance(when, str) and when else None
+
+
 def _counts(progress: dict[str, Any]) -> dict[str, int]:
     return {"new": int(progress["new_studies"]), "changed": int(progress["changed"]),
             "unchanged": int(progress["unchanged"]), "skipped": int(progress["skipped"]),
-            "error": int(progress["errors"])}
+            "error": int(progress["errors"]), "older": int(progress["older"])}

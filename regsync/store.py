@@ -703,11 +703,22 @@ class Store:
         self.conn.execute(
             """UPDATE seed_progress SET done = ?, new_studies = new_studies + ?, changed = changed + ?,
                    unchanged = unchanged + ?, skipped = skipped + ?, errors = errors + ?,
-                   finished_run = COALESCE(?, finished_run)
+                   older = older + ?, finished_run = COALESCE(?, finished_run)
                WHERE zip = ?""",
             [done, counts.get("new", 0), counts.get("changed", 0), counts.get("unchanged", 0),
-             counts.get("skipped", 0), counts.get("error", 0), finished_run, zip_id],
+             counts.get("skipped", 0), counts.get("error", 0), counts.get("older", 0), finished_run, zip_id],
         )
+
+    def posted_dates(self, nct_ids: Sequence[str]) -> dict[str, str]:
+        """The lastUpdatePostDate of each stored study of ``nct_ids`` that has one."""
+        found: dict[str, str] = {}
+        for start in range(0, len(nct_ids), 500):
+            chunk = list(nct_ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(
+                f"SELECT nct_id, last_update_post_date FROM studies WHERE nct_id IN ({marks}) "
+                "AND last_update_post_date IS NOT NULL", chunk).fetchall())
+        return found
 
     # -- a backfill's progress (issue 20 item 3) ------------------------------------------
 

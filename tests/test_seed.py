@@ -301,3 +301,21 @@ def test_after_a_seed_the_whole_registry_watch_syncs_only_what_changed(fake_api,
     fetched = [r for r in registry.requests if "filter.ids" in r.query]
     assert [sorted(r.query["filter.ids"][0].split(",")) for r in fetched] == [sorted(set(ids) | set(posted_since))]
     assert len(registry.requests) == 3  # /version, what was updated, the updated records
+
+
+def test_an_older_file_never_rolls_a_study_back(tmp_path, run, db_path):
+    records = load_fixtures()
+    newer = [mutate(r, "2026-10-01") if i in (0, 2) else r for i, r in enumerate(records)]
+    assert run("seed", str(build_zip(tmp_path / "new.zip", newer, when=(2026, 10, 2, 9, 0, 0)))).exit_code == 0
+    before = versions(db_path)
+
+    # The file of a month earlier: studies 0 and 2 as they were before their edit.
+    result = run("seed", str(build_zip(tmp_path / "old.zip", records)))
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "seeded 4 studies from old.zip (2026-09-04): 0 new, 0 changed, 4 unchanged, 0 members skipped, "
+        "2 older than the version stored (kept as stored)\n"
+    )
+    assert versions(db_path) == before
+    assert rows(db_path, "SELECT older FROM seed_progress ORDER BY first_run") == [(0,), (2,)]

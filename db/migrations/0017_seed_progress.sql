@@ -15,6 +15,7 @@ CREATE TABLE seed_progress (
     unchanged INTEGER NOT NULL DEFAULT 0,
     skipped INTEGER NOT NULL DEFAULT 0,   -- members that are not study records
     errors INTEGER NOT NULL DEFAULT 0,    -- study records the store refused
+    older INTEGER NOT NULL DEFAULT 0,     -- records older than the version stored (left as stored)
     first_run INTEGER,                    -- the run that began it
     finished_run INTEGER                  -- the run that read its last member (NULL: not yet)
 );
