@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from regsync.history import HistoryReport, StudyHistory
     from regsync.notify import Settings
     from regsync.obligations import BecameOverdue
+    from regsync.sentinel import Finding
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +353,9 @@ class RunReport:
     # Listings that stopped short of the registry's totalCount: one line each
     # ("received 1,000 of 3,454 studies for query ..."); the run is incomplete.
     shortfalls: tuple[str, ...] = ()
+    # Structural changes the registry made across a large share of the run's studies, each
+    # said once ("the registry changed ... in 1,234 studies"), not flagged per study.
+    registry_changes: tuple[Finding, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -483,7 +487,7 @@ def run_sync(
         failures = tuple(notifying.deliver_pending(store, notify, now=wall(), clock=clock))
     return RunReport(report.run_id, report.mode, report.outcome, report.data_timestamp, report.counts,
                      report.requests, overdue, run.history_report, failures, tuple(run.query_matches),
-                     tuple(run.shortfalls))
+                     tuple(run.shortfalls), tuple(run.registry_changes))
 
 
 class _Run:
@@ -518,6 +522,7 @@ class _Run:
         self.requests_before = client.requests
         self.query_matches: list[QueryMatch] = []
         self.shortfalls: list[str] = []
+        self.registry_changes: list[Finding] = []
         # Records the run's notifications in the outbox, in the transaction that records how
         # the run ended: a run recorded as ended has its messages recorded, none sent yet.
         self.announce: Callable[[int], None] | None = None
@@ -539,6 +544,8 @@ class _Run:
             updated = self._updated_since(plan.since, plan.watched) if plan.since else set()
             self._fetch(plan.fetch_list(updated=updated, newcomers=newcomers))
             self._fill_in()
+            self._registry_sentinel()
+            self._tell_held()
             self._not_attempted()
         except RegsyncError as exc:
             # The run as a whole could not go on (the registry would not say what changed):
@@ -723,8 +730,10 @@ class _Run:
             if result.status is StudyStatus.ERROR:
                 # One record the store could not take (a malformed value): its error alone.
                 self._error(result.nct_id, result.error or "record not stored")
-            elif result.status is StudyStatus.CHANGED and self.history_client is not None:
-                self.held.append(result)  # told after the fill-in, with its final changes
+            elif result.status is StudyStatus.CHANGED:
+                # Told once the run is judged as a whole (the fill-in, the sentinel), with its
+                # final changes.
+                self.held.append(result)
             else:
                 self._tell(self._outcome(result))
 
@@ -778,14 +787,25 @@ class _Run:
         )
 
     def _fill_in(self) -> None:
-        """The registry versions regsync missed, for every study owed them; then the changed
-        studies are told, with the changes of their chains as they now stand."""
+        """The registry versions regsync missed, for every study owed them."""
         if self.history_client is not None:
             due = self.store.history_due()
             if due:
                 from regsync.history import fill_in
 
                 self.history_report = fill_in(self.store, self.history_client, due, run_id=self.run_id)
+
+    def _registry_sentinel(self) -> None:
+        """Structural changes the registry made across the run's studies (regsync.sentinel):
+        recorded once as the registry's, before any changed study is told or notified."""
+        fetched = sum(self.counts[s] for s in (StudyStatus.NEW, StudyStatus.CHANGED, StudyStatus.UNCHANGED))
+        self.registry_changes = judge.registry_sentinel(
+            self.store, self.run_id, [r.nct_id for r in self.held], fetched + len(self.held)
+        )
+
+    def _tell_held(self) -> None:
+        """The changed studies, with the changes of their chains as they now stand; then what
+        the fill-in found."""
         held, self.held = self.held, []
         for result in held:
             self._tell(self._outcome(result))
