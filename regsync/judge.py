@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -182,9 +182,14 @@ def registry_sentinel(store: Store, run_id: int, nct_ids: Iterable[str], fetched
         return found
     registry = {f.signature for f in found}
     updates: list[tuple[int, Change]] = []
-    for _, pair in store.run_pairs(run_id, ids):
-        relabelled = sentinel.relabel([c for _, c in pair], registry)
+    studies: dict[sentinel.Signature, set[str]] = {sig: set() for sig in registry}
+    for nct_id, pair in store.run_pairs(run_id, ids):
+        relabelled, applied = sentinel.relabel_pair([c for _, c in pair], registry)
         updates += [(change_id, new) for (change_id, old), new in zip(pair, relabelled) if new != old]
+        for sig in applied:
+            studies[sig].add(nct_id)
+    # Said with the studies it was recorded for (a study the sponsor edited too included).
+    found = [replace(f, studies=len(studies[f.signature])) for f in found]
     with store.transaction():
         store.record_registry_changes(run_id, [
             (f.signature.path, str(f.signature.shape), f.signature.detail, f.studies, f.fetched) for f in found

@@ -255,11 +255,17 @@ def detect(
 def relabel(changes: Sequence[Change], registry: Collection[Signature]) -> list[Change]:
     """``changes`` (one pair's) with each change that is only structural, and only by
     signatures in ``registry``, recorded as the registry's; the others as they were."""
+    return relabel_pair(changes, registry)[0]
+
+
+def relabel_pair(changes: Sequence[Change], registry: Collection[Signature]) -> tuple[list[Change], set[Signature]]:
+    """``relabel``, and the signatures it relabelled changes for."""
     if not registry or not changes:
-        return list(changes)
+        return list(changes), set()
     found = signatures(changes)
     fired = registry_rule(RULE)
-    out = []
+    out: list[Change] = []
+    applied: set[Signature] = set()
     for change, sigs, pure in zip(changes, found.per_change, found.pure):
         if pure and sigs and all(s in registry for s in sigs):
             what = "; ".join(s.text() for s in sorted(sigs))
@@ -268,5 +274,6 @@ def relabel(changes: Sequence[Change], registry: Collection[Signature]) -> list[
                 milestone=fired.milestone, context=None, delta_days=None, delta_months=None,
                 summary=f"Registry-side change: {what}",
             )
+            applied |= sigs
         out.append(change)
-    return out
+    return out, applied
