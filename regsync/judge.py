@@ -188,8 +188,11 @@ def registry_sentinel(store: Store, run_id: int, nct_ids: Iterable[str], fetched
         updates += [(change_id, new) for (change_id, old), new in zip(pair, relabelled) if new != old]
         for sig in applied:
             studies[sig].add(nct_id)
-    # Said with the studies it was recorded for (a study the sponsor edited too included).
-    found = [replace(f, studies=len(studies[f.signature])) for f in found]
+    # Said with the studies it was recorded for (a study the sponsor edited too included);
+    # one whose every change also edited a value was recorded for none: nothing to say.
+    found = [replace(f, studies=len(studies[f.signature])) for f in found if studies[f.signature]]
+    if not found:
+        return found
     with store.transaction():
         store.record_registry_changes(run_id, [
             (f.signature.path, str(f.signature.shape), f.signature.detail, f.studies, f.fetched) for f in found

@@ -4,8 +4,9 @@
 IDs or not, ``--force``, ``--full``), what the store holds (watchlist, query watches, stored
 studies, the last complete run) and the registry's ``dataTimestamp``. ``run_sync`` executes
 it: it asks the client for the records, has the store save them a page per transaction, tells
-an observer about each study as soon as it is stored, and returns the run's report. The
-library never prints.
+an observer about each new or unchanged study as soon as it is stored and about each changed
+one once the run is judged as a whole (the fill-in, regsync.sentinel's registry-change check),
+and returns the run's report. The library never prints.
 """
 
 from __future__ import annotations
@@ -437,10 +438,10 @@ def run_sync(
     ``default_ids``; return the report. ``store`` must be open for writing.
 
     ``on_outcome`` hears about each study once it is stored (a page commits before its
-    studies are told), ``on_progress`` how many studies are done out of how many. A failure
-    of the run as a whole (the registry would not say what changed) is recorded as failed
-    and raised; an interruption (Ctrl-C, any unexpected error) is recorded as interrupted
-    and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the
+    studies are told; a changed study once the run is judged as a whole), ``on_progress``
+    how many studies are done out of how many. A failure of the run as a whole (the
+    registry would not say what changed) is recorded as failed and raised; an interruption
+    (Ctrl-C, any unexpected error) is recorded as interrupted and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the
     run; ``command`` is what the ledger calls it (``regsync status`` shows it: "sync",
     "watch add --sync", ...).
 
@@ -448,11 +449,13 @@ def run_sync(
     version placed in its study's chain and judged in the same transaction; then, with
     ``history`` (a HistoryClient), the registry versions regsync missed of every changed
     study filled in (regsync.history; owed ones from an earlier run too), a refusal being
-    one warning in ``report.history``; then the changed studies told with their final
-    changes; then trials whose results became overdue on ``today`` (default: today, UTC)
-    noted once (``report.overdue``); then, with ``notify``, the run's findings recorded in
-    the outbox in the transaction that records how the run ended, and what the outbox holds
-    that is due delivered, older runs' messages first (``report.notify_failures``). ``now``
+    one warning in ``report.history``; then the structural changes the registry made
+    across a large share of the run's studies recorded as the registry's, once
+    (``report.registry_changes``, regsync.sentinel); then the changed studies told with
+    their final changes; then trials whose results became overdue on ``today`` (default:
+    today, UTC) noted once (``report.overdue``); then, with ``notify``, the run's findings
+    recorded in the outbox in the transaction that records how the run ended, and what the
+    outbox holds that is due delivered, older runs' messages first (``report.notify_failures``). ``now``
     (UTC, default the system's) dates the outbox and its back-off: retries are recorded,
     never slept.
     """

@@ -311,3 +311,27 @@ def test_relabel_takes_only_changes_that_are_nothing_but_registry_changes():
     assert (out[0].path, out[0].old, out[0].new) == (GONE.path, GONE.old, GONE.new)  # what changed is kept
     assert relabel([GONE, COME], set()) == [GONE, COME]
     assert relabel([GONE], {RENAME}) == [GONE]  # half a rename is a field dropped, not this signature
+
+
+def _type_dropped_and_date_moved(record: dict) -> dict:
+    new = copy.deepcopy(record)
+    start = new["protocolSection"]["statusModule"]["startDateStruct"]
+    start.pop("type", None)
+    start["date"] = "2031-01"
+    return new
+
+
+def test_a_registry_wide_change_mixed_with_a_value_edit_in_every_study_is_judged_as_usual(
+    fake_api, run, studies, db_path
+):
+    """Every start date loses its type (the registry's; 38 of the 60 have one: enough to be
+    registry-wide) but each date moved too: no change is only the registry's, so nothing is
+    recorded or said as the registry's."""
+    assert sum("type" in s["protocolSection"]["statusModule"]["startDateStruct"] for s in studies) == 38
+    server, ids = _reshape(fake_api, run, studies, _type_dropped_and_date_moved)
+    result = run("sync", "--quiet", *ids, api_url=server.url)
+    assert result.exit_code == 0
+    assert "note:" not in result.stderr and len(result.stdout.splitlines()) == 60
+    assert {r[2] for r in _stored(db_path) if r[1].endswith("startDateStruct")} == {"dates"}
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM registry_changes").fetchone() == (0,)
