@@ -552,6 +552,8 @@ def sync(obj, nct_ids, as_json, quiet, force, full, wait, timeout, retries, max_
             sys.stdout.flush()
             if progress:
                 progress.close()
+    for finding in report.registry_changes:  # once per run, --quiet and --json too: news, not a study's
+        click.echo(f"note: {finding.line()}", err=True)
     for line in report.shortfalls:  # a listing cut short: never a quiet success (exit 1)
         click.echo(f"error: {line}", err=True)
     if report.history is not None and report.history.stopped:
@@ -655,6 +657,8 @@ def _print_outcome(outcome, *, as_json: bool, quiet: bool, progress) -> None:
     reported_before = outcome.status == "removed" and outcome.removed_since
     if quiet and (outcome.status == "unchanged" or reported_before) and not back:
         return  # a removal already reported stays quiet
+    if quiet and outcome.status == "changed" and outcome.summary.registry_only:
+        return  # the registry's own change: said once for the run (report.registry_changes)
     if progress:
         progress.clear()
     if as_json:

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from regsync.errors import UsageError
-from regsync.model import Change, ChangeSummary, Severity, StoredChange, label_value, sort_changes, summarize
+from regsync.model import Category, Change, ChangeSummary, Severity, StoredChange, label_value, sort_changes, summarize
 from regsync.store import Store
 from regsync.text import printable, trunc
 from regsync.urls import REGISTRY, history_url, study_url
@@ -228,7 +228,8 @@ def collect(
         nct_ids=nct_ids or None, categories=categories or None,
         severities=[s.value for s in Severity.at_or_above(severity)],
     )
-    entries = group_changes(rows, store)
+    # The registry's structural changes (regsync.sentinel) are not news of any study.
+    entries = group_changes((r for r in rows if r.change.category is not Category.REGISTRY), store)
     # Newest news first: a version read from the registry's history counts from when it was
     # posted, so a backfill of 2018's versions never pushes this week's edits out of the feed.
     entries.sort(key=lambda e: (e.nct_id, -e.to_version))

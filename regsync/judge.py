@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from regsync import chain
+from regsync import chain, sentinel
 from regsync.model import Change
 from regsync.errors import RegsyncError
 from regsync.store import Store, ValueRefused, utcnow
@@ -111,6 +111,7 @@ def settle(
             store.set_current_label(nct_id, {v: name for v, _, name in places})
         result.labels = {v: name for v, _, name in places}
         records: dict[int, dict[str, Any]] = {}
+        registry = _RegistryChanges(store, nct_id)
 
         def record(version: int) -> dict[str, Any]:
             if version not in records:
@@ -124,6 +125,8 @@ def settle(
                 continue
             try:
                 changes = differ(record(previous), record(version)) if previous else []
+                if changes and (known := registry.between(previous, version)):
+                    changes = sentinel.relabel(changes, known)
                 if rejudge and row.get("judged_prev") == previous and _same(store, nct_id, version, previous, changes):
                     continue
                 with store.savepoint():
@@ -140,6 +143,64 @@ def settle(
                 continue
             result.judged.append(version)
     return result
+
+
+class _RegistryChanges:
+    """The registry's structural changes recorded (regsync.sentinel) that a pair of a
+    study's versions straddles: found by a run after its older version was stored and no
+    later than its newer one. Read once per settle, and only when a pair is judged."""
+
+    def __init__(self, store: Store, nct_id: str):
+        self.store, self.nct_id = store, nct_id
+        self.known: list[tuple[sentinel.Signature, int]] | None = None
+        self.runs: dict[int, int] | None = None
+
+    def between(self, older: int, newer: int) -> frozenset[sentinel.Signature]:
+        if self.known is None:
+            self.known = [
+                (sentinel.Finding.from_row(r).signature, int(r["run_id"])) for r in self.store.registry_changes()
+            ]
+        if not self.known:
+            return frozenset()
+        if self.runs is None:
+            self.runs = self.store.version_runs(self.nct_id)
+        a, b = self.runs.get(older, 0), self.runs.get(newer, 0)
+        return frozenset(sig for sig, run in self.known if a < run <= b)
+
+
+def registry_sentinel(store: Store, run_id: int, nct_ids: Iterable[str], fetched: int) -> list[sentinel.Finding]:
+    """The whole-batch decision of regsync.sentinel over what run ``run_id`` judged (a sync,
+    a seed: any batch of stored versions): the pairs of ``nct_ids`` it stored (their older
+    version from before it), ``fetched`` the studies it fetched, new and unchanged ones
+    included. Each structural change found registry-wide is recorded once for the run (the
+    judge consults that record from then on: reclassify keeps it) and the run's changes
+    that are nothing but such changes are relabelled as the registry's, in one transaction.
+    Call it before anything reads the run's changes to tell them (lines, notifications)."""
+    ids = list(dict.fromkeys(nct_ids))
+    found = sentinel.detect(((n, [c for _, c in pair]) for n, pair in store.run_pairs(run_id, ids)), fetched)
+    if not found:
+        return found
+    registry = {f.signature for f in found}
+    updates: list[tuple[int, Change]] = []
+    studies: dict[sentinel.Signature, set[str]] = {sig: set() for sig in registry}
+    for nct_id, pair in store.run_pairs(run_id, ids):
+        relabelled, applied = sentinel.relabel_pair([c for _, c in pair], registry)
+        updates += [(change_id, new) for (change_id, old), new in zip(pair, relabelled) if new != old]
+        for sig in applied:
+            studies[sig].add(nct_id)
+    # Said with the studies it was recorded for (a study the sponsor edited too included);
+    # one whose every change also edited a value was recorded for none: nothing to say.
+    found = [replace(f, studies=len(studies[f.signature])) for f in found if studies[f.signature]]
+    if not found:
+        return found
+    with store.transaction():
+        store.record_registry_changes(run_id, [
+            (f.signature.path, str(f.signature.shape), f.signature.detail, f.studies, f.fetched) for f in found
+        ])
+        store.relabel_changes(updates)
+    for finding in found:
+        log.info("%s", finding.line())
+    return found
 
 
 def _same(store: Store, nct_id: str, version: int, previous: int, changes: list[Change]) -> bool:

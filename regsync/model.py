@@ -79,6 +79,7 @@ class Category(StrEnum):
     LOCATIONS = "locations"
     REFERENCES = "references"
     IPD = "ipd"
+    REGISTRY = "registry"  # a structural change the registry made across studies (regsync.sentinel)
     ADMIN = "admin"
 
     @property
@@ -268,11 +269,18 @@ class ChangeSummary:
     max_severity: Severity | None  # of the flagged changes; None when there are none
     admin_count: int
     total: int
+    registry_count: int = 0  # structural changes the registry made across studies (regsync.sentinel)
 
     @property
     def protocol_change(self) -> bool:
         """False when every change is registry bookkeeping."""
         return bool(self.flagged)
+
+    @property
+    def registry_only(self) -> bool:
+        """Every change is the registry's structural change, none the sponsor's: said once
+        for the run, so a cron line (``sync --quiet``) leaves the study out."""
+        return self.total > 0 and self.registry_count == self.total
 
     @property
     def milestones(self) -> list[str]:
@@ -282,6 +290,8 @@ class ChangeSummary:
         """``status (milestone: RECRUITING), dates`` for a changed study."""
         if not self.total:
             return "reordered only (no content change)"
+        if self.registry_only:
+            return "registry-side change only (not the sponsor's)"
         if not self.categories:
             return "no protocol change"
         return ", ".join(
@@ -314,6 +324,7 @@ def summarize(changes: Iterable[Change]) -> ChangeSummary:
         max_severity=Severity.max(c.severity for c in flagged),
         admin_count=sum(1 for c in every if not c.flagged),
         total=len(every),
+        registry_count=sum(1 for c in every if c.category is Category.REGISTRY),
     )
 
 

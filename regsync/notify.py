@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from regsync.feed import VersionChanges, group_changes
-from regsync.model import Severity, sort_changes
+from regsync.model import Category, Severity, sort_changes
 from regsync.store import TIME_FORMAT, Store
 
 log = logging.getLogger(__name__)
@@ -154,8 +154,9 @@ def redact(url: str) -> str:
 
 
 def findings(store: Store, run_id: int) -> list[VersionChanges]:
-    """The study versions stored by run ``run_id`` with their changes (all severities)."""
-    return group_changes(store.changes_of_run(run_id), store)
+    """The study versions stored by run ``run_id`` with their changes (all severities), but
+    never the registry's own structural changes (regsync.sentinel: said once, not per study)."""
+    return group_changes((c for c in store.changes_of_run(run_id) if c.change.category is not Category.REGISTRY), store)
 
 
 def at_or_above(found: Sequence[VersionChanges], severity: Severity | str) -> list[VersionChanges]:

@@ -221,6 +221,11 @@ def status_text(
             lines.append(f"  run {r['id']} error: {err['error']}")
         if len(errors) > STATUS_ERRORS:
             lines.append(f"  run {r['id']}: {len(errors) - STATUS_ERRORS} more errors (status --json lists them)")
+    for r in runs:  # rare, and each one explains many versions: said for every run shown
+        for row in r.get("registry_changes") or ():
+            from regsync.sentinel import Finding
+
+            lines.append(f"  run {r['id']}: {Finding.from_row(row).line()}")
     for warning in clock_warnings or ():
         lines.append(f"clock: {warning}")
     return "\n".join(lines)

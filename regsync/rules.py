@@ -182,10 +182,24 @@ _OBLIGATION_TABLE: tuple[Rule, ...] = (
 )
 OBLIGATION_RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in _OBLIGATION_TABLE})
 
+# The rule of regsync.sentinel (not of the record diff): a change that is nothing but a
+# structural change the registry made across a large share of a run's studies.
+_REGISTRY_TABLE: tuple[Rule, ...] = (
+    Rule("registry.structure", C.REGISTRY, S.ADMIN, "a field the registry dropped, added, renamed or retyped across a large share of the studies one run fetched, their update dates unmoved (the registry_change thresholds): not the sponsor's edit, said once for the run"),
+)
+REGISTRY_RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in _REGISTRY_TABLE})
+
 
 def obligation_rule(rule_id: str) -> Rule:
     try:
         return OBLIGATION_RULES[rule_id]
+    except KeyError:
+        raise UnknownRule(f"no rule {rule_id!r} in regsync.rules") from None
+
+
+def registry_rule(rule_id: str) -> Rule:
+    try:
+        return REGISTRY_RULES[rule_id]
     except KeyError:
         raise UnknownRule(f"no rule {rule_id!r} in regsync.rules") from None
 
@@ -227,6 +241,13 @@ class Thresholds:
     reworded, not removed + added), when this share of one measure's words (at least two,
     unit words such as "percentage of participants" ignored) is in the other's measure or
     time frame."""
+    registry_change_studies: int = 50
+    """Fewest studies a run must fetch before a structural change they share is taken for the
+    registry's (fewer cannot tell a registry-wide change from a coincidence)."""
+    registry_change_share: float = 0.20
+    """Share of the studies a run fetched that must show the same structural change (a field
+    dropped, added, renamed or retyped at one path, their update dates unmoved) for it to be
+    recorded as the registry's change, not flagged per study."""
 
 
 THRESHOLDS = Thresholds()
@@ -253,7 +274,7 @@ def markdown() -> str:
         "| rule | category | severity | with first results | milestone | element | what |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in (*_TABLE, *_OBLIGATION_TABLE):
+    for r in (*_TABLE, *_OBLIGATION_TABLE, *_REGISTRY_TABLE):
         lines.append(
             f"| `{r.id}` | {r.category or 'any'} | {r.severity} | {r.reconciled or ''} "
             f"| {'yes' if r.milestone else ''} | {r.element or ''} | {r.description} |"

@@ -779,6 +779,7 @@ class Store:
                     "SELECT nct_id, error FROM run_errors WHERE run_id = ? ORDER BY rowid", [run["id"]]
                 )
             ]
+            run["registry_changes"] = self.registry_changes(run["id"])  # regsync.sentinel's findings
         return runs
 
     # studies and versions ---------------------------------------------------------------
@@ -1616,6 +1617,68 @@ class Store:
                 [nct_id, detail, utcnow(), run_id, noted_on],
             )
         return True
+
+    # registry-side changes (issue 23 item 4): regsync.sentinel decides, this stores ----------
+
+    def registry_changes(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        """The registry's structural changes recorded (by every run, or by ``run_id``), in
+        the order found: run_id, path, shape, detail, studies, fetched, detected_at."""
+        sql = "SELECT run_id, path, shape, detail, studies, fetched, detected_at FROM registry_changes"
+        if run_id is None:
+            return self._rows(sql + " ORDER BY id")
+        return self._rows(sql + " WHERE run_id = ? ORDER BY id", [run_id])
+
+    def record_registry_changes(self, run_id: int, rows: Sequence[tuple[str, str, str, int, int]]) -> None:
+        """(path, shape, detail, studies, fetched) found registry-wide by run ``run_id``."""
+        now = utcnow()
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO registry_changes (run_id, path, shape, detail, studies, fetched, detected_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, *row, now) for row in rows],
+            )
+
+    def version_runs(self, nct_id: str) -> dict[int, int]:
+        """The run that stored each of a study's versions (0: not known)."""
+        return {
+            int(v): int(r or 0)
+            for v, r in self.conn.execute("SELECT version, run_id FROM versions WHERE nct_id = ?", [nct_id])
+        }
+
+    def run_pairs(
+        self, run_id: int, nct_ids: Iterable[str], batch: int = 500
+    ) -> Iterator[tuple[str, list[tuple[int, Change]]]]:
+        """The judged pairs of these studies whose newer version run ``run_id`` stored and
+        whose older one an earlier run did: (NCT ID, [(change id, change)]) per pair, a
+        batch of studies at a time (through the changes' study index)."""
+        ids = list(dict.fromkeys(nct_ids))
+        for start in range(0, len(ids), batch):
+            part = ids[start:start + batch]
+            pairs: dict[tuple[str, int, int], list[tuple[int, Change]]] = {}
+            for r in self._rows(
+                f"""SELECT c.* FROM changes c
+                    JOIN versions v ON v.nct_id = c.nct_id AND v.version = c.to_version
+                    JOIN versions p ON p.nct_id = c.nct_id AND p.version = c.from_version
+                    WHERE c.nct_id IN ({','.join('?' * len(part))}) AND v.run_id = ? AND COALESCE(p.run_id, 0) < ?
+                    ORDER BY c.nct_id, c.to_version, c.id""",
+                [*part, run_id, run_id],
+            ):
+                pairs.setdefault((r["nct_id"], r["from_version"], r["to_version"]), []).append(
+                    (int(r["id"]), _read_change(r))
+                )
+            for (nct_id, _, _), changes in pairs.items():
+                yield nct_id, changes
+
+    def relabel_changes(self, rows: Sequence[tuple[int, Change]]) -> None:
+        """Stored changes (by id) take a new judgement of the same edit: category, severity,
+        rule, summary, milestone and context; where and what changed stay."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE changes SET category = ?, severity = ?, rule = ?, summary = ?, milestone = ?, context = ?, "
+                "delta_days = ?, delta_months = ? WHERE id = ?",
+                [(str(c.category), str(c.severity), c.rule, c.summary, int(bool(c.milestone)), c.context,
+                  c.delta_days, c.delta_months, change_id) for change_id, c in rows],
+            )
 
 
 class _Checkpointer:

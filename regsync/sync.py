@@ -4,8 +4,9 @@
 IDs or not, ``--force``, ``--full``), what the store holds (watchlist, query watches, stored
 studies, the last complete run) and the registry's ``dataTimestamp``. ``run_sync`` executes
 it: it asks the client for the records, has the store save them a page per transaction, tells
-an observer about each study as soon as it is stored, and returns the run's report. The
-library never prints.
+an observer about each new or unchanged study as soon as it is stored and about each changed
+one once the run is judged as a whole (the fill-in, regsync.sentinel's registry-change check),
+and returns the run's report. The library never prints.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from regsync.history import HistoryReport, StudyHistory
     from regsync.notify import Settings
     from regsync.obligations import BecameOverdue
+    from regsync.sentinel import Finding
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +372,9 @@ class RunReport:
     # Listings that stopped short of the registry's totalCount: one line each
     # ("received 1,000 of 3,454 studies for query ..."); the run is incomplete.
     shortfalls: tuple[str, ...] = ()
+    # Structural changes the registry made across a large share of the run's studies, each
+    # said once ("the registry changed ... in 1,234 studies"), not flagged per study.
+    registry_changes: tuple[Finding, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -503,10 +508,10 @@ def run_sync(
     ``default_ids``; return the report. ``store`` must be open for writing.
 
     ``on_outcome`` hears about each study once it is stored (a page commits before its
-    studies are told), ``on_progress`` how many studies are done out of how many. A failure
-    of the run as a whole (the registry would not say what changed) is recorded as failed
-    and raised; an interruption (Ctrl-C, any unexpected error) is recorded as interrupted
-    and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the
+    studies are told; a changed study once the run is judged as a whole), ``on_progress``
+    how many studies are done out of how many. A failure of the run as a whole (the
+    registry would not say what changed) is recorded as failed and raised; an interruption
+    (Ctrl-C, any unexpected error) is recorded as interrupted and raised. Either way, what was stored stays stored. ``clock`` (monotonic) times the
     run; ``command`` is what the ledger calls it (``regsync status`` shows it: "sync",
     "watch add --sync", ...).
 
@@ -514,11 +519,13 @@ def run_sync(
     version placed in its study's chain and judged in the same transaction; then, with
     ``history`` (a HistoryClient), the registry versions regsync missed of every changed
     study filled in (regsync.history; owed ones from an earlier run too), a refusal being
-    one warning in ``report.history``; then the changed studies told with their final
-    changes; then trials whose results became overdue on ``today`` (default: today, UTC)
-    noted once (``report.overdue``); then, with ``notify``, the run's findings recorded in
-    the outbox in the transaction that records how the run ended, and what the outbox holds
-    that is due delivered, older runs' messages first (``report.notify_failures``). ``now``
+    one warning in ``report.history``; then the structural changes the registry made
+    across a large share of the run's studies recorded as the registry's, once
+    (``report.registry_changes``, regsync.sentinel); then the changed studies told with
+    their final changes; then trials whose results became overdue on ``today`` (default:
+    today, UTC) noted once (``report.overdue``); then, with ``notify``, the run's findings
+    recorded in the outbox in the transaction that records how the run ended, and what the
+    outbox holds that is due delivered, older runs' messages first (``report.notify_failures``). ``now``
     (UTC, default the system's) dates the outbox and its back-off: retries are recorded,
     never slept.
     """
@@ -553,7 +560,7 @@ def run_sync(
         failures = tuple(notifying.deliver_pending(store, notify, now=wall(), clock=clock))
     return RunReport(report.run_id, report.mode, report.outcome, report.data_timestamp, report.counts,
                      report.requests, overdue, run.history_report, failures, tuple(run.query_matches),
-                     tuple(run.shortfalls))
+                     tuple(run.shortfalls), tuple(run.registry_changes))
 
 
 class _Run:
@@ -588,6 +595,7 @@ class _Run:
         self.requests_before = client.requests
         self.query_matches: list[QueryMatch] = []
         self.shortfalls: list[str] = []
+        self.registry_changes: list[Finding] = []
         # Records the run's notifications in the outbox, in the transaction that records how
         # the run ended: a run recorded as ended has its messages recorded, none sent yet.
         self.announce: Callable[[int], None] | None = None
@@ -611,6 +619,8 @@ class _Run:
             )
             self._fetch(plan.fetch_list(updated=updated, newcomers=newcomers))
             self._fill_in()
+            self._registry_sentinel()
+            self._tell_held()
             self._not_attempted()
         except RegsyncError as exc:
             # The run as a whole could not go on (the registry would not say what changed):
@@ -801,8 +811,10 @@ class _Run:
             if result.status is StudyStatus.ERROR:
                 # One record the store could not take (a malformed value): its error alone.
                 self._error(result.nct_id, result.error or "record not stored")
-            elif result.status is StudyStatus.CHANGED and self.history_client is not None:
-                self.held.append(result)  # told after the fill-in, with its final changes
+            elif result.status is StudyStatus.CHANGED:
+                # Told once the run is judged as a whole (the fill-in, the sentinel), with its
+                # final changes.
+                self.held.append(result)
             else:
                 self._tell(self._outcome(result))
 
@@ -813,14 +825,25 @@ class _Run:
         return outcome_of(self.store, result)
 
     def _fill_in(self) -> None:
-        """The registry versions regsync missed, for every study owed them; then the changed
-        studies are told, with the changes of their chains as they now stand."""
+        """The registry versions regsync missed, for every study owed them."""
         if self.history_client is not None:
             due = self.store.history_due()
             if due:
                 from regsync.history import fill_in
 
                 self.history_report = fill_in(self.store, self.history_client, due, run_id=self.run_id)
+
+    def _registry_sentinel(self) -> None:
+        """Structural changes the registry made across the run's studies (regsync.sentinel):
+        recorded once as the registry's, before any changed study is told or notified."""
+        fetched = sum(self.counts[s] for s in (StudyStatus.NEW, StudyStatus.CHANGED, StudyStatus.UNCHANGED))
+        self.registry_changes = judge.registry_sentinel(
+            self.store, self.run_id, [r.nct_id for r in self.held], fetched + len(self.held)
+        )
+
+    def _tell_held(self) -> None:
+        """The changed studies, with the changes of their chains as they now stand; then what
+        the fill-in found."""
         held, self.held = self.held, []
         for result in held:
             self._tell(self._outcome(result))

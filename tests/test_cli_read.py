@@ -148,7 +148,7 @@ def test_an_unknown_category_lists_the_valid_ones(three_versions, run, command):
     assert result.stderr == (
         "error: unknown category 'Nonsense'; one of: status, dates, enrollment, arms, interventions, outcomes, "
         "eligibility, design, results, obligations, documents, sponsor, oversight, conditions, description, "
-        f"identification, contacts, locations, references, ipd, admin (see: regsync {command} --help)\n"
+        f"identification, contacts, locations, references, ipd, registry, admin (see: regsync {command} --help)\n"
     )
 
 

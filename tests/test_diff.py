@@ -23,7 +23,7 @@ def test_vocabularies():
     assert [s.value for s in Severity] == ["critical", "major", "minor", "admin"]
     assert [k.value for k in Kind] == ["added", "removed", "changed", "renamed", "moved"]
     categories = list(Category)
-    assert categories[0] == "status" and categories[-1] == "admin" and len(categories) == 21  # + obligations (issue 13)
+    assert categories[0] == "status" and categories[-1] == "admin" and len(categories) == 22  # + obligations (issue 13), registry (issue 23)
 
 
 # --------------------------------------------------------------------------- keyed lists

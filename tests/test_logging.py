@@ -197,13 +197,14 @@ def test_log_file_is_the_full_story_of_a_run(fake, tmp_path):
         "INFO regsync.cli: run 1 ok: " + summary(5, new=5, mode="full", requests=3),
         asked(db, server.url.replace("http://", "http://***@"), "--log-file", str(log),
               options="--quiet " + defaults),
-        f"INFO regsync.cli: {changed} changed v1 -> v2 [critical]: status",
-        f"DEBUG regsync.cli: {changed}: critical status: Overall status: COMPLETED -> TERMINATED (no reason given)",
-        f"DEBUG regsync.cli: {changed}: minor status: Why stopped: funding",
         f"WARNING regsync.cli: {removed} removed: no longer returned by the registry (HTTP 404); stored versions kept",
         f"ERROR regsync.cli: {failing}: HTTP 503 (server error) after 1 attempt",
         f"DEBUG regsync.cli: {same} unchanged (v1)",
         f"DEBUG regsync.cli: {DEFAULT} unchanged (v1)",
+        # A changed study is told once the run is judged as a whole (regsync.sentinel).
+        f"INFO regsync.cli: {changed} changed v1 -> v2 [critical]: status",
+        f"DEBUG regsync.cli: {changed}: critical status: Overall status: COMPLETED -> TERMINATED (no reason given)",
+        f"DEBUG regsync.cli: {changed}: minor status: Why stopped: funding",
         "ERROR regsync.cli: run 2 partial: 5 studies: 0 new, 1 changed, 2 unchanged, 1 removed, 1 failed "
         "(full, 7 requests)",
     ]

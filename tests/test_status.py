@@ -15,7 +15,7 @@ DEFAULT = "NCT07240987"
 RUN_KEYS = {
     "id", "command", "pid", "started_at", "ended_at", "duration_seconds", "outcome", "mode",
     "complete", "data_timestamp", "studies_checked", "new_studies", "changed", "unchanged",
-    "new_versions", "errors", "requests", "error_messages", "versions_stored",
+    "new_versions", "errors", "requests", "error_messages", "versions_stored", "registry_changes",
 }
 
 
