@@ -815,6 +815,8 @@ def seed(obj, zip_path, download, keep, quiet, wait, timeout, retries, max_wait)
                 os.remove(temporary)
             except FileNotFoundError:
                 pass
+    for finding in report.registry_changes:  # once per seed, as a sync says it
+        click.echo(f"note: {finding.line()}", err=True)
     _log(INFO, "run %s %s: %s", report.run_id, report.outcome, report.summary())
     click.echo(report.summary())
     if report.outcome == "partial":  # a record the store refused: as a sync's failed study

@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from regsync import bulkzip, judge
+from regsync import bulkzip, judge, sentinel
 from regsync.client import MAX_RECORD_BYTES, record_nct_id
 from regsync.errors import BadArchive, RegsyncError
 from regsync.model import RunOutcome, StudyStatus
@@ -92,6 +92,8 @@ class SeedReport:
     counts: dict[str, int] = field(default_factory=_no_counts)
     resumed_at: int = 0  # members an earlier, interrupted run had stored
     seeded_before: int | None = None  # the run that seeded this very archive completely, if any
+    # Structural changes the registry made across the file's records (regsync.sentinel)
+    registry_changes: list[sentinel.Finding] = field(default_factory=list)
 
     @property
     def studies(self) -> int:
@@ -315,6 +317,9 @@ def run_seed(
     done = resumed_at
     this_run = _no_counts()
     reader = _ReaderProcess(archive.path, resumed_at)
+    # Changed studies are told once the whole file is stored and judged: a structural change
+    # the registry made across its records (regsync.sentinel) is found over all of them first.
+    held: list[SaveResult] = []
     gc_was = gc.isenabled()
     gc.disable()  # a batch is hundreds of parsed records: collections would scan them all, for nothing
     try:
@@ -355,9 +360,10 @@ def run_seed(
                 if on_skip:
                     on_skip(skip)
             for result in told:
-                if on_outcome:
-                    on_outcome(outcome_of(store, result) if result.status is StudyStatus.CHANGED else StudyOutcome(
-                        result.nct_id, result.status, result.version, error=result.error))
+                if result.status is StudyStatus.CHANGED:
+                    held.append(result)
+                elif on_outcome:
+                    on_outcome(StudyOutcome(result.nct_id, result.status, result.version, error=result.error))
             if on_progress:
                 on_progress(done, count)
         with store.transaction():  # (an archive of no members has no batch to say so)
@@ -376,6 +382,11 @@ def run_seed(
         if gc_was:
             gc.enable()
     reader.close()
+    fetched = this_run["new"] + this_run["changed"] + this_run["unchanged"]
+    found = judge.registry_sentinel(store, run_id, [r.nct_id for r in held], fetched)
+    for result in held:
+        if on_outcome:
+            on_outcome(outcome_of(store, result))
     final = store.seed_progress(zip_id)
     assert final is not None
     # A record the store refused is a study not stored: partial, as a sync's failed study. A
@@ -383,7 +394,8 @@ def run_seed(
     outcome = RunOutcome.PARTIAL if this_run["error"] else RunOutcome.OK
     store.finish_run(run_id, outcome, mode="seed", complete=outcome is RunOutcome.OK,
                      data_timestamp=archive.data_timestamp, counts=this_run, duration=clock() - started)
-    return SeedReport(run_id, outcome, archive, count, _counts(final), resumed_at=resumed_at)
+    return SeedReport(run_id, outcome, archive, count, _counts(final), resumed_at=resumed_at,
+                      registry_changes=found)
 
 
 def _not_older(store: Store, records: list[_Record]) -> tuple[list[_Record], int]:

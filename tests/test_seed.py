@@ -319,3 +319,33 @@ def test_an_older_file_never_rolls_a_study_back(tmp_path, run, db_path):
     )
     assert versions(db_path) == before
     assert rows(db_path, "SELECT older FROM seed_progress ORDER BY first_run") == [(0,), (2,)]
+
+
+def test_a_newer_file_with_a_registry_wide_rename_says_it_once_and_tells_only_the_sponsors_edits(
+        tmp_path, run, db_path):
+    import copy
+
+    from support.records import edit
+
+    records = list(synthesize(60))
+    assert run("seed", str(build_zip(tmp_path / "old.zip", records))).exit_code == 0
+    newer = []
+    for i, record in enumerate(records):
+        renamed = copy.deepcopy(record)
+        design = renamed["protocolSection"]["designModule"]
+        design["kind"] = design.pop("studyType")  # the registry's rename: no date moves
+        newer.append(edit(renamed, "2026-10-01", overallStatus="WITHDRAWN") if i in (4, 7) else renamed)
+
+    result = run("seed", str(build_zip(tmp_path / "new.zip", newer, when=(2026, 10, 2, 9, 0, 0))))
+
+    assert result.exit_code == 0, result.stderr
+    sponsors = sorted(newer[i]["protocolSection"]["identificationModule"]["nctId"] for i in (4, 7))
+    lines = result.stdout.splitlines()
+    assert sorted(line.split()[0] for line in lines[:-1]) == sponsors  # the renamed-only studies are quiet
+    assert lines[-1] == "seeded 60 studies from new.zip (2026-10-02): 0 new, 60 changed, 0 unchanged, 0 members skipped"
+    assert result.stderr.count("note: the registry changed protocolSection.designModule.studyType (renamed to kind) "
+                               "in 60 studies; recorded as a registry change, not flagged per study\n") == 1
+    assert rows(db_path, "SELECT DISTINCT category, severity FROM changes WHERE path LIKE '%studyType%' "
+                         "OR path LIKE '%kind%'") == [("registry", "admin")]
+    assert rows(db_path, "SELECT nct_id FROM changes WHERE category = 'status' ORDER BY nct_id") == [
+        (n,) for n in sponsors]
