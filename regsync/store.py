@@ -868,8 +868,9 @@ class Store:
                 results.append(result)
                 pending.append(rows)
             self._write_rows(pending, results, run_id, now)
-        if not self._trained_checked and not self.conn.in_transaction:
-            with self.transaction():  # its own: a caller's rollback cannot take it back
+            if not self._trained_checked:
+                # In the page's transaction (a sync's also holds the judgement): a rollback
+                # takes the dictionary back with the frames made with it (_forget_bodies).
                 self._train_dict()
         return results
 
