@@ -1129,7 +1129,11 @@ def history(obj, nct_id, as_json, as_of):
 @as_of_option
 @click.pass_obj
 def show(obj, nct_id, version, as_of):
-    """Print a stored record as JSON, as the registry gave it.
+    """Print the exact bytes the registry sent for a record.
+
+    Records read from the registry's history, or stored before regsync kept the registry's
+    bytes (schema 0016), are printed as the JSON regsync stored for them. A newline follows only on a
+    terminal, so that the output of a pipe is the registry's bytes and nothing else.
 
     Example:
 
@@ -1153,7 +1157,11 @@ def show(obj, nct_id, version, as_of):
         entry = known[-1]
     else:
         entry = timeline.find(nct_id, entries, "latest" if version is None else version)
-    click.echo(_dumps(store.record(nct_id, entry.version)))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(store.record_bytes(nct_id, entry.version))
+    if sys.stdout.isatty():
+        sys.stdout.buffer.write(b"\n")
+    sys.stdout.buffer.flush()
 
 
 @cli.command()

@@ -33,6 +33,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import ReadTimeoutError
 
 from regsync import DEFAULT_API_URL, __version__
+from regsync.bodies import record_spans
 from regsync.errors import ApiUnavailable, ApiUnreachable, BadResponse, ClientRefused, FetchError, InvalidNctId, NotTheApi, StudyNotFound
 from regsync.ids import normalize_nct_id
 from regsync.urls import origin, redact_url, split_credentials
@@ -110,6 +111,7 @@ class FetchedStudy:
     requested_id: str
     record: dict[str, Any]
     source: str  # the URL that answered (after redirects)
+    raw: bytes | None = None  # the exact bytes the registry sent for the record, when known
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class Page:
     next_page_token: str | None
     url: str  # the URL that answered
     total: int | None = None  # the registry's totalCount (asked with countTotal=true), if it said
+    body: bytes = b""  # the answer as sent: each record's exact bytes are cut from it
 
 
 @dataclass
@@ -215,7 +218,7 @@ class ApiClient:
             raise BadResponse(
                 f"{requested}: the registry returned the record of {actual} instead; nothing stored"
             )
-        return FetchedStudy(actual, requested, record, response.url)
+        return FetchedStudy(actual, requested, record, response.url, response.body)
 
     def get_version(self) -> dict[str, Any]:
         """``GET /version``: ``{"apiVersion": ..., "dataTimestamp": ...}``.
@@ -305,7 +308,8 @@ class ApiClient:
             # (one page in memory, not two).
             total = data.get("totalCount")
             box = [Page(data.get("studies", []), token, response.url,
-                        total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None)]
+                        total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
+                        response.body)]
             del response, data
             yield box.pop()
             if not token:
@@ -349,13 +353,14 @@ class ApiClient:
                     if ahead is not None:
                         self._prefetch({"filter.ids": ",".join(ahead)})
                         ahead = None
-                    found = [_match(record, wanted, page.url) for record in page.studies]
+                    raws = record_spans(page.body, page.studies)
+                    found = [_match(record, wanted, page.url, raw) for record, raw in zip(page.studies, raws)]
                     studies = [f for f in found if f is not None]
                     seen.update(f.requested_id for f in studies)
                     last = page.next_page_token is None
                     missing = tuple(i for i in batch if i not in seen) if last else ()
                     box = [BatchPage(tuple(batch), studies, page.url, last=last, missing=missing)]
-                    del page, found, studies  # the caller's reference is the only one
+                    del page, found, studies, raws  # the caller's reference is the only one
                     yield box.pop()
 
     def _prefetch(self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE) -> None:
@@ -921,7 +926,7 @@ def record_nct_id(record: dict[str, Any]) -> str | None:
         return None
 
 
-def _match(record: dict[str, Any], wanted: set[str], url: str) -> FetchedStudy | None:
+def _match(record: dict[str, Any], wanted: set[str], url: str, raw: bytes | None = None) -> FetchedStudy | None:
     """A record of a ``filter.ids`` answer, with the ID it was asked for (its own, or one of
     the old numbers it lists as aliases); None for a record nobody asked for."""
     try:
@@ -929,18 +934,18 @@ def _match(record: dict[str, Any], wanted: set[str], url: str) -> FetchedStudy |
     except (KeyError, TypeError):
         given = None
     if isinstance(given, str) and given in wanted:  # canonical, as asked: no need to normalise
-        return FetchedStudy(given, given, record, url)
+        return FetchedStudy(given, given, record, url, raw)
     nct_id = record_nct_id(record)
     if nct_id is None:
         log.warning("a batch answer contained a record without an nctId; ignored")
         return None
     if nct_id in wanted:
-        return FetchedStudy(nct_id, nct_id, record, url)
+        return FetchedStudy(nct_id, nct_id, record, url, raw)
     requested = next((a for a in record_aliases(record) if a in wanted), None)
     if requested is None:
         log.warning("batch answer contained %s, which was not asked for; ignored", nct_id)
         return None
-    return FetchedStudy(nct_id, requested, record, url)
+    return FetchedStudy(nct_id, requested, record, url, raw)
 
 
 def record_aliases(record: dict[str, Any]) -> list[str]:

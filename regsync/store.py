@@ -47,6 +47,8 @@ if TYPE_CHECKING:  # sqlite-utils is imported by writers only: read commands sta
     import sqlite_utils
     from sqlite_utils.migrations import Migrations
 
+    from regsync.bodies import Codec  # zstandard is imported on the first record read or written
+
 
 def _warn(message: str, *args: object) -> None:
     # logging is imported on the first warning (a writer's), not by every read command.
@@ -326,6 +328,11 @@ class Store:
         self._lock = lock
         self._db: sqlite_utils.Database | None = None
         self._checkpointer: _Checkpointer | None = None
+        self._codec: Codec | None = None
+        # Decoded records by (nct_id, version): (bytes, depth of its chain of deltas). Reading
+        # a study's versions one after the other decodes each frame once.
+        self._decoded: dict[tuple[str, int], tuple[bytes, int]] = {}
+        self._trained_checked = False  # body_dicts holds a dictionary, or training failed
 
     @property
     def writable(self) -> bool:
@@ -412,6 +419,7 @@ class Store:
                         # again whole, with its index.
                         conn.execute(f"DROP TABLE IF EXISTS {MIGRATIONS_TABLE}")
                     build_migrations().apply(store.db)
+            store.convert_pending()
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -459,6 +467,7 @@ class Store:
             try:
                 yield
             except BaseException:
+                self._forget_bodies()
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 raise
@@ -466,6 +475,7 @@ class Store:
         except sqlite3.Error as exc:
             # Disk full, I/O error, a lock held by another program: one line (exit 4, or 3
             # for the lock); the transaction is rolled back, what was stored before stays.
+            self._forget_bodies()
             if self.conn.in_transaction:
                 try:
                     self.conn.execute("ROLLBACK")
@@ -488,14 +498,22 @@ class Store:
         except sqlite3.OperationalError:
             raise
         except _VALUE_ERRORS as exc:
+            self._forget_bodies()
             self.conn.execute("ROLLBACK TO part")
             self.conn.execute("RELEASE part")
             raise ValueRefused(" ".join(f"{type(exc).__name__}: {exc}".split())[:200]) from None
         except BaseException:
+            self._forget_bodies()
             self.conn.execute("ROLLBACK TO part")
             self.conn.execute("RELEASE part")
             raise
         self.conn.execute("RELEASE part")
+
+    def _forget_bodies(self) -> None:
+        """What was decoded or trained may be rolled back with the rows: read it again."""
+        self._decoded.clear()
+        self._codec = None
+        self._trained_checked = False
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)
@@ -836,6 +854,7 @@ class Store:
             removed = self._removed_since([s.nct_id for s in studies])
             seq = run_id if run_id is not None else self._last_run_id()
             source_ids: dict[str, int] = {}  # one URL answers for a whole page
+            fresh: set[tuple[str, int]] = set()  # versions this page stores
             for fetched in studies:
                 nct_id = fetched.nct_id
                 state = known.get(nct_id)
@@ -858,12 +877,16 @@ class Store:
                         title, status, posted = _summary_fields(fetched.record)
                         if fetched.source not in source_ids:
                             source_ids[fetched.source] = self._source_id(fetched.source)
+                        # A delta against the study's current version, unless that one is
+                        # itself new on this page (its row is not written yet).
+                        base = previous if previous is not None and (nct_id, previous) not in fresh else None
+                        body, body_base = self._pack(nct_id, _raw_bytes(fetched), base)
+                        fresh.add((nct_id, version))
                         row = (
                             nct_id, version, now, digest, data_timestamp, source_ids[fetched.source],
                             fetched.requested_id if fetched.requested_id != nct_id else None, run_id,
-                            status, posted, getattr(fetched, "raw", None) or _dumps(fetched.record),
-                            _submitted(fetched.record),
-                            None if previous is not None else 0,
+                            status, posted, body, _submitted(fetched.record),
+                            None if previous is not None else 0, body_base, *_clear_columns(fetched.record),
                         )
                         o = None if obligation is None else obligation(fetched.record, now)
                         rows = _Rows(
@@ -889,6 +912,10 @@ class Store:
                 results.append(result)
                 pending.append(rows)
             self._write_rows(pending, results, run_id, now)
+            if not self._trained_checked:
+                # In the page's transaction (a sync's also holds the judgement): a rollback
+                # takes the dictionary back with the frames made with it (_forget_bodies).
+                self._train_dict()
         return results
 
     def _write_rows(
@@ -939,14 +966,15 @@ class Store:
                    checked_run = excluded.checked_run, removed_at = NULL""",
             [r.study for r in page if r.study is not None],
         )
-        # The record goes in as the bytes orjson made and becomes TEXT in SQLite (the
-        # CAST): no decoding to a Python str and re-encoding to UTF-8 on the way.
+        # The record goes in as its compressed bytes (regsync.bodies); ``record`` stays empty.
         conn.executemany(
-            """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
+            f"""INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
                    source, source_id, requested_id, run_id, overall_status,
-                   last_update_post_date, record, submitted, judged_prev, chain_pos, label)
-               VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?,
-                       CASE WHEN ?13 = 0 THEN 1 END, CASE WHEN ?13 = 0 THEN '1' END)""",
+                   last_update_post_date, body, submitted, judged_prev, chain_pos, label,
+                   body_base, {_CLEAR_NAMES}, record)
+               VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?,
+                       CASE WHEN ?13 = 0 THEN 1 END, CASE WHEN ?13 = 0 THEN '1' END,
+                       ?, {_CLEAR_MARKS}, '')""",
             [r.version for r in page if r.version is not None],
         )
         conn.executemany(_INSERT_OBLIGATION, [r.obligation for r in page if r.obligation is not None])
@@ -1094,16 +1122,165 @@ class Store:
 
     def record(self, nct_id: str, version: int | None = None) -> dict[str, Any]:
         """A stored record as the API returned it (default: the current version)."""
+        record: dict[str, Any] = orjson.loads(self.record_bytes(nct_id, version))
+        return record
+
+    def record_bytes(self, nct_id: str, version: int | None = None) -> bytes:
+        """A stored record's bytes, exactly as the registry sent them (default: the current
+        version). Records stored from the registry's history, or before regsync kept the
+        bytes, are the JSON regsync wrote for them."""
         if version is None:
             version = int(self.study(nct_id)["current_version"])
-        row = self.conn.execute(
-            "SELECT record FROM versions WHERE nct_id = ? AND version = ?", [nct_id, version]
-        ).fetchone()
-        if row is None:
+        found = self._raw(nct_id, version)
+        if found is None:
             last = self.study(nct_id)["current_version"]
             raise UnknownVersion(f"{nct_id} has no version {version} (versions 1-{last} are stored)")
-        record: dict[str, Any] = orjson.loads(row[0])
-        return record
+        return found[0]
+
+    # record bodies (regsync.bodies) ------------------------------------------------------
+
+    @property
+    def codec(self) -> Codec:
+        if self._codec is None:
+            from regsync.bodies import Codec
+
+            self._codec = Codec(self._dict_bytes)
+            row = self.conn.execute("SELECT id, data FROM body_dicts ORDER BY rowid DESC LIMIT 1").fetchone()
+            if row is not None:
+                self._codec.use_dict(int(row[0]), bytes(row[1]))
+        return self._codec
+
+    def _dict_bytes(self, dict_id: int) -> bytes | None:
+        row = self.conn.execute("SELECT data FROM body_dicts WHERE id = ?", [dict_id]).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _raw(self, nct_id: str, version: int, _depth: int = 0) -> tuple[bytes, int] | None:
+        """(bytes, depth of its chain of deltas) of a stored version; None if not stored."""
+        key = (nct_id, version)
+        found = self._decoded.get(key)
+        if found is not None:
+            return found
+        row = self.conn.execute(
+            "SELECT body_base, body, CASE WHEN body IS NULL THEN record END FROM versions "
+            "WHERE nct_id = ? AND version = ?", [nct_id, version],
+        ).fetchone()
+        if row is None:
+            return None
+        base, body, legacy = row
+        if body is None:  # stored before 0016 and not converted yet: the text as written then
+            found = (legacy.encode() if isinstance(legacy, str) else bytes(legacy), 0)
+        elif base is None:
+            found = (self.codec.unpack(body), 0)
+        else:
+            if _depth > 4 * _keyframe_every():
+                raise StoreError(f"the stored record of {nct_id} version {version} refers to itself")
+            under = self._raw(nct_id, int(base), _depth + 1)
+            if under is None:
+                raise StoreError(f"the stored record of {nct_id} version {version} lacks its base v{base}")
+            found = (self.codec.unpack(body, under[0]), under[1] + 1)
+        if len(self._decoded) >= 256:
+            self._decoded.clear()
+        self._decoded[key] = found
+        return found
+
+    def _pack(self, nct_id: str, data: bytes, base: int | None) -> tuple[bytes, int | None]:
+        """(frame, base version or None) for a version of ``nct_id`` whose bytes are ``data``:
+        a delta against stored version ``base`` while its chain is short enough."""
+        under = self._raw(nct_id, base) if base is not None else None
+        if under is None or under[1] + 1 >= _keyframe_every():
+            return self.codec.pack(data)[0], None
+        frame, delta = self.codec.pack(data, under[0])
+        return frame, base if delta else None
+
+    def convert_pending(self, batch: int = 200, progress: Callable[[int], None] | None = None) -> int:
+        """Store compressed every version still kept as text (written before schema 0016),
+        ``batch`` versions per transaction: a kill loses at most the batch in flight, and the
+        next writer's open goes on from there. The bytes read back are the text stored
+        before, exactly. Returns how many versions were converted."""
+        done = 0
+        while self.conn.execute("SELECT 1 FROM versions WHERE body IS NULL LIMIT 1").fetchone() is not None:
+            with self.transaction():
+                rows = self.conn.execute(
+                    "SELECT nct_id, version FROM versions WHERE body IS NULL ORDER BY nct_id, version LIMIT ?",
+                    [batch],
+                ).fetchall()
+                if not rows:
+                    return done
+                if done == 0:
+                    self._train_dict()
+                for nct_id, version in rows:
+                    self._convert(nct_id, int(version))
+            done += len(rows)
+            if progress is not None:
+                progress(done)
+        return done
+
+    def _convert(self, nct_id: str, version: int) -> None:
+        found = self._raw(nct_id, version)
+        assert found is not None
+        before = self.conn.execute(
+            "SELECT MAX(version) FROM versions WHERE nct_id = ? AND version < ?", [nct_id, version]
+        ).fetchone()[0]
+        body, base = self._pack(nct_id, found[0], before)
+        # The clear columns as the views read them from the record until now (json_extract).
+        extract = ", ".join(
+            f"{name} = CASE WHEN json_valid(record) THEN json_extract(record, '$.{'.'.join(path)}') END"
+            for name, path in _CLEAR
+        )
+        self.conn.execute(
+            f"UPDATE versions SET {extract}, body_base = ?, body = ?, record = '' WHERE nct_id = ? AND version = ?",
+            [base, body, nct_id, version],
+        )
+
+    def _train_dict(self) -> None:
+        """Train the dictionary first versions are compressed with, from a sample of the
+        store's own records, once the store holds enough of them (``bodies.DICT_SAMPLES``);
+        until then records are compressed without one. In the caller's transaction."""
+        from regsync import bodies
+
+        if self._trained_checked:
+            return
+        if self.conn.execute("SELECT 1 FROM body_dicts LIMIT 1").fetchone() is not None:
+            self._trained_checked = True
+            return
+        if int(self.conn.execute("SELECT COUNT(*) FROM versions").fetchone()[0]) < bodies.DICT_SAMPLES:
+            return
+        self._trained_checked = True
+        # Spread over the studies (random), first versions as a rule (whole, not deltas).
+        picked = self.conn.execute(
+            "SELECT nct_id, version FROM versions WHERE body_base IS NULL ORDER BY random() LIMIT ?",
+            [bodies.DICT_SAMPLES],
+        ).fetchall()
+        samples = [found[0] for n, v in picked if (found := self._raw(n, int(v))) is not None]
+        try:
+            dict_id, data = bodies.train(samples)
+        except Exception as exc:  # noqa: BLE001 - records too few or too alike: none, as before
+            _warn("no compression dictionary trained (%s); records are compressed without one", exc)
+            return
+        self.conn.execute(
+            "INSERT OR REPLACE INTO body_dicts (id, data, trained_at, samples) VALUES (?, ?, ?, ?)",
+            [dict_id, data, utcnow(), len(samples)],
+        )
+        self.codec.use_dict(dict_id, data)
+
+    def _rewrite_body(self, nct_id: str, version: int, data: bytes | None) -> None:
+        """Before version ``version``'s bytes change (``data``) or the row goes (None): the
+        versions stored as deltas against it are stored whole, so none loses its base."""
+        for (dependent,) in self.conn.execute(
+            "SELECT version FROM versions WHERE nct_id = ? AND body_base = ?", [nct_id, version]
+        ).fetchall():
+            found = self._raw(nct_id, int(dependent))
+            assert found is not None
+            self.conn.execute(
+                "UPDATE versions SET body = ?, body_base = NULL WHERE nct_id = ? AND version = ?",
+                [self.codec.pack(found[0])[0], nct_id, dependent],
+            )
+        if data is not None:
+            self.conn.execute(
+                "UPDATE versions SET body = ?, body_base = NULL, record = '' WHERE nct_id = ? AND version = ?",
+                [self.codec.pack(data)[0], nct_id, version],
+            )
+        self._decoded.clear()
 
     # the chain (regsync.chain orders it, regsync.judge and regsync.history write it) -------
 
@@ -1222,17 +1399,22 @@ class Store:
         """A version read from the registry's history, as a new row (source
         'registry-history'), not yet judged; its local version number."""
         now = utcnow()
-        version = self._top_version(nct_id) + 1
+        top = self._top_version(nct_id)
+        version = top + 1
         _, status, posted = _summary_fields(record)
+        # A delta against the version stored last: a backfill stores the registry's versions
+        # in its order, so that is most often the one before.
+        body, base = self._pack(nct_id, _dumps(record), top or None)
         self.conn.execute(
-            """INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
+            f"""INSERT INTO versions (nct_id, version, fetched_at, content_hash, data_timestamp,
                    source, source_id, requested_id, run_id, overall_status, last_update_post_date,
                    record, registry_version, registry_date, module_labels, norm_hash, submitted,
-                   in_history)
-               VALUES (?, ?, ?, ?, NULL, 'registry-history', NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)""",
-            [nct_id, version, now, content_hash(record), run_id, status, posted, _dumps(record).decode(),
+                   in_history, body_base, body, {_CLEAR_NAMES})
+               VALUES (?, ?, ?, ?, NULL, 'registry-history', NULL, NULL, ?, ?, ?, '', ?, ?, ?, ?, ?, 1,
+                       ?, ?, {_CLEAR_MARKS})""",
+            [nct_id, version, now, content_hash(record), run_id, status, posted,
              registry_version, registry_date, _dumps(list(module_labels)).decode(), norm_hash,
-             registry_date or _submitted(record)],
+             registry_date or _submitted(record), base, body, *_clear_columns(record)],
         )
         o = obligation(record, now) if obligation is not None else None
         if o:
@@ -1442,12 +1624,16 @@ class Store:
     def adopt(self, nct_id: str, version: int, into: int) -> None:
         """``version``, just stored from the API, is the registry-history version ``into``
         in other markup: its payload replaces that version's (one entry, both sources) and
-        the row ``version`` goes (it was never judged, nothing refers to it)."""
+        the row ``version`` goes (it was never judged, nothing refers to it). Both rows' bytes
+        change: versions stored as deltas against either are stored whole first."""
+        payload = self.record_bytes(nct_id, version)
+        self._rewrite_body(nct_id, version, None)
+        self._rewrite_body(nct_id, into, payload)
         self.conn.execute(
-            """UPDATE versions SET (fetched_at, content_hash, data_timestamp, source, source_id, requested_id,
-                   run_id, overall_status, last_update_post_date, record, in_history) =
+            f"""UPDATE versions SET (fetched_at, content_hash, data_timestamp, source, source_id, requested_id,
+                   run_id, overall_status, last_update_post_date, in_history, {_CLEAR_NAMES}) =
                    (SELECT fetched_at, content_hash, data_timestamp, source, source_id, requested_id, run_id,
-                           overall_status, last_update_post_date, record, 1
+                           overall_status, last_update_post_date, 1, {_CLEAR_NAMES}
                     FROM versions WHERE nct_id = ?1 AND version = ?2)
                WHERE nct_id = ?1 AND version = ?3""",
             [nct_id, version, into],
@@ -1474,19 +1660,18 @@ class Store:
     def export_studies(self) -> Iterator[dict[str, Any]]:
         """Each study (by NCT ID) with its current version's ``record`` (decoded)."""
         for row in self._stream(
-            """SELECT s.nct_id, s.current_version, s.current_label, s.first_seen, s.removed_at, v.record
-               FROM studies s JOIN versions v ON v.nct_id = s.nct_id AND v.version = s.current_version
-               ORDER BY s.nct_id"""
+            """SELECT s.nct_id, s.current_version, s.current_label, s.first_seen, s.removed_at
+               FROM studies s ORDER BY s.nct_id"""
         ):
-            row["record"] = orjson.loads(row["record"])
+            row["record"] = self.record(row["nct_id"], row["current_version"])
             yield row
 
     def export_versions(self) -> Iterator[dict[str, Any]]:
         """Every stored version (by NCT ID, then the chain's order) with its ``record`` (decoded)."""
         for row in self._stream(
-            "SELECT nct_id, version, overall_status, record FROM versions ORDER BY nct_id, chain_pos, version"
+            "SELECT nct_id, version, overall_status FROM versions ORDER BY nct_id, chain_pos, version"
         ):
-            row["record"] = orjson.loads(row["record"])
+            row["record"] = self.record(row["nct_id"], row["version"])
             yield row
 
     def export_changes(self) -> Iterator[dict[str, Any]]:
@@ -1520,9 +1705,9 @@ class Store:
         """(nct_id, version, fetched_at, record) of versions with no obligation row (stored
         before schema 0007, or by a judge that failed)."""
         return [
-            (n, int(v), when, orjson.loads(text))
-            for n, v, when, text in self.conn.execute(
-                """SELECT v.nct_id, v.version, v.fetched_at, v.record FROM versions v
+            (n, int(v), when, self.record(n, int(v)))
+            for n, v, when in self.conn.execute(
+                """SELECT v.nct_id, v.version, v.fetched_at FROM versions v
                    LEFT JOIN obligations o ON o.nct_id = v.nct_id AND o.version = v.version
                    WHERE o.nct_id IS NULL LIMIT ?""",
                 [limit],
@@ -1545,9 +1730,9 @@ class Store:
     def records_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         """(version, fetched_at, record) of each stored version of a study."""
         return [
-            (int(v), when, orjson.loads(text))
-            for v, when, text in self.conn.execute(
-                "SELECT version, fetched_at, record FROM versions WHERE nct_id = ? ORDER BY version", [nct_id]
+            (int(v), when, self.record(nct_id, int(v)))
+            for v, when in self.conn.execute(
+                "SELECT version, fetched_at FROM versions WHERE nct_id = ? ORDER BY version", [nct_id]
             ).fetchall()
         ]
 
@@ -1741,6 +1926,51 @@ _INSERT_CHANGE = """INSERT INTO changes (nct_id, from_version, to_version, categ
 _INSERT_OBLIGATION = """INSERT INTO obligations (nct_id, version, applicability, reason, due_date,
         overdue_after, state, days, as_of, detail)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+# The columns of a version kept in the clear for Datasette's views (migration 0016): each
+# (column, path in the record), with the value json_extract gave the views before.
+_CLEAR = (
+    ("start_date", ("protocolSection", "statusModule", "startDateStruct", "date")),
+    ("start_date_type", ("protocolSection", "statusModule", "startDateStruct", "type")),
+    ("primary_completion_date", ("protocolSection", "statusModule", "primaryCompletionDateStruct", "date")),
+    ("primary_completion_date_type", ("protocolSection", "statusModule", "primaryCompletionDateStruct", "type")),
+    ("completion_date", ("protocolSection", "statusModule", "completionDateStruct", "date")),
+    ("completion_date_type", ("protocolSection", "statusModule", "completionDateStruct", "type")),
+    ("enrollment", ("protocolSection", "designModule", "enrollmentInfo", "count")),
+    ("enrollment_type", ("protocolSection", "designModule", "enrollmentInfo", "type")),
+)
+_CLEAR_NAMES = ", ".join(name for name, _ in _CLEAR)
+_CLEAR_MARKS = ", ".join("?" for _ in _CLEAR)
+
+
+def _sql_value(value: Any) -> Any:
+    """A JSON value as SQLite's json_extract gives it: true/false as 1/0, an object or array
+    as its JSON text, an integer past 64 bits as a real."""
+    if value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else float(value)
+    return _dumps(value).decode()
+
+
+def _clear_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(_sql_value(_get(record, *path)) for _, path in _CLEAR)
+
+
+def _raw_bytes(fetched: Fetched) -> bytes:
+    """The bytes the registry sent for this record when the fetcher kept them (``raw``),
+    else the record as regsync writes it (history payloads, records given by a caller)."""
+    raw = getattr(fetched, "raw", None)
+    return raw if isinstance(raw, bytes) else _dumps(fetched.record)
+
+
+def _keyframe_every() -> int:
+    from regsync.bodies import KEYFRAME_EVERY
+
+    return KEYFRAME_EVERY
 
 
 def _submitted(record: Mapping[str, Any]) -> str | None:

@@ -78,6 +78,9 @@ def test_datasette_serves_every_view(history_db, run):
         (4, "ACTIVE_NOT_RECRUITING", "2026-01-20", "ACTUAL", "2027-12-31", "2029-06-30"),
     ]
     assert [r["version"] for r in timeline if r["nct_id"] == OTHER] == [1]
+    # Dates and enrollment come from columns kept in the clear (records are compressed).
+    assert (ours[0]["enrollment"], ours[0]["enrollment_type"]) == (32, "ESTIMATED")
+    assert all(isinstance(r["enrollment"], int) and r["enrollment_type"] for r in timeline)
 
     assert sorted((r["to_version"], r["date_field"], r["old_date"], r["new_date"], r["new_type"], r["delta_days"])
                   for r in slips) == [

@@ -30,7 +30,7 @@ import sqlite3
 import time
 from datetime import date, timedelta
 
-from regsync.store import content_hash
+from regsync.store import Store, content_hash
 from support.fakeapi import Fault, mutate, synthesize
 from support.procs import HANG_GUARD, popen_regsync, run_regsync
 
@@ -47,11 +47,13 @@ def check_database(db) -> dict[str, int]:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         versions = conn.execute(
-            "SELECT nct_id, version, content_hash, record FROM versions ORDER BY nct_id, version"
+            "SELECT nct_id, version, content_hash FROM versions ORDER BY nct_id, version"
         ).fetchall()
         per_study: dict[str, list[int]] = {}
-        for nct_id, version, digest, record in versions:
-            parsed = json.loads(record)  # complete JSON, not a fragment
+        with Store.open_read(db) as store:
+            records = {(n, v): store.record_bytes(n, v) for n, v, _ in versions}
+        for nct_id, version, digest in versions:
+            parsed = json.loads(records[nct_id, version])  # complete JSON, not a fragment
             assert parsed["protocolSection"]["identificationModule"]["nctId"] == nct_id
             assert content_hash(parsed) == digest, (nct_id, version)
             per_study.setdefault(nct_id, []).append(version)

@@ -215,9 +215,10 @@ def test_save_page_decides_new_changed_and_unchanged_in_one_place(db_path):
         ("NCT00000002", "Renamed", 2, content_hash(record("NCT00000002", title="Renamed"))),
         ("NCT00000003", "A study", 1, content_hash(record("NCT00000003"))),
     ]
-    # The stored record is the one given, derivedSection included, as JSON text.
-    assert rows(db_path, "SELECT typeof(record), json_extract(record, '$.derivedSection.miscInfoModule.versionHolder') "
-                         "FROM versions WHERE nct_id = 'NCT00000001'") == [("text", "2026-09-04")]
+    # The stored record is the one given, derivedSection included, compressed (not text).
+    assert rows(db_path, "SELECT typeof(body), record FROM versions WHERE nct_id = 'NCT00000001'") == [("blob", "")]
+    with Store.open_read(db_path) as store:
+        assert store.record("NCT00000001")["derivedSection"]["miscInfoModule"]["versionHolder"] == "2026-09-04"
 
 
 def test_an_unchanged_study_moves_last_checked_and_is_no_longer_removed(db_path):
