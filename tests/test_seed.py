@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -349,3 +350,64 @@ def test_a_newer_file_with_a_registry_wide_rename_says_it_once_and_tells_only_th
                          "OR path LIKE '%kind%'") == [("registry", "admin")]
     assert rows(db_path, "SELECT nct_id FROM changes WHERE category = 'status' ORDER BY nct_id") == [
         (n,) for n in sponsors]
+
+
+def _without(db: Path, table: str, dropped: set[str], order: str) -> list[dict]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [{k: row[k] for k in row.keys() if k not in dropped}
+                for row in conn.execute(f"SELECT * FROM {table} ORDER BY {order}")]
+
+
+def test_a_seed_stores_the_rows_the_ordinary_save_of_the_same_records_stores(tmp_path, run, db_path):
+    """The seed's readers work out each record's columns and obligation ahead of the writer
+    (store.prepare); what lands in the store is what storing the records one page at a time
+    through Store.save_page, as a sync does, stores: versions (bytes, clear and summary
+    columns), studies, obligations, aliases."""
+    from regsync import judge
+    from regsync.client import FetchedStudy
+
+    records = load_fixtures() + list(synthesize(40, seed=7))
+    aliased = records[-1]["protocolSection"]["identificationModule"]
+    aliased["nctIdAliases"] = ["NCT00000017", "not an NCT ID", aliased["nctId"]]
+    archive = build_zip(tmp_path / "ctg-studies.json.zip", records)
+    assert run("seed", str(archive)).exit_code == 0
+
+    slow = tmp_path / "slow.db"
+    with Store.open_write(slow) as store:
+        store.save_page(
+            [FetchedStudy(r["protocolSection"]["identificationModule"]["nctId"],
+                          r["protocolSection"]["identificationModule"]["nctId"], r, "ctg-studies.json.zip",
+                          raw=orjson.dumps(r)) for r in records],
+            data_timestamp="2026-09-04T09:00:06", obligation=judge.obligation_columns,
+        )
+    when = {"fetched_at", "run_id", "first_seen", "last_checked", "last_changed", "checked_run", "detected_at",
+            "computed_at"}
+    for table, order in (("versions", "nct_id, version"), ("studies", "nct_id"),
+                         ("obligations", "nct_id, version"), ("aliases", "alias")):
+        seeded, saved = _without(db_path, table, when, order), _without(slow, table, when, order)
+        assert seeded == saved, table
+        assert seeded, table
+    assert _without(db_path, "aliases", when, "alias") == [{"alias": "NCT00000017", "nct_id": aliased["nctId"]}]
+
+
+def test_a_prepared_obligation_judged_on_another_day_is_judged_again(db_path):
+    """A record prepared before midnight and stored after: its obligation is the one judged
+    on the day it is stored, as for any other record."""
+    from regsync import judge
+    from regsync.client import FetchedStudy
+    from regsync.store import Prepared, prepare, utcnow
+
+    record = load_fixtures()[0]
+    nct_id = record["protocolSection"]["identificationModule"]["nctId"]
+    prepared = prepare(record, "2001-01-01T00:00:00", judge.obligation_columns)
+
+    @dataclass(frozen=True)
+    class Seeded(FetchedStudy):
+        prepared: Prepared | None = None
+
+    fetched = Seeded(nct_id, nct_id, record, "file.zip", prepared=prepared)
+    with Store.open_write(db_path) as store:
+        store.save_page([fetched], obligation=judge.obligation_columns)
+    (as_of,) = rows(db_path, "SELECT as_of FROM obligations")[0]
+    assert as_of == utcnow()[:10] != prepared.day
