@@ -31,12 +31,13 @@ import os
 import pickle
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, Pipe
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -46,6 +47,9 @@ from regsync.errors import BadArchive, RegsyncError
 from regsync.model import RunOutcome, StudyStatus
 from regsync.store import Prepared, SaveResult, Store, content_hash, prepare, utcnow
 from regsync.sync import StudyOutcome, outcome_of, place
+
+if TYPE_CHECKING:
+    from regsync.bodies import Codec
 
 # A batch: one transaction, one hand-over from the reader. Large enough that a commit's
 # fixed cost vanishes, small enough that a batch of parsed records stays in tens of MB.
@@ -146,8 +150,9 @@ def _dated(archive: Archive, survey: bulkzip.Survey) -> Archive:
 # -- the reader -----------------------------------------------------------------------------
 
 # What the reader hands over per member: (index, name, raw bytes, content hash, nct_id, why
-# skipped, prepared). raw, hash and nct_id are None for a skipped member, why is None for a
+# skipped, prepared). hash and nct_id are None for a skipped member, why is None for a
 # record; prepared is None for a record save_page must look at itself (store.prepare raised).
+# raw is None when prepared holds the record compressed (a quarter of the bytes to hand over).
 _Item = tuple[int, str, bytes | None, str | None, str | None, str | None, Prepared | None]
 
 
@@ -155,7 +160,7 @@ def _skipped(index: int, name: str, why: str) -> _Item:
     return (index, name, None, None, None, why, None)
 
 
-def _prepare(f: Any, member: bulkzip.Member, when: str) -> _Item:
+def _prepare(f: Any, member: bulkzip.Member, when: str, codec: Codec | None) -> _Item:
     index, name = member.number, member.name
     if member.is_dir:
         return _skipped(index, name, "a directory, not a study record")
@@ -184,15 +189,20 @@ def _prepare(f: Any, member: bulkzip.Member, when: str) -> _Item:
     except (TypeError, ValueError, RecursionError) as exc:
         return _skipped(index, name, f"a record that cannot be hashed ({type(exc).__name__})")
     try:
-        prepared: Prepared | None = prepare(record, when, judge.obligation_columns)
+        prepared: Prepared | None = prepare(record, when, judge.obligation_columns, raw, codec)
     except Exception:  # noqa: BLE001 - save_page works it out from the record, and says what is wrong
         prepared = None
+    if prepared is not None and prepared.keyframe is not None:
+        return (index, name, None, digest, nct_id, None, prepared)
     return (index, name, raw, digest, nct_id, None, prepared)
 
 
-def _batches(path: str, start: int, part: int = 0, parts: int = 1) -> Iterator[list[_Item]]:
+def _batches(
+    path: str, start: int, part: int = 0, parts: int = 1, codec: Callable[[], Codec | None] = lambda: None
+) -> Iterator[list[_Item]]:
     """The archive's members from ``start`` on, prepared, a batch at a time: of the batches,
-    those numbered ``part`` modulo ``parts`` (the batches are cut alike in every reader)."""
+    those numbered ``part`` modulo ``parts`` (the batches are cut alike in every reader).
+    Records are compressed whole with ``codec()`` as a batch begins (none: not compressed)."""
     with open(path, "rb") as f, open(path, "rb") as data:
         batch: list[bulkzip.Member] = []
         size = number = 0
@@ -203,21 +213,36 @@ def _batches(path: str, start: int, part: int = 0, parts: int = 1) -> Iterator[l
             size += member.size
             if len(batch) >= BATCH_MEMBERS or size >= BATCH_BYTES:
                 if number % parts == part:
-                    when = utcnow()
-                    yield [_prepare(data, m, when) for m in batch]
+                    when, packer = utcnow(), codec()
+                    yield [_prepare(data, m, when, packer) for m in batch]
                 batch, size, number = [], 0, number + 1
         if batch and number % parts == part:
-            when = utcnow()
-            yield [_prepare(data, m, when) for m in batch]
+            when, packer = utcnow(), codec()
+            yield [_prepare(data, m, when, packer) for m in batch]
 
 
-def _reader(path: str, start: int, part: int, parts: int, conn: Connection) -> None:
+def _reader(
+    path: str, start: int, part: int, parts: int, conn: Connection, told: Connection, known: tuple[int, bytes] | None
+) -> None:
     """The reader process: batches down the pipe, then an empty message; a failure as
-    ("error", message). The writer's end closing (the writer killed) ends it."""
+    ("error", message). The writer's end closing (the writer killed) ends it. Records are
+    compressed with the store's dictionary: ``known`` when it starts, then any the writer
+    tells of on ``told`` once the store has trained one."""
+    from regsync.bodies import Codec
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     gc.disable()  # records are trees (no cycles): freed as they go, never scanned
+    codec = Codec(lambda _: None)
+    if known is not None:
+        codec.use_dict(*known)
+
+    def current() -> Codec:
+        while told.poll():
+            codec.use_dict(*pickle.loads(told.recv_bytes()))
+        return codec
+
     try:
-        for batch in _batches(path, start, part, parts):
+        for batch in _batches(path, start, part, parts, current):
             conn.send_bytes(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
         conn.send_bytes(b"")
     except (BrokenPipeError, ConnectionResetError):
@@ -231,27 +256,44 @@ def _reader(path: str, start: int, part: int, parts: int, conn: Connection) -> N
 
 class _ReaderProcess:
     """``_batches`` in ``READERS`` forked processes, batches taken from each in turn (where
-    fork exists; else in this one)."""
+    fork exists; else in this one), compressed with ``store``'s dictionary (``tell`` the
+    readers of a new one)."""
 
-    def __init__(self, path: str, start: int):
-        self._readers: list[tuple[int, Connection]] = []
+    def __init__(self, path: str, start: int, store: Store):
+        self._readers: list[tuple[int, Connection, Connection]] = []
         self._local: Iterator[list[_Item]] | None = None
+        self._told = store.codec.dict_id
         if not hasattr(os, "fork"):
-            self._local = _batches(path, start)
+            self._local = _batches(path, start, codec=lambda: store.codec)
             return
+        known = (store.codec.dict_id, store.codec.dict_data) if store.codec.dict_data is not None else None
         for part in range(READERS):
             receive, send = Pipe(duplex=False)
+            told, tell = Pipe(duplex=False)
             pid = os.fork()
             if pid == 0:  # a reader: never returns
                 try:
                     receive.close()
-                    for _, other in self._readers:
+                    tell.close()
+                    for _, other, other_tell in self._readers:
                         other.close()
-                    _reader(path, start, part, READERS, send)
+                        other_tell.close()
+                    _reader(path, start, part, READERS, send, told, known)
                 finally:
                     os._exit(0)
             send.close()
-            self._readers.append((pid, receive))
+            told.close()
+            self._readers.append((pid, receive, tell))
+
+    def tell(self, codec: Codec) -> None:
+        """The store's dictionary, to the readers when it is a new one. From a thread: a
+        reader reads it only as it begins a batch, and may be waiting to hand one over."""
+        if codec.dict_id == self._told or codec.dict_data is None:
+            return
+        self._told = codec.dict_id
+        message = pickle.dumps((codec.dict_id, codec.dict_data))
+        for _, _, tell in self._readers:
+            threading.Thread(target=_send_quietly, args=(tell, message), daemon=True).start()
 
     def __iter__(self) -> Iterator[list[_Item]]:
         if self._local is not None:
@@ -272,8 +314,9 @@ class _ReaderProcess:
             turn += 1
 
     def close(self) -> None:
-        for pid, conn in self._readers:
+        for pid, conn, tell in self._readers:
             conn.close()
+            tell.close()
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -282,19 +325,36 @@ class _ReaderProcess:
         self._readers = []
 
 
+def _send_quietly(conn: Connection, message: bytes) -> None:
+    try:
+        conn.send_bytes(message)
+    except OSError:  # the reader has ended
+        pass
+
+
 # -- the writer -----------------------------------------------------------------------------
 
 
 class _Record:
     """A member as ``Store.save_page`` takes it, with its bytes, hash and prepared values
-    already known; the record itself is parsed only if something asks for it."""
+    already known; the record itself is parsed only if something asks for it, and its bytes
+    are decompressed from the prepared frame (``unpack``) only if something asks for them."""
 
-    __slots__ = ("nct_id", "requested_id", "source", "raw", "digest", "prepared", "_record")
+    __slots__ = ("nct_id", "requested_id", "source", "digest", "prepared", "_raw", "_unpack", "_record")
 
-    def __init__(self, nct_id: str, source: str, raw: bytes, digest: str, prepared: Prepared | None):
+    def __init__(self, nct_id: str, source: str, raw: bytes | None, digest: str, prepared: Prepared | None,
+                 unpack: Callable[[bytes], bytes]):
         self.nct_id = self.requested_id = nct_id
-        self.source, self.raw, self.digest, self.prepared = source, raw, digest, prepared
+        self.source, self.digest, self.prepared = source, digest, prepared
+        self._raw, self._unpack = raw, unpack
         self._record: dict[str, Any] | None = None
+
+    @property
+    def raw(self) -> bytes:
+        if self._raw is None:
+            assert self.prepared is not None and self.prepared.keyframe is not None
+            self._raw = self._unpack(self.prepared.keyframe[1])
+        return self._raw
 
     @property
     def record(self) -> dict[str, Any]:
@@ -349,7 +409,11 @@ def run_seed(
     resumed_at = int(progress["done"])
     done = resumed_at
     this_run = _no_counts()
-    reader = _ReaderProcess(archive.path, resumed_at)
+    reader = _ReaderProcess(archive.path, resumed_at, store)
+
+    def unpack(frame: bytes) -> bytes:
+        return store.codec.unpack(frame)
+
     # Changed studies are told once the whole file is stored and judged: a structural change
     # the registry made across its records (regsync.sentinel) is found over all of them first.
     held: list[SaveResult] = []
@@ -364,10 +428,10 @@ def run_seed(
             records: list[_Record] = []
             skipped: list[Skipped] = []
             for index, name, raw, digest, nct_id, why, prepared in batch:
-                if why is not None or raw is None or digest is None or nct_id is None:
+                if why is not None or digest is None or nct_id is None:
                     skipped.append(Skipped(index, name, why or "unreadable"))
                     continue
-                records.append(_Record(nct_id, archive.source, raw, digest, prepared))
+                records.append(_Record(nct_id, archive.source, raw, digest, prepared, unpack))
             done = batch[-1][0] + 1
             records, counts["older"] = _not_older(store, records)
             with store.transaction():  # the batch, its judgement and the seed's progress
@@ -387,6 +451,7 @@ def run_seed(
                 store.seed_advance(zip_id, done, counts,
                                    finished_run=run_id if done >= count else None)
             del records, results
+            reader.tell(store.codec)
             for key, value in counts.items():
                 this_run[key] += value
             for skip in skipped:

@@ -881,7 +881,8 @@ class Store:
                         # A delta against the study's current version, unless that one is
                         # itself new on this page (its row is not written yet).
                         base = previous if previous is not None and (nct_id, previous) not in fresh else None
-                        body, body_base = self._pack(nct_id, _raw_bytes(fetched), base)
+                        body, body_base = _keyframe(pre, base, self.codec) or self._pack(
+                            nct_id, _raw_bytes(fetched), base)
                         fresh.add((nct_id, version))
                         row = (
                             nct_id, version, now, digest, data_timestamp, source_ids[fetched.source],
@@ -1973,15 +1974,30 @@ class Prepared(NamedTuple):
     aliases: Any  # identificationModule.nctIdAliases as listed
     day: str  # the day the obligation was judged on (a stored time's first 10 characters)
     obligation: tuple[Any, ...] | None
+    keyframe: tuple[int, bytes] | None = None  # (dictionary id, frame): the bytes compressed whole
 
 
-def prepare(record: Mapping[str, Any], when: str, obligation: ObligationFn | None) -> Prepared:
-    """``record`` prepared for ``save_page`` on ``when`` (a stored time). Raises what save_page
-    would raise for it: the caller then leaves the record to save_page, which says so."""
+def prepare(
+    record: Mapping[str, Any], when: str, obligation: ObligationFn | None,
+    raw: bytes | None = None, codec: Codec | None = None,
+) -> Prepared:
+    """``record`` prepared for ``save_page`` on ``when`` (a stored time), and its bytes ``raw``
+    compressed whole by ``codec`` (a codec with the store's dictionary: the frame a new study's
+    first version is stored as). Raises what save_page would raise for it: the caller then
+    leaves the record to save_page, which says so."""
     return Prepared(
         _summary_fields(record), _submitted(record), _clear_columns(record), _aliases(record), when[:10],
         None if obligation is None else obligation(record, when),
+        None if raw is None or codec is None else (codec.dict_id, codec.pack(raw)[0]),
     )
+
+
+def _keyframe(pre: Prepared | None, base: int | None, codec: Codec) -> tuple[bytes, None] | None:
+    """The frame prepared, when it is the one ``Store._pack`` would make: a version stored
+    whole (no base for a delta), with the dictionary the store compresses with now."""
+    if pre is None or pre.keyframe is None or base is not None or pre.keyframe[0] != codec.dict_id:
+        return None
+    return pre.keyframe[1], None
 
 
 def _obligation(fn: ObligationFn, fetched: Fetched, pre: Prepared | None, now: str) -> tuple[Any, ...] | None:

@@ -411,3 +411,40 @@ def test_a_prepared_obligation_judged_on_another_day_is_judged_again(db_path):
         store.save_page([fetched], obligation=judge.obligation_columns)
     (as_of,) = rows(db_path, "SELECT as_of FROM obligations")[0]
     assert as_of == utcnow()[:10] != prepared.day
+
+
+def test_records_read_after_the_store_trains_its_dictionary_are_stored_as_its_own_frames(
+    tmp_path, run, db_path, monkeypatch
+):
+    """The readers compress each record whole ahead of the writer, with the store's trained
+    dictionary once the store has one (it is trained partway through a first seed): every
+    version is stored as the frame the store itself would make of its bytes, with the
+    dictionary the frame names (or none), and reads back as those bytes."""
+    import zstandard
+
+    from regsync import bodies, seed
+    from regsync.bodies import Codec
+
+    monkeypatch.setattr(bodies, "DICT_SAMPLES", 30)
+    monkeypatch.setattr(bodies, "DICT_SIZE", 4096)
+    monkeypatch.setattr(seed, "BATCH_MEMBERS", 10)
+    records = list(synthesize(120, seed=3))
+    archive = build_zip(tmp_path / "ctg-studies.json.zip", records)
+    assert run("seed", str(archive)).exit_code == 0
+
+    ((dict_id, data),) = rows(db_path, "SELECT id, data FROM body_dicts")
+    trained = Codec(lambda _: None)
+    trained.use_dict(dict_id, data)
+    plain = Codec(lambda _: None)
+    stored = rows(db_path, "SELECT nct_id, body, body_base FROM versions")
+    assert len(stored) == 120
+    used = []
+    for nct_id, body, base in stored:
+        raw = orjson.dumps(next(r for r in records if r["protocolSection"]["identificationModule"]["nctId"] == nct_id))
+        named = zstandard.get_frame_parameters(body).dict_id
+        used.append(named)
+        assert base is None
+        assert body == (trained if named == dict_id else plain).pack(raw)[0], nct_id
+    assert used.count(dict_id) >= 60 and used.count(0) >= 30  # before the dictionary, and after
+    with Store.open_read(db_path) as store:
+        assert all(store.record(r["protocolSection"]["identificationModule"]["nctId"], 1) == r for r in records)
