@@ -448,3 +448,32 @@ def test_records_read_after_the_store_trains_its_dictionary_are_stored_as_its_ow
     assert used.count(dict_id) >= 60 and used.count(0) >= 30  # before the dictionary, and after
     with Store.open_read(db_path) as store:
         assert all(store.record(r["protocolSection"]["identificationModule"]["nctId"], 1) == r for r in records)
+
+
+def test_a_member_whose_data_is_corrupt_costs_only_itself(tmp_path, run, db_path):
+    """Data that does not inflate, or inflates to bytes that do not match the member's
+    checksum: that member is skipped with one line, the others are stored."""
+    records = load_fixtures()
+    path = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for number, record in enumerate(records[:3]):
+            nct_id = record["protocolSection"]["identificationModule"]["nctId"]
+            archive.writestr(zipfile.ZipInfo(f"{nct_id}.json", WHEN), orjson.dumps(record),
+                             compress_type=zipfile.ZIP_STORED if number == 1 else zipfile.ZIP_DEFLATED)
+    body = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+    data = [info.header_offset + 30 + len(info.filename) + len(info.extra) for info in infos]
+    body[data[0]] = 0x07  # a final deflate block of the reserved type
+    body[data[1] + 40] ^= 0x01  # one bit of the stored bytes
+    path.write_bytes(bytes(body))
+
+    result = run("seed", str(path))
+
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"warning: member '{infos[0].filename}' skipped: its data does not inflate "
+        "(Error -3 while decompressing data: invalid block type)",
+        f"warning: member '{infos[1].filename}' skipped: its data does not match its checksum (corrupt zip)",
+    ]
+    assert rows(db_path, "SELECT nct_id FROM studies") == [(infos[2].filename[:-5],)]
