@@ -21,7 +21,7 @@ For each N, one run:
 Prints a Markdown table. Targets (issue 23 item 6): seed at most 1.5x the floor, per-study
 cost flat (at most 1.1x from 50,000 to 200,000), peak RSS at most 300 MB.
 
-Last runs (2 CPUs shared with other work, load average about 2; Python 3.11), two in a row:
+Last runs (2 CPUs shared with other work, load average about 2; Python 3.11), four in a row:
 
 | studies | zip | floor | seed | seed / floor | us per study | peak RSS seed | seed + readers |
 |---|---|---|---|---|---|---|---|
@@ -29,9 +29,15 @@ Last runs (2 CPUs shared with other work, load average about 2; Python 3.11), tw
 | 200,000 | 963 MB | 24.08 s | 26.81 s | 1.11x | 134 | 163 MB | 194 MB |
 | 50,000 | 241 MB | 5.45 s | 7.11 s | 1.30x | 142 | 92 MB | 197 MB |
 | 200,000 | 963 MB | 22.23 s | 32.14 s | 1.45x | 161 | 163 MB | 194 MB |
+| 50,000 | 241 MB | 5.64 s | 12.97 s | 2.30x | 259 | 92 MB | 197 MB |
+| 200,000 | 963 MB | 24.11 s | 57.02 s | 2.37x | 285 | 163 MB | 194 MB |
+| 50,000 | 241 MB | 5.78 s | 7.52 s | 1.30x | 150 | 92 MB | 197 MB |
+| 200,000 | 963 MB | 25.28 s | 33.25 s | 1.32x | 166 | 163 MB | 194 MB |
 
-seed / floor at most 1.45x (met); per-study cost 0.99x and 1.13x (the second run's seed at
-200,000 was the slower and its floor the faster: the machine is shared); RSS (met). The same machine and load, before the
+seed / floor 1.11x-1.45x in three runs (met); per-study cost 0.99x, 1.13x, 1.10x, 1.10x; RSS
+(met). The third run had other work taking about a core (load average 3.3 at its end): the
+floor, one process, hardly notices, the seed's three processes get one core between them
+and it is 2.3x. The same machine and load, before the
 readers prepared and compressed the records (one reader, the writer parsing each record
 again, computing its columns and obligation and compressing it): 12.20 s (2.13x) and 49.02 s
 (1.73x). Where the time goes now: the two readers are the slower side (the writer waits on
