@@ -14,25 +14,37 @@ For each N, one run:
   with orjson.loads (the garbage collector paused, as regsync's reader pauses it), in the
   benchmark process: inflate and parse, nothing else. Best of two;
 - regsync: `regsync --db DB seed ZIP --quiet` as a fresh child process (a new database),
-  wall time including interpreter start-up, peak RSS of the seed (its own, and its reader
-  process's, from os.wait4 and /proc sampling);
+  wall time including interpreter start-up, peak RSS of the seed (its own from os.wait4, and
+  with its two reader processes, from /proc sampling);
 - per-study cost at the largest N against the smallest.
 
 Prints a Markdown table. Targets (issue 23 item 6): seed at most 1.5x the floor, per-study
 cost flat (at most 1.1x from 50,000 to 200,000), peak RSS at most 300 MB.
 
-Last run (2 CPUs shared with other work, load average about 2; Python 3.11):
+Last runs (2 CPUs shared with other work, load average about 2; Python 3.11), four in a row:
 
-| studies | zip | floor | seed | seed / floor | us per study | peak RSS seed | seed + reader |
+| studies | zip | floor | seed | seed / floor | us per study | peak RSS seed | seed + readers |
 |---|---|---|---|---|---|---|---|
-| 50,000 | 241 MB | 6.05 s | 12.58 s | 2.08x | 252 | 119 MB | 176 MB |
-| 200,000 | 963 MB | 24.09 s | 52.08 s | 2.16x | 260 | 163 MB | 187 MB |
+| 50,000 | 241 MB | 5.48 s | 6.79 s | 1.24x | 136 | 92 MB | 198 MB |
+| 200,000 | 963 MB | 24.08 s | 26.81 s | 1.11x | 134 | 163 MB | 194 MB |
+| 50,000 | 241 MB | 5.45 s | 7.11 s | 1.30x | 142 | 92 MB | 197 MB |
+| 200,000 | 963 MB | 22.23 s | 32.14 s | 1.45x | 161 | 163 MB | 194 MB |
+| 50,000 | 241 MB | 5.64 s | 12.97 s | 2.30x | 259 | 92 MB | 197 MB |
+| 200,000 | 963 MB | 24.11 s | 57.02 s | 2.37x | 285 | 163 MB | 194 MB |
+| 50,000 | 241 MB | 5.78 s | 7.52 s | 1.30x | 150 | 92 MB | 197 MB |
+| 200,000 | 963 MB | 25.28 s | 33.25 s | 1.32x | 166 | 163 MB | 194 MB |
 
-per-study cost at 200,000 vs 50,000: 1.04x (met); RSS (met); seed / floor 2.1x (target 1.5x:
-not met). The run before, under a load average of 5-10, gave 3.24x at 50,000 and 1.72x at
-200,000: the two processes need two free cores. Where the writer's time goes (cProfile):
-parsing each record again (about a quarter), SQLite's inserts (15%), the results obligation
-(about 20%), freeing the batch's records, and waiting for the reader.
+seed / floor 1.11x-1.45x in three runs (met); per-study cost 0.99x, 1.13x, 1.10x, 1.10x; RSS
+(met). The third run had other work taking about a core (load average 3.3 at its end): the
+floor, one process, hardly notices, the seed's three processes get one core between them
+and it is 2.3x. The same machine and load, before the
+readers prepared and compressed the records (one reader, the writer parsing each record
+again, computing its columns and obligation and compressing it): 12.20 s (2.13x) and 49.02 s
+(1.73x). Where the time goes now: the two readers are the slower side (the writer waits on
+them about 40% of its time); per 16 KB record they inflate (20 us with zlib-ng), parse (60),
+hash (35), work out the columns and obligation (50) and compress (25); the writer inserts
+(40) and trains the dictionary once (0.6 s). The three processes share two cores: what
+counts is the total, about 250 us of CPU per record against the floor's 120.
 """
 
 from __future__ import annotations
@@ -169,7 +181,7 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print("| studies | zip | floor (zipfile + orjson) | seed | seed / floor | us per study | peak RSS seed | peak RSS seed + reader |")
+    print("| studies | zip | floor (zipfile + orjson) | seed | seed / floor | us per study | peak RSS seed | peak RSS seed + readers |")
     print("|---|---|---|---|---|---|---|---|")
     for n, size, fl, el, rss, tree in rows:
         print(f"| {n:,} | {size / 2**20:,.0f} MB | {fl:.2f} s | {el:.2f} s | {el / fl:.2f}x | "

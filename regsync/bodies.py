@@ -44,12 +44,16 @@ class Codec:
         self._plain = zstandard.ZstdCompressor(level=LEVEL)
         self._trained: zstandard.ZstdCompressor | None = None
         self._decompressors: dict[int, zstandard.ZstdDecompressor] = {0: zstandard.ZstdDecompressor()}
+        # The trained dictionary in use (0, None: none), for another codec to compress alike.
+        self.dict_id: int = 0
+        self.dict_data: bytes | None = None
 
     def use_dict(self, dict_id: int, data: bytes) -> None:
         """Compress self-contained frames with this trained dictionary from now on."""
         trained = zstandard.ZstdCompressionDict(data)
         self._trained = zstandard.ZstdCompressor(level=LEVEL, dict_data=trained)
         self._decompressors[dict_id] = zstandard.ZstdDecompressor(dict_data=trained)
+        self.dict_id, self.dict_data = dict_id, data
 
     def pack(self, data: bytes, base: bytes | None = None) -> tuple[bytes, bool]:
         """(frame, whether it is a delta against ``base``): the delta when ``base`` is given

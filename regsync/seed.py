@@ -9,11 +9,15 @@ transaction. So a seed killed at any point continues at the first member it had 
 committed; seeding the same archive again stores nothing; a newer archive stores exactly the
 studies whose content changed, with their changes, as a full sync would.
 
-Two processes: a reader (forked) streams the archive (regsync.bulkzip), inflates, parses,
-checks and hashes each member, and hands the writer each record's bytes and hash; the writer
-parses them again and stores them. Parsing is cheap next to the rest, and handing over bytes
-is much cheaper than handing over parsed records. The reader is at most one batch ahead
-(the pipe between them holds one), so memory stays bounded whatever the archive's size.
+Three processes: two readers (forked) stream the archive (regsync.bulkzip), each its own
+batches in turn, and inflate, parse, check and hash each member and work out all
+``Store.save_page`` derives from a record (``store.prepare``: the summary and clear columns,
+the results obligation); they hand the writer each record's bytes, hash and those values,
+and the writer only compresses and inserts them (it never parses a record: handing over
+bytes and a few values is much cheaper than handing over parsed records, and parsing is
+most of a member's cost). Two readers because reading is the larger half of the work. Each
+reader is at most one batch ahead (the pipe to it holds one), so memory stays bounded
+whatever the archive's size.
 
 A member that is not a study record (a directory, a name that is not NCTnnnnnnnn.json, JSON
 that does not parse, not an object, no nctId or another study's) costs only itself: it is
@@ -27,12 +31,13 @@ import os
 import pickle
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, Pipe
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -40,13 +45,17 @@ from regsync import bulkzip, judge, sentinel
 from regsync.client import MAX_RECORD_BYTES, record_nct_id
 from regsync.errors import BadArchive, RegsyncError
 from regsync.model import RunOutcome, StudyStatus
-from regsync.store import SaveResult, Store, content_hash
+from regsync.store import Prepared, SaveResult, Store, content_hash, prepare, utcnow
 from regsync.sync import StudyOutcome, outcome_of, place
+
+if TYPE_CHECKING:
+    from regsync.bodies import Codec
 
 # A batch: one transaction, one hand-over from the reader. Large enough that a commit's
 # fixed cost vanishes, small enough that a batch of parsed records stays in tens of MB.
 BATCH_MEMBERS = 500
-BATCH_BYTES = 32 * 2**20
+BATCH_BYTES = 32 * 2**20  # of members' sizes as the zip's directory gives them
+READERS = 2
 
 _MEMBER_NAME = re.compile(r"(?:.*/)?(NCT\d{8})\.json")
 _BOM = b"\xef\xbb\xbf"
@@ -141,66 +150,99 @@ def _dated(archive: Archive, survey: bulkzip.Survey) -> Archive:
 # -- the reader -----------------------------------------------------------------------------
 
 # What the reader hands over per member: (index, name, raw bytes, content hash, nct_id, why
-# skipped). raw, hash and nct_id are None for a skipped member, why is None for a record.
-_Item = tuple[int, str, bytes | None, str | None, str | None, str | None]
+# skipped, prepared). hash and nct_id are None for a skipped member, why is None for a
+# record; prepared is None for a record save_page must look at itself (store.prepare raised).
+# raw is None when prepared holds the record compressed (a quarter of the bytes to hand over).
+_Item = tuple[int, str, bytes | None, str | None, str | None, str | None, Prepared | None]
 
 
-def _prepare(f: Any, member: bulkzip.Member) -> _Item:
+def _skipped(index: int, name: str, why: str) -> _Item:
+    return (index, name, None, None, None, why, None)
+
+
+def _prepare(f: Any, member: bulkzip.Member, when: str, codec: Codec | None) -> _Item:
     index, name = member.number, member.name
     if member.is_dir:
-        return (index, name, None, None, None, "a directory, not a study record")
+        return _skipped(index, name, "a directory, not a study record")
     match = _MEMBER_NAME.fullmatch(name)
     if match is None:
-        return (index, name, None, None, None, "not a study record's name (NCTnnnnnnnn.json)")
+        return _skipped(index, name, "not a study record's name (NCTnnnnnnnn.json)")
     try:
         raw = bulkzip.read(f, member, limit=MAX_RECORD_BYTES)
     except bulkzip.BadMember as exc:
-        return (index, name, None, None, None, str(exc))
+        return _skipped(index, name, str(exc))
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return (index, name, None, None, None, f"not JSON ({exc})")
+        return _skipped(index, name, f"not JSON ({exc})")
     if not isinstance(record, dict):
-        return (index, name, None, None, None, "JSON that is not a study record (not an object)")
+        return _skipped(index, name, "JSON that is not a study record (not an object)")
     nct_id = record_nct_id(record)
     if nct_id is None:
-        return (index, name, None, None, None, "a record without protocolSection.identificationModule.nctId")
+        return _skipped(index, name, "a record without protocolSection.identificationModule.nctId")
     if nct_id != match.group(1):
-        return (index, name, None, None, None, f"it holds the record of {nct_id}")
+        return _skipped(index, name, f"it holds the record of {nct_id}")
     try:
         digest = content_hash(record)
     except (TypeError, ValueError, RecursionError) as exc:
-        return (index, name, None, None, None, f"a record that cannot be hashed ({type(exc).__name__})")
-    return (index, name, raw, digest, nct_id, None)
+        return _skipped(index, name, f"a record that cannot be hashed ({type(exc).__name__})")
+    try:
+        prepared: Prepared | None = prepare(record, when, judge.obligation_columns, raw, codec)
+    except Exception:  # noqa: BLE001 - save_page works it out from the record, and says what is wrong
+        prepared = None
+    if prepared is not None and prepared.keyframe is not None:
+        return (index, name, None, digest, nct_id, None, prepared)
+    return (index, name, raw, digest, nct_id, None, prepared)
 
 
-def _batches(path: str, start: int) -> Iterator[list[_Item]]:
-    """The archive's members from ``start`` on, prepared, a batch at a time."""
+def _batches(
+    path: str, start: int, part: int = 0, parts: int = 1, codec: Callable[[], Codec | None] = lambda: None
+) -> Iterator[list[_Item]]:
+    """The archive's members from ``start`` on, prepared, a batch at a time: of the batches,
+    those numbered ``part`` modulo ``parts`` (the batches are cut alike in every reader).
+    Records are compressed whole with ``codec()`` as a batch begins (none: not compressed)."""
     with open(path, "rb") as f, open(path, "rb") as data:
-        batch: list[_Item] = []
-        size = 0
+        batch: list[bulkzip.Member] = []
+        size = number = 0
         for member in bulkzip.members(f, bulkzip.directory(f)):
             if member.number < start:
                 continue
-            item = _prepare(data, member)
-            batch.append(item)
-            size += len(item[2] or b"")
+            batch.append(member)
+            size += member.size
             if len(batch) >= BATCH_MEMBERS or size >= BATCH_BYTES:
-                yield batch
-                batch, size = [], 0
-        if batch:
-            yield batch
+                if number % parts == part:
+                    when, packer = utcnow(), codec()
+                    yield [_prepare(data, m, when, packer) for m in batch]
+                batch, size, number = [], 0, number + 1
+        if batch and number % parts == part:
+            when, packer = utcnow(), codec()
+            yield [_prepare(data, m, when, packer) for m in batch]
 
 
-def _reader(path: str, start: int, conn: Connection) -> None:
+def _reader(
+    path: str, start: int, part: int, parts: int, conn: Connection, told: Connection, known: tuple[int, bytes] | None
+) -> None:
     """The reader process: batches down the pipe, then an empty message; a failure as
-    ("error", message). The writer's end closing (the writer killed) ends it."""
+    ("error", message). The writer's end closing (the writer killed) ends it. Records are
+    compressed with the store's dictionary: ``known`` when it starts, then any the writer
+    tells of on ``told`` once the store has trained one."""
+    from regsync.bodies import Codec
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     gc.disable()  # records are trees (no cycles): freed as they go, never scanned
+    codec = Codec(lambda _: None)
+    if known is not None:
+        codec.use_dict(*known)
+
+    def current() -> Codec:
+        while told.poll():
+            codec.use_dict(*pickle.loads(told.recv_bytes()))
+        return codec
+
     try:
-        for batch in _batches(path, start):
+        for batch in _batches(path, start, part, parts, current):
             conn.send_bytes(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
         conn.send_bytes(b"")
     except (BrokenPipeError, ConnectionResetError):
@@ -213,34 +255,54 @@ def _reader(path: str, start: int, conn: Connection) -> None:
 
 
 class _ReaderProcess:
-    """``_batches`` in a forked process (where fork exists; else in this one)."""
+    """``_batches`` in ``READERS`` forked processes, batches taken from each in turn (where
+    fork exists; else in this one), compressed with ``store``'s dictionary (``tell`` the
+    readers of a new one)."""
 
-    def __init__(self, path: str, start: int):
-        self.pid: int | None = None
-        self._conn: Connection | None = None
+    def __init__(self, path: str, start: int, store: Store):
+        self._readers: list[tuple[int, Connection, Connection]] = []
         self._local: Iterator[list[_Item]] | None = None
+        self._told = store.codec.dict_id
         if not hasattr(os, "fork"):
-            self._local = _batches(path, start)
+            self._local = _batches(path, start, codec=lambda: store.codec)
             return
-        receive, send = Pipe(duplex=False)
-        pid = os.fork()
-        if pid == 0:  # the reader: never returns
-            try:
-                receive.close()
-                _reader(path, start, send)
-            finally:
-                os._exit(0)
-        send.close()
-        self.pid, self._conn = pid, receive
+        known = (store.codec.dict_id, store.codec.dict_data) if store.codec.dict_data is not None else None
+        for part in range(READERS):
+            receive, send = Pipe(duplex=False)
+            told, tell = Pipe(duplex=False)
+            pid = os.fork()
+            if pid == 0:  # a reader: never returns
+                try:
+                    receive.close()
+                    tell.close()
+                    for _, other, other_tell in self._readers:
+                        other.close()
+                        other_tell.close()
+                    _reader(path, start, part, READERS, send, told, known)
+                finally:
+                    os._exit(0)
+            send.close()
+            told.close()
+            self._readers.append((pid, receive, tell))
+
+    def tell(self, codec: Codec) -> None:
+        """The store's dictionary, to the readers when it is a new one. From a thread: a
+        reader reads it only as it begins a batch, and may be waiting to hand one over."""
+        if codec.dict_id == self._told or codec.dict_data is None:
+            return
+        self._told = codec.dict_id
+        message = pickle.dumps((codec.dict_id, codec.dict_data))
+        for _, _, tell in self._readers:
+            threading.Thread(target=_send_quietly, args=(tell, message), daemon=True).start()
 
     def __iter__(self) -> Iterator[list[_Item]]:
         if self._local is not None:
             yield from self._local
             return
-        assert self._conn is not None
+        turn = 0
         while True:
             try:
-                message = self._conn.recv_bytes()
+                message = self._readers[turn % len(self._readers)][1].recv_bytes()
             except EOFError:
                 raise BadArchive("the reader of the archive stopped unexpectedly; nothing more stored") from None
             if not message:
@@ -249,32 +311,63 @@ class _ReaderProcess:
             if isinstance(batch, tuple):
                 raise BadArchive(f"the archive could not be read ({batch[1]}); what was stored is kept")
             yield batch
+            turn += 1
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        if self.pid is not None:
+        for pid, conn, tell in self._readers:
+            conn.close()
+            tell.close()
             try:
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            os.waitpid(self.pid, 0)
-            self.pid = None
+            os.waitpid(pid, 0)
+        self._readers = []
+
+
+def _send_quietly(conn: Connection, message: bytes) -> None:
+    try:
+        conn.send_bytes(message)
+    except OSError:  # the reader has ended
+        pass
 
 
 # -- the writer -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Record:
-    """A member as ``Store.save_page`` takes it, with its bytes and hash already known."""
+    """A member as ``Store.save_page`` takes it, with its bytes, hash and prepared values
+    already known; the record itself is parsed only if something asks for it, and its bytes
+    are decompressed from the prepared frame (``unpack``) only if something asks for them."""
 
-    nct_id: str
-    requested_id: str
-    record: dict[str, Any]
-    source: str
-    raw: bytes | None
-    digest: str
+    __slots__ = ("nct_id", "requested_id", "source", "digest", "prepared", "_raw", "_unpack", "_record")
+
+    def __init__(self, nct_id: str, source: str, raw: bytes | None, digest: str, prepared: Prepared | None,
+                 unpack: Callable[[bytes], bytes]):
+        self.nct_id = self.requested_id = nct_id
+        self.source, self.digest, self.prepared = source, digest, prepared
+        self._raw, self._unpack = raw, unpack
+        self._record: dict[str, Any] | None = None
+
+    @property
+    def raw(self) -> bytes:
+        if self._raw is None:
+            assert self.prepared is not None and self.prepared.keyframe is not None
+            self._raw = self._unpack(self.prepared.keyframe[1])
+        return self._raw
+
+    @property
+    def record(self) -> dict[str, Any]:
+        if self._record is None:
+            self._record = orjson.loads(self.raw)
+        return self._record
+
+    @property
+    def posted(self) -> str | None:
+        """lastUpdatePostDateStruct.date, when it is text and not empty."""
+        if self.prepared is not None:
+            return self.prepared.summary[2] or None
+        return _posted(self.record)
 
 
 def run_seed(
@@ -316,7 +409,11 @@ def run_seed(
     resumed_at = int(progress["done"])
     done = resumed_at
     this_run = _no_counts()
-    reader = _ReaderProcess(archive.path, resumed_at)
+    reader = _ReaderProcess(archive.path, resumed_at, store)
+
+    def unpack(frame: bytes) -> bytes:
+        return store.codec.unpack(frame)
+
     # Changed studies are told once the whole file is stored and judged: a structural change
     # the registry made across its records (regsync.sentinel) is found over all of them first.
     held: list[SaveResult] = []
@@ -330,11 +427,11 @@ def run_seed(
             told: list[SaveResult] = []
             records: list[_Record] = []
             skipped: list[Skipped] = []
-            for index, name, raw, digest, nct_id, why in batch:
-                if why is not None or raw is None or digest is None or nct_id is None:
+            for index, name, raw, digest, nct_id, why, prepared in batch:
+                if why is not None or digest is None or nct_id is None:
                     skipped.append(Skipped(index, name, why or "unreadable"))
                     continue
-                records.append(_Record(nct_id, nct_id, orjson.loads(raw), archive.source, raw, digest))
+                records.append(_Record(nct_id, archive.source, raw, digest, prepared, unpack))
             done = batch[-1][0] + 1
             records, counts["older"] = _not_older(store, records)
             with store.transaction():  # the batch, its judgement and the seed's progress
@@ -354,6 +451,7 @@ def run_seed(
                 store.seed_advance(zip_id, done, counts,
                                    finished_run=run_id if done >= count else None)
             del records, results
+            reader.tell(store.codec)
             for key, value in counts.items():
                 this_run[key] += value
             for skip in skipped:
@@ -407,7 +505,7 @@ def _not_older(store: Store, records: list[_Record]) -> tuple[list[_Record], int
         return records, 0
     kept = []
     for r in records:
-        posted = _posted(r.record)
+        posted = r.posted
         if posted is not None and r.nct_id in stored and posted < stored[r.nct_id]:
             continue
         kept.append(r)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import orjson
 
@@ -231,8 +231,8 @@ _DATA_STEPS: dict[str, Callable[[sqlite3.Connection], None]] = {"0013_scrub_cred
 class Fetched(Protocol):
     """A record as fetched from the registry (``regsync.client.FetchedStudy`` is one). It may
     also carry ``raw`` (the registry's own bytes of the record, stored as they are instead of
-    serialising it again) and ``digest`` (its ``content_hash``, computed elsewhere):
-    regsync.seed hands in both."""
+    serialising it again), ``digest`` (its ``content_hash``, computed elsewhere) and
+    ``prepared`` (a ``Prepared``, what ``prepare`` works out from it): regsync.seed hands in all three."""
 
     @property
     def nct_id(self) -> str: ...  # canonical, from the record itself
@@ -860,6 +860,7 @@ class Store:
                 state = known.get(nct_id)
                 back = removed.pop(nct_id, None)
                 stage = "hashing it"
+                pre: Prepared | None = getattr(fetched, "prepared", None)  # worked out by a seed's reader
                 try:
                     # A seed hashes each record in its reader process (regsync.seed): given here.
                     digest = getattr(fetched, "digest", None) or content_hash(fetched.record)
@@ -874,21 +875,23 @@ class Store:
                         previous = state[1] if state else None
                         # max: the same study twice in one page (its rows are written at the end)
                         version = max(previous + 1, self._top_version(nct_id) + 1) if previous is not None else 1
-                        title, status, posted = _summary_fields(fetched.record)
+                        title, status, posted = pre.summary if pre else _summary_fields(fetched.record)
                         if fetched.source not in source_ids:
                             source_ids[fetched.source] = self._source_id(fetched.source)
                         # A delta against the study's current version, unless that one is
                         # itself new on this page (its row is not written yet).
                         base = previous if previous is not None and (nct_id, previous) not in fresh else None
-                        body, body_base = self._pack(nct_id, _raw_bytes(fetched), base)
+                        body, body_base = _keyframe(pre, base, self.codec) or self._pack(
+                            nct_id, _raw_bytes(fetched), base)
                         fresh.add((nct_id, version))
                         row = (
                             nct_id, version, now, digest, data_timestamp, source_ids[fetched.source],
                             fetched.requested_id if fetched.requested_id != nct_id else None, run_id,
-                            status, posted, body, _submitted(fetched.record),
-                            None if previous is not None else 0, body_base, *_clear_columns(fetched.record),
+                            status, posted, body, pre.submitted if pre else _submitted(fetched.record),
+                            None if previous is not None else 0, body_base,
+                            *(pre.clear if pre else _clear_columns(fetched.record)),
                         )
-                        o = None if obligation is None else obligation(fetched.record, now)
+                        o = None if obligation is None else _obligation(obligation, fetched, pre, now)
                         rows = _Rows(
                             fetched,
                             study=(nct_id, title, status, posted, version, digest, now, now, now, seq),
@@ -985,7 +988,8 @@ class Store:
         for r in page:
             nct_id = r.fetched.nct_id
             if r.study is not None:
-                self._listed_aliases(nct_id, r.fetched.record, now)
+                pre: Prepared | None = getattr(r.fetched, "prepared", None)
+                self._listed_aliases(nct_id, pre.aliases if pre else _aliases(r.fetched.record), now)
             if r.back is not None:
                 conn.execute(
                     "INSERT INTO events (nct_id, kind, detail, detected_at, run_id) "
@@ -1000,9 +1004,8 @@ class Store:
         self.conn.execute("INSERT OR IGNORE INTO sources (url) VALUES (?)", [url])
         return int(self.conn.execute("SELECT id FROM sources WHERE url = ?", [url]).fetchone()[0])
 
-    def _listed_aliases(self, nct_id: str, record: Mapping[str, Any], now: str) -> None:
+    def _listed_aliases(self, nct_id: str, listed: Any, now: str) -> None:
         """The old numbers a record lists (identificationModule.nctIdAliases) resolve to it."""
-        listed = _get(record, "protocolSection", "identificationModule", "nctIdAliases")
         if not isinstance(listed, list):
             return
         self.conn.executemany(
@@ -1958,6 +1961,55 @@ def _sql_value(value: Any) -> Any:
 
 def _clear_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(_sql_value(_get(record, *path)) for _, path in _CLEAR)
+
+
+class Prepared(NamedTuple):
+    """What ``save_page`` derives from a record to store it as a new version, worked out
+    ahead of it (by ``prepare``: a seed's reader processes do it beside the writer). A
+    fetched record may carry one as ``prepared``; save_page then uses it instead of the record."""
+
+    summary: tuple[str | None, str | None, str | None]  # _summary_fields
+    submitted: str | None
+    clear: tuple[Any, ...]
+    aliases: Any  # identificationModule.nctIdAliases as listed
+    day: str  # the day the obligation was judged on (a stored time's first 10 characters)
+    obligation: tuple[Any, ...] | None
+    keyframe: tuple[int, bytes] | None = None  # (dictionary id, frame): the bytes compressed whole
+
+
+def prepare(
+    record: Mapping[str, Any], when: str, obligation: ObligationFn | None,
+    raw: bytes | None = None, codec: Codec | None = None,
+) -> Prepared:
+    """``record`` prepared for ``save_page`` on ``when`` (a stored time), and its bytes ``raw``
+    compressed whole by ``codec`` (a codec with the store's dictionary: the frame a new study's
+    first version is stored as). Raises what save_page would raise for it: the caller then
+    leaves the record to save_page, which says so."""
+    return Prepared(
+        _summary_fields(record), _submitted(record), _clear_columns(record), _aliases(record), when[:10],
+        None if obligation is None else obligation(record, when),
+        None if raw is None or codec is None else (codec.dict_id, codec.pack(raw)[0]),
+    )
+
+
+def _keyframe(pre: Prepared | None, base: int | None, codec: Codec) -> tuple[bytes, None] | None:
+    """The frame prepared, when it is the one ``Store._pack`` would make: a version stored
+    whole (no base for a delta), with the dictionary the store compresses with now."""
+    if pre is None or pre.keyframe is None or base is not None or pre.keyframe[0] != codec.dict_id:
+        return None
+    return pre.keyframe[1], None
+
+
+def _obligation(fn: ObligationFn, fetched: Fetched, pre: Prepared | None, now: str) -> tuple[Any, ...] | None:
+    """The obligation, as prepared when it was judged on the same day (a page stored across
+    midnight judges again: the stored row is the one judged on the day it was fetched)."""
+    if pre is not None and pre.obligation is not None and pre.day == now[:10]:
+        return pre.obligation
+    return fn(fetched.record, now)
+
+
+def _aliases(record: Mapping[str, Any]) -> Any:
+    return _get(record, "protocolSection", "identificationModule", "nctIdAliases")
 
 
 def _raw_bytes(fetched: Fetched) -> bytes:

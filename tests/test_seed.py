@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -349,3 +350,130 @@ def test_a_newer_file_with_a_registry_wide_rename_says_it_once_and_tells_only_th
                          "OR path LIKE '%kind%'") == [("registry", "admin")]
     assert rows(db_path, "SELECT nct_id FROM changes WHERE category = 'status' ORDER BY nct_id") == [
         (n,) for n in sponsors]
+
+
+def _without(db: Path, table: str, dropped: set[str], order: str) -> list[dict]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [{k: row[k] for k in row.keys() if k not in dropped}
+                for row in conn.execute(f"SELECT * FROM {table} ORDER BY {order}")]
+
+
+def test_a_seed_stores_the_rows_the_ordinary_save_of_the_same_records_stores(tmp_path, run, db_path):
+    """The seed's readers work out each record's columns and obligation ahead of the writer
+    (store.prepare); what lands in the store is what storing the records one page at a time
+    through Store.save_page, as a sync does, stores: versions (bytes, clear and summary
+    columns), studies, obligations, aliases."""
+    from regsync import judge
+    from regsync.client import FetchedStudy
+
+    records = load_fixtures() + list(synthesize(40, seed=7))
+    aliased = records[-1]["protocolSection"]["identificationModule"]
+    aliased["nctIdAliases"] = ["NCT00000017", "not an NCT ID", aliased["nctId"]]
+    archive = build_zip(tmp_path / "ctg-studies.json.zip", records)
+    assert run("seed", str(archive)).exit_code == 0
+
+    slow = tmp_path / "slow.db"
+    with Store.open_write(slow) as store:
+        store.save_page(
+            [FetchedStudy(r["protocolSection"]["identificationModule"]["nctId"],
+                          r["protocolSection"]["identificationModule"]["nctId"], r, "ctg-studies.json.zip",
+                          raw=orjson.dumps(r)) for r in records],
+            data_timestamp="2026-09-04T09:00:06", obligation=judge.obligation_columns,
+        )
+    when = {"fetched_at", "run_id", "first_seen", "last_checked", "last_changed", "checked_run", "detected_at",
+            "computed_at"}
+    for table, order in (("versions", "nct_id, version"), ("studies", "nct_id"),
+                         ("obligations", "nct_id, version"), ("aliases", "alias")):
+        seeded, saved = _without(db_path, table, when, order), _without(slow, table, when, order)
+        assert seeded == saved, table
+        assert seeded, table
+    assert _without(db_path, "aliases", when, "alias") == [{"alias": "NCT00000017", "nct_id": aliased["nctId"]}]
+
+
+def test_a_prepared_obligation_judged_on_another_day_is_judged_again(db_path):
+    """A record prepared before midnight and stored after: its obligation is the one judged
+    on the day it is stored, as for any other record."""
+    from regsync import judge
+    from regsync.client import FetchedStudy
+    from regsync.store import Prepared, prepare, utcnow
+
+    record = load_fixtures()[0]
+    nct_id = record["protocolSection"]["identificationModule"]["nctId"]
+    prepared = prepare(record, "2001-01-01T00:00:00", judge.obligation_columns)
+
+    @dataclass(frozen=True)
+    class Seeded(FetchedStudy):
+        prepared: Prepared | None = None
+
+    fetched = Seeded(nct_id, nct_id, record, "file.zip", prepared=prepared)
+    with Store.open_write(db_path) as store:
+        store.save_page([fetched], obligation=judge.obligation_columns)
+    (as_of,) = rows(db_path, "SELECT as_of FROM obligations")[0]
+    assert as_of == utcnow()[:10] != prepared.day
+
+
+def test_records_read_after_the_store_trains_its_dictionary_are_stored_as_its_own_frames(
+    tmp_path, run, db_path, monkeypatch
+):
+    """The readers compress each record whole ahead of the writer, with the store's trained
+    dictionary once the store has one (it is trained partway through a first seed): every
+    version is stored as the frame the store itself would make of its bytes, with the
+    dictionary the frame names (or none), and reads back as those bytes."""
+    import zstandard
+
+    from regsync import bodies, seed
+    from regsync.bodies import Codec
+
+    monkeypatch.setattr(bodies, "DICT_SAMPLES", 30)
+    monkeypatch.setattr(bodies, "DICT_SIZE", 4096)
+    monkeypatch.setattr(seed, "BATCH_MEMBERS", 10)
+    records = list(synthesize(120, seed=3))
+    archive = build_zip(tmp_path / "ctg-studies.json.zip", records)
+    assert run("seed", str(archive)).exit_code == 0
+
+    ((dict_id, data),) = rows(db_path, "SELECT id, data FROM body_dicts")
+    trained = Codec(lambda _: None)
+    trained.use_dict(dict_id, data)
+    plain = Codec(lambda _: None)
+    stored = rows(db_path, "SELECT nct_id, body, body_base FROM versions")
+    assert len(stored) == 120
+    used = []
+    for nct_id, body, base in stored:
+        raw = orjson.dumps(next(r for r in records if r["protocolSection"]["identificationModule"]["nctId"] == nct_id))
+        named = zstandard.get_frame_parameters(body).dict_id
+        used.append(named)
+        assert base is None
+        assert body == (trained if named == dict_id else plain).pack(raw)[0], nct_id
+    assert used.count(dict_id) >= 60 and used.count(0) >= 30  # before the dictionary, and after
+    with Store.open_read(db_path) as store:
+        assert all(store.record(r["protocolSection"]["identificationModule"]["nctId"], 1) == r for r in records)
+
+
+def test_a_member_whose_data_is_corrupt_costs_only_itself(tmp_path, run, db_path):
+    """Data that does not inflate, or inflates to bytes that do not match the member's
+    checksum: that member is skipped with one line, the others are stored."""
+    records = load_fixtures()
+    path = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for number, record in enumerate(records[:3]):
+            nct_id = record["protocolSection"]["identificationModule"]["nctId"]
+            archive.writestr(zipfile.ZipInfo(f"{nct_id}.json", WHEN), orjson.dumps(record),
+                             compress_type=zipfile.ZIP_STORED if number == 1 else zipfile.ZIP_DEFLATED)
+    body = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+    data = [info.header_offset + 30 + len(info.filename) + len(info.extra) for info in infos]
+    body[data[0]] = 0x07  # a final deflate block of the reserved type
+    body[data[1] + 40] ^= 0x01  # one bit of the stored bytes
+    path.write_bytes(bytes(body))
+
+    result = run("seed", str(path))
+
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"warning: member '{infos[0].filename}' skipped: its data does not inflate "
+        "(Error -3 while decompressing data: invalid block type)",
+        f"warning: member '{infos[1].filename}' skipped: its data does not match its checksum (corrupt zip)",
+    ]
+    assert rows(db_path, "SELECT nct_id FROM studies") == [(infos[2].filename[:-5],)]
