@@ -170,6 +170,10 @@ def record_spans(body: bytes, records: Sequence[Any], key: bytes = b'"studies"')
     return out
 
 
+# How many different first keys the records of a page may have and still be cut quickly.
+_FIRST_KEYS = 4
+
+
 class PageSpans:
     """The exact bytes of each record of one page, cut out when first asked for: a re-sync
     asks only for the records that changed, and serialising every record of every page to
@@ -177,7 +181,8 @@ class PageSpans:
 
     The registry writes the records of a page compactly, each beginning with the same key:
     every ``,{"<that key>":`` of the body then begins a record, and when there are exactly as
-    many as records the cut between two of them is known without reading what lies between.
+    many as records (less the first) the cut between two of them is known without reading
+    what lies between.
     A span is only ever given when its bytes are the record (orjson's bytes, or bytes that
     parse to it); otherwise, and for pages written another way, the whole page's spans are
     found as ``record_spans`` finds them."""
@@ -208,22 +213,24 @@ class PageSpans:
         records = self._records
         if not records or not all(type(r) is dict and r for r in records):
             return None
-        first = next(iter(records[0]))
-        if not isinstance(first, str) or any(next(iter(r)) != first for r in records):
+        # The first keys of the records (the registry's are all protocolSection; a few kinds).
+        firsts = dict.fromkeys(next(iter(r)) for r in records)
+        if len(firsts) > _FIRST_KEYS:
             return None
         body = self._body
         at = _array_start(body, self._key)
-        opening = b"{" + orjson.dumps(first) + b":"
-        if at < 0 or not body.startswith(opening, at):
+        if at < 0:
             return None
         starts = [at]
-        marker = b"," + opening
-        at = body.find(marker, at)
-        while at >= 0:
-            starts.append(at + 1)
-            if len(starts) > len(records):
-                return None  # a record holds an object beginning so too: not told this way
-            at = body.find(marker, at + len(marker))
+        for first in firsts:
+            marker = b",{" + orjson.dumps(first) + b":"
+            found = body.find(marker, at)
+            while found >= 0:
+                starts.append(found + 1)
+                if len(starts) > len(records):
+                    return None  # a record holds an object beginning so too: not told this way
+                found = body.find(marker, found + len(marker))
+        starts.sort()
         return starts if len(starts) == len(records) else None
 
     def _cut(self, index: int, starts: list[int]) -> bytes | None:

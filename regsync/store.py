@@ -1968,7 +1968,8 @@ def _clear_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
     out: list[Any] = []
     for holder, keys in _CLEAR_HOLDERS:
         node = _get(record, *holder)
-        out.extend(_sql_value(_get(node, key)) for key in keys)
+        for key in keys:
+            out.append(_sql_value(_get(node, key)))
     return tuple(out)
 
 

@@ -63,12 +63,14 @@ def test_a_page_cuts_each_records_bytes_as_record_spans_finds_them():
     plain = orjson.dumps(load(OTHER))
     odd = ODD.replace(b": ", b":").replace(b", ", b",")  # compact, but escaped otherwise
     nested = orjson.dumps({"protocolSection": {"x": [{"a": 1}, {"protocolSection": 2}]}, "hasResults": False})
+    derived_first = orjson.dumps({"derivedSection": {"a": 1}, **orjson.loads(plain)})
     pages = [
         b'{"studies":[' + plain + b"," + odd + b"," + plain + b'],"nextPageToken":"x"}',
         b'{"studies":[' + plain + b"," + plain + b"," + odd + b']}',
         b'{"totalCount":3, "studies" : [' + plain + b' ,\n ' + ODD + b"," + plain + b"]}",
         b'{"studies":[' + nested + b"," + plain + b"]}",
         b'{"studies":[' + plain + b"," + nested + b"]}",
+        b'{"studies":[' + derived_first + b"," + plain + b"," + derived_first + b"," + odd + b"]}",
     ]
     for page in pages:
         records = orjson.loads(page)["studies"]
