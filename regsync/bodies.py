@@ -81,9 +81,16 @@ class Codec:
         return decompressor.decompress(frame)
 
 
+# The training's segment and d-mer sizes, fixed: searching them (zstd's default) took a
+# third of a second of a first sync inside one page's transaction, and chose these on
+# registry-like records, whose frames they make no larger than 1% (bench/storage_bench.py).
+DICT_SEGMENT = 2_000
+DICT_DMER = 8
+
+
 def train(samples: Sequence[bytes]) -> tuple[int, bytes]:
     """(id, bytes) of a dictionary trained on ``samples`` (records of the store)."""
-    trained = zstandard.train_dictionary(DICT_SIZE, list(samples), level=LEVEL)
+    trained = zstandard.train_dictionary(DICT_SIZE, list(samples), k=DICT_SEGMENT, d=DICT_DMER, level=LEVEL)
     return trained.dict_id(), trained.as_bytes()
 
 
@@ -114,6 +121,23 @@ def _skip(body: bytes, at: int, also: bytes = b"") -> int:
     return at
 
 
+def _array_start(body: bytes, key: bytes) -> int:
+    """Where the first item of the array ``key`` of the JSON object ``body`` begins (its
+    first byte after the bracket and any space); -1 when the array is not found."""
+    at = body.find(key + b":")
+    if at < 0:
+        at = body.find(key)
+        if at < 0:
+            return -1
+        at = _skip(body, at + len(key))
+    else:
+        at += len(key)
+    at = _skip(body, at, b":")
+    if at >= len(body) or body[at] != ord("["):
+        return -1
+    return _skip(body, at + 1)
+
+
 def record_spans(body: bytes, records: Sequence[Any], key: bytes = b'"studies"') -> list[bytes | None]:
     """The exact bytes the registry sent for each of ``records``, the parsed items of the
     array ``key`` of the JSON object ``body``; None for one whose bytes cannot be told (it is
@@ -123,18 +147,9 @@ def record_spans(body: bytes, records: Sequence[Any], key: bytes = b'"studies"')
     out: list[bytes | None] = [None] * len(records)
     if not records:
         return out
-    at = body.find(key + b":")
+    at = _array_start(body, key)
     if at < 0:
-        at = body.find(key)
-        if at < 0:
-            return out
-        at = _skip(body, at + len(key))
-    else:
-        at += len(key)
-    at = _skip(body, at, b":")
-    if at >= len(body) or body[at] != ord("["):
         return out
-    at += 1
     for index, record in enumerate(records):
         at = _skip(body, at, b"," if index else b"")
         try:
@@ -157,3 +172,90 @@ def record_spans(body: bytes, records: Sequence[Any], key: bytes = b'"studies"')
             out[index] = span
         at = end
     return out
+
+
+# How many different first keys the records of a page may have and still be cut quickly.
+_FIRST_KEYS = 4
+
+
+class PageSpans:
+    """The exact bytes of each record of one page, cut out when first asked for: a re-sync
+    asks only for the records that changed, and serialising every record of every page to
+    find where each begins (``record_spans``) was a third of an unchanged ``--full``.
+
+    The registry writes the records of a page compactly, each beginning with the same key:
+    every ``,{"<that key>":`` of the body then begins a record, and when there are exactly as
+    many as records (less the first) the cut between two of them is known without reading
+    what lies between.
+    A span is only ever given when its bytes are the record (orjson's bytes, or bytes that
+    parse to it); otherwise, and for pages written another way, the whole page's spans are
+    found as ``record_spans`` finds them."""
+
+    def __init__(self, body: bytes, records: Sequence[Any], key: bytes = b'"studies"'):
+        self._body = body
+        self._records = records
+        self._key = key
+        self._starts: list[int] | None = None
+        self._spans: list[bytes | None] | None = None
+
+    def span(self, index: int) -> bytes | None:
+        if self._starts is None and self._spans is None:
+            self._starts = self._cuts()
+            if self._starts is None:
+                self._spans = record_spans(self._body, self._records, self._key)
+        if self._spans is not None:
+            return self._spans[index]
+        assert self._starts is not None
+        found = self._cut(index, self._starts)
+        if found is None:  # the cut was not the record: the careful way, once for the page
+            self._spans = record_spans(self._body, self._records, self._key)
+            return self._spans[index]
+        return found
+
+    def _cuts(self) -> list[int] | None:
+        """Where each record begins, when the page is written compactly; else None."""
+        records = self._records
+        if not records or not all(type(r) is dict and r for r in records):
+            return None
+        # The first keys of the records (the registry's are all protocolSection; a few kinds).
+        firsts = dict.fromkeys(next(iter(r)) for r in records)
+        if len(firsts) > _FIRST_KEYS:
+            return None
+        body = self._body
+        at = _array_start(body, self._key)
+        if at < 0:
+            return None
+        starts = [at]
+        for first in firsts:
+            marker = b",{" + orjson.dumps(first) + b":"
+            found = body.find(marker, at)
+            while found >= 0:
+                starts.append(found + 1)
+                if len(starts) > len(records):
+                    return None  # a record holds an object beginning so too: not told this way
+                found = body.find(marker, found + len(marker))
+        starts.sort()
+        return starts if len(starts) == len(records) else None
+
+    def _cut(self, index: int, starts: list[int]) -> bytes | None:
+        body, record = self._body, self._records[index]
+        start = starts[index]
+        try:
+            dumped = orjson.dumps(record)
+        except TypeError:
+            dumped = b""
+        if index + 1 < len(starts):
+            span = body[start:starts[index + 1] - 1]
+            if span == dumped:
+                return span
+        elif dumped and body.startswith(dumped, start):
+            return dumped
+        else:
+            try:
+                span = body[start:_value_end(body, start)]
+            except (ValueError, RecursionError):
+                return None
+        try:
+            return span if orjson.loads(span) == record else None
+        except (ValueError, RecursionError):  # orjson's JSONDecodeError is a ValueError
+            return None

@@ -18,7 +18,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin
 
@@ -33,7 +33,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import ReadTimeoutError
 
 from regsync import DEFAULT_API_URL, __version__
-from regsync.bodies import record_spans
+from regsync.bodies import PageSpans
 from regsync.errors import ApiUnavailable, ApiUnreachable, BadResponse, ClientRefused, FetchError, InvalidNctId, NotTheApi, StudyNotFound
 from regsync.ids import normalize_nct_id
 from regsync.urls import origin, redact_url, split_credentials
@@ -111,7 +111,18 @@ class FetchedStudy:
     requested_id: str
     record: dict[str, Any]
     source: str  # the URL that answered (after redirects)
-    raw: bytes | None = None  # the exact bytes the registry sent for the record, when known
+    given_raw: bytes | None = None  # the exact bytes the registry sent, when at hand
+    # Else the page they are cut from, and the record's place in it (see ``raw``).
+    page: PageSpans | None = field(default=None, repr=False, compare=False)
+    index: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def raw(self) -> bytes | None:
+        """The exact bytes the registry sent for the record, when known: a record of a list
+        page has them cut from the page only when asked (only new versions are stored)."""
+        if self.page is not None:
+            return self.page.span(self.index)
+        return self.given_raw
 
 
 @dataclass(frozen=True)
@@ -353,14 +364,14 @@ class ApiClient:
                     if ahead is not None:
                         self._prefetch({"filter.ids": ",".join(ahead)})
                         ahead = None
-                    raws = record_spans(page.body, page.studies)
-                    found = [_match(record, wanted, page.url, raw) for record, raw in zip(page.studies, raws)]
+                    spans = PageSpans(page.body, page.studies)
+                    found = [_match(record, wanted, page.url, spans, i) for i, record in enumerate(page.studies)]
                     studies = [f for f in found if f is not None]
                     seen.update(f.requested_id for f in studies)
                     last = page.next_page_token is None
                     missing = tuple(i for i in batch if i not in seen) if last else ()
                     box = [BatchPage(tuple(batch), studies, page.url, last=last, missing=missing)]
-                    del page, found, studies, raws  # the caller's reference is the only one
+                    del page, found, studies, spans  # the caller's reference is the only one
                     yield box.pop()
 
     def _prefetch(self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE) -> None:
@@ -926,7 +937,9 @@ def record_nct_id(record: dict[str, Any]) -> str | None:
         return None
 
 
-def _match(record: dict[str, Any], wanted: set[str], url: str, raw: bytes | None = None) -> FetchedStudy | None:
+def _match(
+    record: dict[str, Any], wanted: set[str], url: str, page: PageSpans | None = None, index: int = 0
+) -> FetchedStudy | None:
     """A record of a ``filter.ids`` answer, with the ID it was asked for (its own, or one of
     the old numbers it lists as aliases); None for a record nobody asked for."""
     try:
@@ -934,18 +947,18 @@ def _match(record: dict[str, Any], wanted: set[str], url: str, raw: bytes | None
     except (KeyError, TypeError):
         given = None
     if isinstance(given, str) and given in wanted:  # canonical, as asked: no need to normalise
-        return FetchedStudy(given, given, record, url, raw)
+        return FetchedStudy(given, given, record, url, None, page, index)
     nct_id = record_nct_id(record)
     if nct_id is None:
         log.warning("a batch answer contained a record without an nctId; ignored")
         return None
     if nct_id in wanted:
-        return FetchedStudy(nct_id, nct_id, record, url, raw)
+        return FetchedStudy(nct_id, nct_id, record, url, None, page, index)
     requested = next((a for a in record_aliases(record) if a in wanted), None)
     if requested is None:
         log.warning("batch answer contained %s, which was not asked for; ignored", nct_id)
         return None
-    return FetchedStudy(nct_id, requested, record, url, raw)
+    return FetchedStudy(nct_id, requested, record, url, None, page, index)
 
 
 def record_aliases(record: dict[str, Any]) -> list[str]:

@@ -1959,8 +1959,21 @@ def _sql_value(value: Any) -> Any:
     return _dumps(value).decode()
 
 
+# _CLEAR by the object holding each value, in _CLEAR's order: a date and its type are read
+# from one struct, found once (every new version's row pays this).
+_CLEAR_HOLDERS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = tuple(
+    (holder, tuple(path[-1] for _, path in _CLEAR if path[:-1] == holder))
+    for holder in dict.fromkeys(path[:-1] for _, path in _CLEAR)
+)
+
+
 def _clear_columns(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(_sql_value(_get(record, *path)) for _, path in _CLEAR)
+    out: list[Any] = []
+    for holder, keys in _CLEAR_HOLDERS:
+        node = _get(record, *holder)
+        for key in keys:
+            out.append(_sql_value(_get(node, key)))
+    return tuple(out)
 
 
 class Prepared(NamedTuple):

@@ -56,6 +56,34 @@ def test_record_spans_are_the_bytes_of_each_record_of_a_page():
     assert bodies.record_spans(b'{"studies":[]}', []) == []
 
 
+def test_a_page_cuts_each_records_bytes_as_record_spans_finds_them():
+    """The cut a sync makes only for the records it stores: the same bytes as reading the
+    whole page, for compact pages, pages another escaping, pretty-printed ones, and records
+    that hold an object beginning with the records' own first key."""
+    plain = orjson.dumps(load(OTHER))
+    odd = ODD.replace(b": ", b":").replace(b", ", b",")  # compact, but escaped otherwise
+    nested = orjson.dumps({"protocolSection": {"x": [{"a": 1}, {"protocolSection": 2}]}, "hasResults": False})
+    derived_first = orjson.dumps({"derivedSection": {"a": 1}, **orjson.loads(plain)})
+    pages = [
+        b'{"studies":[' + plain + b"," + odd + b"," + plain + b'],"nextPageToken":"x"}',
+        b'{"studies":[' + plain + b"," + plain + b"," + odd + b']}',
+        b'{"totalCount":3, "studies" : [' + plain + b' ,\n ' + ODD + b"," + plain + b"]}",
+        b'{"studies":[' + nested + b"," + plain + b"]}",
+        b'{"studies":[' + plain + b"," + nested + b"]}",
+        b'{"studies":[' + derived_first + b"," + plain + b"," + derived_first + b"," + odd + b"]}",
+    ]
+    for page in pages:
+        records = orjson.loads(page)["studies"]
+        expected = bodies.record_spans(page, records)
+        assert None not in expected
+        for order in (list(range(len(records))), list(reversed(range(len(records))))):
+            spans = bodies.PageSpans(page, records)
+            assert [spans.span(i) for i in order] == [expected[i] for i in order]
+    # Bytes that do not hold the records given: none is made up.
+    assert bodies.PageSpans(b'{"studies":[{"a":1},{"a":3}]}', [{"a": 2}, {"a": 3}]).span(0) is None
+    assert bodies.PageSpans(b'{"studies":[{"a":1},{"a":3}]}', [{"a": 1}, {"a": 2}]).span(1) is None
+
+
 def test_show_prints_the_bytes_the_registry_sent_for_one_study(api, run):
     mock_version(api)
     api.get(study_url(DEFAULT), body=ODD)  # /studies/{id}: the body is the record
