@@ -378,7 +378,7 @@ def test_a_seed_stores_the_rows_the_ordinary_save_of_the_same_records_stores(tmp
         store.save_page(
             [FetchedStudy(r["protocolSection"]["identificationModule"]["nctId"],
                           r["protocolSection"]["identificationModule"]["nctId"], r, "ctg-studies.json.zip",
-                          raw=orjson.dumps(r)) for r in records],
+                          given_raw=orjson.dumps(r)) for r in records],
             data_timestamp="2026-09-04T09:00:06", obligation=judge.obligation_columns,
         )
     when = {"fetched_at", "run_id", "first_seen", "last_checked", "last_changed", "checked_run", "detected_at",
