@@ -178,57 +178,6 @@ def record_spans(body: bytes, records: Sequence[Any], key: bytes = b'"studies"')
 _FIRST_KEYS = 4
 
 
-# The top-level keys of a study record (the API's Study object): a record of a compact page
-# begins with one of them right after the comma that separates it from the one before.
-_STUDY_KEYS = (b"protocolSection", b"derivedSection", b"resultsSection", b"annotationSection",
-               b"documentSection", b"hasResults")
-
-
-def split_page(body: bytes, key: bytes = b'"studies"') -> tuple[dict[str, Any], list[tuple[int, int]]] | None:
-    """A page of studies parsed record by record from the bytes between its separators:
-    (the page with its records, each record's (start, end) in ``body``), or None when the page
-    is not written so (the caller parses it whole and finds the records' bytes the careful way).
-
-    Each record is parsed from its own cut, so a cut that parsed *is* that record's bytes, with
-    no re-serialising to prove it: a cut made at an object nested inside a record leaves the
-    record before it unbalanced, and a boundary missed (a space after the comma) leaves two
-    records in one cut; either fails to parse, and the page falls back. Parsing the cuts costs
-    what parsing the page costs."""
-    at = _array_start(body, key)
-    close = body.rfind(b"]")
-    if at < 0 or close <= at or body[at] != ord("{"):
-        return None
-    starts = [at]
-    for name in _STUDY_KEYS:
-        marker = b',{"' + name + b'":'
-        found = body.find(marker, at, close)
-        while found >= 0:
-            starts.append(found + 1)
-            found = body.find(marker, found + len(marker), close)
-    starts.sort()
-    ends = [s - 1 for s in starts[1:]] + [close]
-    view = memoryview(body)
-    spans: list[tuple[int, int]] = []
-    records: list[Any] = []
-    try:
-        for start, end in zip(starts, ends):
-            while end > start and body[end - 1] in b" \t\r\n":
-                end -= 1
-            record = orjson.loads(view[start:end])
-            if type(record) is not dict:
-                return None
-            records.append(record)
-            spans.append((start, end))
-        rest = orjson.loads(body[:at] + body[close:])
-    except (ValueError, RecursionError):  # orjson's JSONDecodeError is a ValueError
-        return None
-    name = orjson.loads(key)
-    if type(rest) is not dict or rest.get(name) != []:
-        return None
-    rest[name] = records
-    return rest, spans
-
-
 class PageSpans:
     """The exact bytes of each record of one page, cut out when first asked for: a re-sync
     asks only for the records that changed, and serialising every record of every page to
@@ -242,19 +191,14 @@ class PageSpans:
     parse to it); otherwise, and for pages written another way, the whole page's spans are
     found as ``record_spans`` finds them."""
 
-    def __init__(self, body: bytes, records: Sequence[Any], key: bytes = b'"studies"',
-                 cut: Sequence[tuple[int, int]] | None = None):
+    def __init__(self, body: bytes, records: Sequence[Any], key: bytes = b'"studies"'):
         self._body = body
         self._records = records
         self._key = key
         self._starts: list[int] | None = None
         self._spans: list[bytes | None] | None = None
-        self._cut_at = cut  # each record's (start, end), when split_page parsed it from there
 
     def span(self, index: int) -> bytes | None:
-        if self._cut_at is not None:
-            start, end = self._cut_at[index]
-            return self._body[start:end]
         if self._starts is None and self._spans is None:
             self._starts = self._cuts()
             if self._starts is None:

@@ -33,7 +33,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import ReadTimeoutError
 
 from regsync import DEFAULT_API_URL, __version__
-from regsync.bodies import PageSpans, split_page
+from regsync.bodies import PageSpans
 from regsync.errors import ApiUnavailable, ApiUnreachable, BadResponse, ClientRefused, FetchError, InvalidNctId, NotTheApi, StudyNotFound
 from regsync.ids import normalize_nct_id
 from regsync.urls import origin, redact_url, split_credentials
@@ -147,7 +147,6 @@ class Page:
     url: str  # the URL that answered
     total: int | None = None  # the registry's totalCount (asked with countTotal=true), if it said
     body: bytes = b""  # the answer as sent: each record's exact bytes are cut from it
-    cut: list[tuple[int, int]] | None = None  # each record's place in body, when parsed from there
 
 
 @dataclass
@@ -296,13 +295,7 @@ class ApiClient:
             if response.status == 404:
                 raise self._not_the_api("GET /studies answered HTTP 404")
             self._raise_for_status(response, what)
-            with _gc_paused():
-                split = split_page(response.body)
-            cut = None
-            if split is not None:
-                data, cut = split
-            else:
-                data = _parse_json(response, what)
+            data = _parse_json(response, what)
             if not isinstance(data, dict) or not isinstance(data.get("studies", []), list):
                 raise BadResponse(f"{what}: the registry's answer is not a page of studies")
             pages += 1
@@ -327,7 +320,7 @@ class ApiClient:
             total = data.get("totalCount")
             box = [Page(data.get("studies", []), token, response.url,
                         total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
-                        response.body, cut)]
+                        response.body)]
             del response, data
             yield box.pop()
             if not token:
@@ -371,7 +364,7 @@ class ApiClient:
                     if ahead is not None:
                         self._prefetch({"filter.ids": ",".join(ahead)})
                         ahead = None
-                    spans = PageSpans(page.body, page.studies, cut=page.cut)
+                    spans = PageSpans(page.body, page.studies)
                     found = [_match(record, wanted, page.url, spans, i) for i, record in enumerate(page.studies)]
                     studies = [f for f in found if f is not None]
                     seen.update(f.requested_id for f in studies)

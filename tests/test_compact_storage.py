@@ -273,28 +273,3 @@ def test_a_conversion_killed_half_way_is_finished_by_the_next_open(tmp_path):
     with Store.open_read(db) as store:
         assert {key: store.record_bytes(*key) for key in before} == before
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
-
-
-def test_split_page_parses_each_record_from_its_own_bytes_or_gives_up():
-    from regsync.bodies import split_page
-
-    a = {"protocolSection": {"identificationModule": {"nctId": "NCT00000001"}, "x": "caf\u00e9 \\/ ]"}}
-    b = {"derivedSection": {"k": 1}, "protocolSection": {"identificationModule": {"nctId": "NCT00000002"}}}
-    nested = {"protocolSection": {"list": [{"a": 1}, {"protocolSection": {"deep": True}}]}}
-    compact = b'{"studies":[' + orjson.dumps(a) + b"," + orjson.dumps(b) + b'],"nextPageToken":"t]k","totalCount":2}'
-    # the token holds a "]": the last record's cut would run into it, so the page falls back
-    assert split_page(compact) is None
-    page = b'{"totalCount":2,"studies":[' + orjson.dumps(a) + b"," + orjson.dumps(b) + b'],"nextPageToken":"tok"}'
-    data, spans = split_page(page)
-    assert data == orjson.loads(page)
-    assert [page[s:e] for s, e in spans] == [orjson.dumps(a), orjson.dumps(b)]
-    escaped = b'{"studies":[{"protocolSection":{"t":"caf\\u00e9 \\/"}}]}'  # another escaping: its own bytes
-    data, spans = split_page(escaped)
-    assert [escaped[s:e] for s, e in spans] == [b'{"protocolSection":{"t":"caf\\u00e9 \\/"}}']
-    # A nested object that begins as a record does, and a space after a separator: no guess.
-    assert split_page(b'{"studies":[' + orjson.dumps(nested) + b"," + orjson.dumps(a) + b"]}") is None
-    assert split_page(b'{"studies":[' + orjson.dumps(a) + b", " + orjson.dumps(b) + b"]}") is None
-    assert split_page(b'{"studies":[]}') is None
-    pretty = b'{\n  "studies": [\n    ' + orjson.dumps(a) + b'\n  ]\n}'
-    data, spans = split_page(pretty)
-    assert [pretty[s:e] for s, e in spans] == [orjson.dumps(a)] and data == orjson.loads(pretty)
