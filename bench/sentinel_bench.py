@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import multiprocessing as mp
 import os
 import subprocess
 import shutil
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from sync_bench import regsync  # noqa: E402
+from sync_bench import Server, regsync  # noqa: E402
 
 DATA_TS_0 = "2026-09-04T09:00:06"
 DATA_TS_1 = "2026-09-05T09:00:06"
@@ -68,27 +67,6 @@ def _server_main(n: int, conn) -> None:
                 registry.add(new)
             registry.data_timestamp = DATA_TS_1
             conn.send(None)
-
-
-class Server:
-    def __init__(self, n: int):
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_server_main, args=(n, child), daemon=True)
-        self.proc.start()
-        self.url, self.ids = self.conn.recv()
-
-    def call(self, cmd: str):
-        self.conn.send((cmd,))
-        return self.conn.recv()
-
-    def close(self) -> None:
-        try:
-            self.call("stop")
-        finally:
-            self.proc.join(10)
-            if self.proc.is_alive():
-                self.proc.kill()
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -165,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     # study at its polite pace: not what is measured here.
     os.environ["REGSYNC_FILL_IN"] = "0"
     work = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
-    server = Server(n)
+    server = Server(n, _server_main)
     try:
         base = work / "base.db"
         watch = regsync_cmd(base, server.url, "watch", "add", *server.ids)

@@ -134,10 +134,13 @@ def _server_main(n: int, conn) -> None:
 
 
 class Server:
-    def __init__(self, n: int):
+    """The fake API in its own process, driven over a pipe; ``main`` serves it (another
+    benchmark passes its own, with its own commands)."""
+
+    def __init__(self, n: int, main=None):
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_server_main, args=(n, child), daemon=True)
+        self.proc = ctx.Process(target=main or _server_main, args=(n, child), daemon=True)
         self.proc.start()
         self.url, self.ids = self.conn.recv()
 
