@@ -181,6 +181,20 @@ def test_a_403_stops_the_backfill_in_one_line_and_keeps_own_snapshots(history, r
     assert run("status", "--json").exit_code == 0
 
 
+def _kill_at_history_request(registry, answered: int, db, url: str, *args: str, **env: str) -> None:
+    """Run ``regsync *args`` until the history request after the first ``answered`` arrives
+    (held unanswered), then SIGKILL it there."""
+    hold = registry.hold("history", times=0)
+    _after(registry, answered, Fault.hold(hold))
+    proc = popen_regsync(db, url, *args, **env)
+    try:
+        hold.wait_arrived()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        hold.release()
+
+
 def _after(registry, answered: int, *faults) -> None:
     """The history requests after the first ``answered`` meet ``faults``, one each, in order
     (the fake's queue pops one per request from the first)."""
@@ -253,15 +267,7 @@ def test_a_killed_backfill_keeps_what_it_stored_and_continues(fake, tmp_path):
     db = tmp_path / "kill.db"
     assert run_regsync(db, server.url, "sync", NCT).returncode == 0
     # The 6th history request (version 4) is held: versions 0-3 are stored by then.
-    hold = registry.hold("history", times=0)
-    _after(registry, 5, Fault.hold(hold))
-    proc = popen_regsync(db, server.url, "backfill", NCT)
-    try:
-        hold.wait_arrived()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        hold.release()
+    _kill_at_history_request(registry, 5, db, server.url, "backfill", NCT)
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -540,15 +546,7 @@ def test_a_fill_in_cut_short_by_a_kill_is_finished_by_the_next_sync(fake, tmp_pa
     registry.add(versions[-1])
     # Own v1 and the new snapshot are numbered by their dates; the index and registry versions
     # 2 and 3 are read, the request for version 4 is held, then the sync is killed.
-    hold = registry.hold("history", times=0)
-    _after(registry, 3, Fault.hold(hold))
-    proc = popen_regsync(db, server.url, "sync", NCT, "--force", REGSYNC_FILL_IN="1")
-    try:
-        hold.wait_arrived()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        hold.release()
+    _kill_at_history_request(registry, 3, db, server.url, "sync", NCT, "--force", REGSYNC_FILL_IN="1")
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
