@@ -45,7 +45,7 @@ from regsync import bulkzip, judge, sentinel
 from regsync.client import MAX_RECORD_BYTES, record_nct_id
 from regsync.errors import BadArchive, RegsyncError
 from regsync.model import RunOutcome, StudyStatus
-from regsync.store import Prepared, SaveResult, Store, content_hash, prepare, utcnow
+from regsync.store import Prepared, SaveResult, Store, content_hash, prepare, summary_fields, utcnow
 from regsync.sync import StudyOutcome, outcome_of, place
 
 if TYPE_CHECKING:
@@ -367,7 +367,7 @@ class _Record:
         """lastUpdatePostDateStruct.date, when it is text and not empty."""
         if self.prepared is not None:
             return self.prepared.summary[2] or None
-        return _posted(self.record)
+        return summary_fields(self.record)[2] or None
 
 
 def run_seed(
@@ -510,12 +510,6 @@ def _not_older(store: Store, records: list[_Record]) -> tuple[list[_Record], int
             continue
         kept.append(r)
     return kept, len(records) - len(kept)
-
-
-def _posted(record: dict[str, Any]) -> str | None:
-    status = (record.get("protocolSection") or {}).get("statusModule") or {}
-    when = (status.get("lastUpdatePostDateStruct") or {}).get("date") if isinstance(status, dict) else None
-    return when if isinstance(when, str) and when else None
 
 
 def _counts(progress: dict[str, Any]) -> dict[str, int]:

@@ -117,7 +117,7 @@ def _dumps(value: Any, *, sort_keys: bool = False) -> bytes:
         ).encode()
 
 
-def _summary_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+def summary_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
     """(brief title, overall status, last update post date): the columns kept beside a record.
     Only text is kept there: a malformed value (an object as overallStatus) stays in the
     record itself, and its column is empty."""
@@ -875,7 +875,7 @@ class Store:
                         previous = state[1] if state else None
                         # max: the same study twice in one page (its rows are written at the end)
                         version = max(previous + 1, self._top_version(nct_id) + 1) if previous is not None else 1
-                        title, status, posted = pre.summary if pre else _summary_fields(fetched.record)
+                        title, status, posted = pre.summary if pre else summary_fields(fetched.record)
                         if fetched.source not in source_ids:
                             source_ids[fetched.source] = self._source_id(fetched.source)
                         # A delta against the study's current version, unless that one is
@@ -1404,7 +1404,7 @@ class Store:
         now = utcnow()
         top = self._top_version(nct_id)
         version = top + 1
-        _, status, posted = _summary_fields(record)
+        _, status, posted = summary_fields(record)
         # A delta against the version stored last: a backfill stores the registry's versions
         # in its order, so that is most often the one before.
         body, base = self._pack(nct_id, _dumps(record), top or None)
@@ -1981,7 +1981,7 @@ class Prepared(NamedTuple):
     ahead of it (by ``prepare``: a seed's reader processes do it beside the writer). A
     fetched record may carry one as ``prepared``; save_page then uses it instead of the record."""
 
-    summary: tuple[str | None, str | None, str | None]  # _summary_fields
+    summary: tuple[str | None, str | None, str | None]  # summary_fields
     submitted: str | None
     clear: tuple[Any, ...]
     aliases: Any  # identificationModule.nctIdAliases as listed
@@ -1999,7 +1999,7 @@ def prepare(
     first version is stored as). Raises what save_page would raise for it: the caller then
     leaves the record to save_page, which says so."""
     return Prepared(
-        _summary_fields(record), _submitted(record), _clear_columns(record), _aliases(record), when[:10],
+        summary_fields(record), _submitted(record), _clear_columns(record), _aliases(record), when[:10],
         None if obligation is None else obligation(record, when),
         None if raw is None or codec is None else (codec.dict_id, codec.pack(raw)[0]),
     )
