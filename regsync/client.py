@@ -18,8 +18,8 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import quote, urlencode, urljoin
 
 import orjson
@@ -37,6 +37,9 @@ from regsync.bodies import PageSpans
 from regsync.errors import ApiUnavailable, ApiUnreachable, BadResponse, ClientRefused, FetchError, InvalidNctId, NotTheApi, StudyNotFound
 from regsync.ids import normalize_nct_id
 from regsync.urls import origin, redact_url, split_credentials
+
+if TYPE_CHECKING:
+    from regsync.store import Fetched
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,8 @@ class _Answer:
     headers: Mapping[str, str]
     body: bytes
     redirects: tuple[str, ...] = ()  # the Location of each redirect followed
+    # A page's reading, begun by a PageReader as soon as the body arrived (a prefetch's).
+    read: Callable[[], ReadPage] | None = field(default=None, compare=False, repr=False)
 
     @property
     def text(self) -> str:
@@ -142,11 +147,42 @@ class _Answer:
 
 @dataclass
 class Page:
-    studies: list[dict[str, Any]]
+    studies: list[Any]  # the parsed records (or, when ``prepared``, ReadStudy items)
     next_page_token: str | None
     url: str  # the URL that answered
     total: int | None = None  # the registry's totalCount (asked with countTotal=true), if it said
     body: bytes = b""  # the answer as sent: each record's exact bytes are cut from it
+    prepared: bool = False  # ``studies`` are a PageReader's ReadStudy items, not parsed records
+
+
+class ReadPage(NamedTuple):
+    """A ``GET /studies`` answer read: its records and how the listing goes on."""
+
+    studies: list[Any]  # the records as parsed; or ReadStudy items (a PageReader's)
+    token: Any  # nextPageToken as sent (None when absent)
+    total: Any  # totalCount as sent
+    prepared: bool = False  # the studies are ReadStudy items, not parsed records
+
+
+class ReadStudy(Protocol):
+    """A record of a page a PageReader read elsewhere (regsync.prepared): what matching it
+    to the ID asked for needs, and the record as the store takes it."""
+
+    @property
+    def nct_id(self) -> str | None: ...  # canonical; None: the record has no usable nctId
+
+    @property
+    def aliases(self) -> list[str]: ...
+
+    def fetched(self, requested_id: str, source: str) -> Fetched: ...
+
+
+class PageReader(Protocol):
+    """Reads pages of ``filter.ids`` answers somewhere else than the caller's thread (a
+    process beside it): ``start`` begins reading a body and gives back how to wait for the
+    result, which raises what ``read_page`` raises."""
+
+    def start(self, body: bytes, content_type: str, what: str) -> Callable[[], ReadPage]: ...
 
 
 @dataclass
@@ -154,7 +190,7 @@ class BatchPage:
     """One page of the answer to a ``filter.ids`` batch (see ``iter_study_batches``)."""
 
     batch: tuple[str, ...]  # the IDs the batch asked for
-    studies: list[FetchedStudy]  # the records on this page, each matched to the ID asked for
+    studies: list[Fetched]  # the records on this page, each matched to the ID asked for
     url: str  # the URL that answered
     last: bool  # the batch's last page: ``missing`` is then known
     missing: tuple[str, ...] = ()  # on the last page: IDs of the batch no page answered for
@@ -200,7 +236,7 @@ class ApiClient:
         # One request at a time, also with a prefetch in flight: pacing, retries and the
         # request count stay exactly as without it.
         self._http_lock = threading.Lock()
-        self._prefetched: tuple[str, _Background] | None = None
+        self._prefetched: list[tuple[str, _Background]] = []  # in the order they are sent
 
     # -- public API -------------------------------------------------------------------------
 
@@ -277,9 +313,11 @@ class ApiClient:
         return self.config.max_page_bytes or MAX_PAGE_BYTES
 
     def iter_pages(
-        self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE, max_pages: int = MAX_PAGES
+        self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE, max_pages: int = MAX_PAGES,
+        reader: PageReader | None = None,
     ) -> Iterator[Page]:
-        """``GET /studies`` following ``nextPageToken``; one page at a time (streaming).
+        """``GET /studies`` following ``nextPageToken``; one page at a time (streaming), each
+        read by ``reader`` (else here: its ``studies`` are the parsed records).
 
         A listing that would not end (a ``nextPageToken`` sent twice, more than ``max_pages``
         pages) is a BadResponse, raised before the page that shows it is handed over; a 404
@@ -295,11 +333,9 @@ class ApiClient:
             if response.status == 404:
                 raise self._not_the_api("GET /studies answered HTTP 404")
             self._raise_for_status(response, what)
-            data = _parse_json(response, what)
-            if not isinstance(data, dict) or not isinstance(data.get("studies", []), list):
-                raise BadResponse(f"{what}: the registry's answer is not a page of studies")
+            page = _read(response, what, reader)
             pages += 1
-            token = data.get("nextPageToken") or None
+            token = page.token or None
             if token is not None and not isinstance(token, str):
                 raise BadResponse(f"{what}: the registry's nextPageToken is not a string; stopped")
             if token in tokens:
@@ -317,25 +353,31 @@ class ApiClient:
             # Handed over without a reference left in this frame: the consumer's is the only
             # one, so the page is freed as soon as it lets go, before the next is downloaded
             # (one page in memory, not two).
-            total = data.get("totalCount")
-            box = [Page(data.get("studies", []), token, response.url,
-                        total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
-                        response.body)]
-            del response, data
+            total = page.total
+            box = [Page(
+                page.studies, token, response.url,
+                total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
+                response.body, page.prepared,
+            )]
+            del response, page
             yield box.pop()
             if not token:
                 return
 
-    def iter_study_batches(self, nct_ids: Sequence[str]) -> Iterator[BatchPage]:
+    def iter_study_batches(
+        self, nct_ids: Sequence[str], *, reader: PageReader | None = None, ahead: int = 1
+    ) -> Iterator[BatchPage]:
         """The full records of ``nct_ids``, by ``GET /studies?filter.ids=...&pageSize=1000``.
 
         The IDs go in batches whose URL stays under MAX_URL_LENGTH (``id_batches``), each
         answer followed page by page, so memory does not grow with the list: one page in
-        memory, and at most the next batch's first page downloading in the background while
-        the caller stores this one (the socket wait releases the GIL). While a page is in the
-        caller's hands, the cyclic garbage collector is paused: a page is about a million
-        objects without cycles, and collections traversing it measured as a third of an
-        unchanged re-sync; it resumes between pages.
+        the caller's hands, and the next ``ahead`` batches' first pages downloading in the
+        background meanwhile (one request at a time, in order; the socket wait releases the
+        GIL), each handed to ``reader`` as it arrives when one is given (it reads and
+        prepares them in other processes while the caller stores this one). While a page is
+        in the caller's hands, the cyclic garbage collector is paused: a page is about a
+        million objects without cycles, and collections traversing it measured as a third of
+        an unchanged re-sync; it resumes between pages.
 
         ``filter.ids`` also matches aliases: a record the batch did not ask for by its own ID
         is matched through its ``nctIdAliases``. What no page answered for (an alias the
@@ -345,45 +387,58 @@ class ApiClient:
         404 from an alias.
         """
         batches = list(id_batches(nct_ids, self.base))
-        for index, batch in enumerate(batches):
-            ahead = batches[index + 1] if index + 1 < len(batches) else None
-            wanted = set(batch)
-            seen: set[str] = set()
-            # Up to 1,000 IDs at pageSize 1,000: one page, and never more pages than IDs.
-            pages = self.iter_pages({"filter.ids": ",".join(batch)}, max_pages=len(batch) + 1)
-            while True:
-                with _gc_paused():
-                    try:
-                        page = next(pages, None)
-                    except FetchError as exc:
-                        missing = tuple(i for i in batch if i not in seen)
-                        yield BatchPage(tuple(batch), [], "", last=True, missing=missing, error=exc)
-                        break
-                    if page is None:
-                        break
-                    if ahead is not None:
-                        self._prefetch({"filter.ids": ",".join(ahead)})
-                        ahead = None
-                    spans = PageSpans(page.body, page.studies)
-                    found = [_match(record, wanted, page.url, spans, i) for i, record in enumerate(page.studies)]
-                    studies = [f for f in found if f is not None]
-                    seen.update(f.requested_id for f in studies)
-                    last = page.next_page_token is None
-                    missing = tuple(i for i in batch if i not in seen) if last else ()
-                    box = [BatchPage(tuple(batch), studies, page.url, last=last, missing=missing)]
-                    del page, found, studies, spans  # the caller's reference is the only one
-                    yield box.pop()
+        queued = 0  # batches whose first page was asked for ahead
+        try:
+            for index, batch in enumerate(batches):
+                wanted = set(batch)
+                seen: set[str] = set()
+                # Up to 1,000 IDs at pageSize 1,000: one page, and never more pages than IDs.
+                pages = self.iter_pages({"filter.ids": ",".join(batch)}, max_pages=len(batch) + 1, reader=reader)
+                while True:
+                    with _gc_paused():
+                        try:
+                            page = next(pages, None)
+                        except FetchError as exc:
+                            missing = tuple(i for i in batch if i not in seen)
+                            yield BatchPage(tuple(batch), [], "", last=True, missing=missing, error=exc)
+                            break
+                        if page is None:
+                            break
+                        queued = max(queued, index + 1)
+                        while queued < min(len(batches), index + 1 + max(ahead, 1)):
+                            self._prefetch({"filter.ids": ",".join(batches[queued])}, reader=reader)
+                            queued += 1
+                        studies = _matched(page, wanted)
+                        seen.update(f.requested_id for f in studies)
+                        last = page.next_page_token is None
+                        missing = tuple(i for i in batch if i not in seen) if last else ()
+                        box = [BatchPage(tuple(batch), studies, page.url, last=last, missing=missing)]
+                        del page, studies  # the caller's reference is the only one
+                        yield box.pop()
+        finally:
+            self._drop_prefetched()
 
-    def _prefetch(self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE) -> None:
-        """Start downloading the first page of ``iter_pages(params)`` in the background.
-
-        The next ``iter_pages`` call with the same parameters takes it instead of asking
-        again. At most one prefetch exists; requests are still sent one at a time.
-        """
+    def _prefetch(
+        self, params: dict[str, str], *, page_size: int = MAX_PAGE_SIZE, reader: PageReader | None = None
+    ) -> None:
+        """Start downloading the first page of ``iter_pages(params)`` in the background,
+        after those already queued (requests are still sent one at a time, in order), and
+        hand it to ``reader`` as it arrives. The next ``iter_pages`` call with the same
+        parameters takes it instead of asking again."""
         url = self._studies_url(params, page_size)
-        self._take_prefetched(None)
         limit = self._page_limit()
-        self._prefetched = (url, _Background(lambda: self._get(url, what="/studies", limit=limit)))
+        before = self._prefetched[-1][1] if self._prefetched else None
+
+        def fetch() -> _Answer:
+            if before is not None:
+                before.wait()
+            answer = self._get(url, what="/studies", limit=limit)
+            if reader is not None and answer.status == 200:
+                answer = replace(answer, read=reader.start(
+                    answer.body, answer.headers.get("Content-Type", ""), "/studies"))
+            return answer
+
+        self._prefetched.append((url, _Background(fetch)))
 
     def _studies_url(self, params: dict[str, str], page_size: int, token: str | None = None) -> str:
         """The one way a ``GET /studies`` URL is built, so a prefetch matches its page."""
@@ -393,17 +448,19 @@ class ApiClient:
             query["pageToken"] = token
         return f"{self.base}/studies?" + _encode(query)
 
-    def _take_prefetched(self, url: str | None) -> _Answer | None:
-        """The prefetched answer for ``url`` (its error re-raised here), or None; a prefetch
-        for another URL is waited for and dropped."""
-        if self._prefetched is None:
-            return None
-        wanted, job = self._prefetched
-        self._prefetched = None
-        if wanted == url:
-            return job.result()
-        job.wait()
+    def _take_prefetched(self, url: str) -> _Answer | None:
+        """The prefetched answer for ``url`` (its error re-raised here), or None: the URL
+        is then asked for after the prefetches queued before it."""
+        for at, (wanted, job) in enumerate(self._prefetched):
+            if wanted == url:
+                del self._prefetched[at]
+                return job.result()
         return None
+
+    def _drop_prefetched(self) -> None:
+        """Forget the prefetches nobody took (their threads end on their own; the HTTP lock
+        keeps any later request after theirs)."""
+        self._prefetched.clear()
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -937,6 +994,16 @@ def record_nct_id(record: dict[str, Any]) -> str | None:
         return None
 
 
+def _matched(page: Page, wanted: set[str]) -> list[Fetched]:
+    """The records of a ``filter.ids`` page, each with the ID it was asked for."""
+    if page.prepared:
+        found: list[Fetched | None] = [_match_read(item, wanted, page.url) for item in page.studies]
+    else:
+        spans = PageSpans(page.body, page.studies)
+        found = [_match(record, wanted, page.url, spans, i) for i, record in enumerate(page.studies)]
+    return [f for f in found if f is not None]
+
+
 def _match(
     record: dict[str, Any], wanted: set[str], url: str, page: PageSpans | None = None, index: int = 0
 ) -> FetchedStudy | None:
@@ -959,6 +1026,21 @@ def _match(
         log.warning("batch answer contained %s, which was not asked for; ignored", nct_id)
         return None
     return FetchedStudy(nct_id, requested, record, url, None, page, index)
+
+
+def _match_read(item: ReadStudy, wanted: set[str], url: str) -> Fetched | None:
+    """``_match`` for a record a PageReader read."""
+    nct_id = item.nct_id
+    if nct_id is None:
+        log.warning("a batch answer contained a record without an nctId; ignored")
+        return None
+    if nct_id in wanted:
+        return item.fetched(nct_id, url)
+    requested = next((a for a in item.aliases if a in wanted), None)
+    if requested is None:
+        log.warning("batch answer contained %s, which was not asked for; ignored", nct_id)
+        return None
+    return item.fetched(requested, url)
 
 
 def record_aliases(record: dict[str, Any]) -> list[str]:
@@ -1028,20 +1110,43 @@ def _redirect_target(response: _Answer) -> str | None:
 
 
 def _parse_json(response: _Answer, what: str) -> Any:
-    body = response.body
+    return parse_body(response.body, response.headers.get("Content-Type", ""), what)
+
+
+def parse_body(body: bytes, content_type: str, what: str) -> Any:
+    """The JSON of an answer (parsed with the collector paused), or a BadResponse saying
+    what came instead."""
     if not body.strip():
         raise BadResponse(f"{what}: the registry sent an empty answer; nothing stored")
-    ctype = response.headers.get("Content-Type", "")
     try:
         return _loads_without_gc(body)
     except orjson.JSONDecodeError:
-        if "html" in ctype.lower() or body.lstrip()[:1] == b"<":
+        if "html" in content_type.lower() or body.lstrip()[:1] == b"<":
             raise BadResponse(
                 f"{what}: the registry sent an HTML page instead of JSON (maintenance?); nothing stored"
             ) from None
         raise BadResponse(
             f"{what}: the registry's answer is not valid JSON (truncated? {len(body)} bytes); nothing stored"
         ) from None
+
+
+def read_page(body: bytes, content_type: str, what: str) -> ReadPage:
+    """A ``GET /studies`` answer read, or a BadResponse when it is not a page of studies."""
+    data = parse_body(body, content_type, what)
+    if not isinstance(data, dict) or not isinstance(data.get("studies", []), list):
+        raise BadResponse(f"{what}: the registry's answer is not a page of studies")
+    return ReadPage(data.get("studies", []), data.get("nextPageToken"), data.get("totalCount"))
+
+
+def _read(response: _Answer, what: str, reader: PageReader | None) -> ReadPage:
+    """The page ``response`` answered, read by ``reader`` (already begun for a prefetched
+    answer), else here."""
+    if response.read is not None:
+        return response.read()
+    content_type = response.headers.get("Content-Type", "")
+    if reader is not None:
+        return reader.start(response.body, content_type, what)()
+    return read_page(response.body, content_type, what)
 
 
 @contextlib.contextmanager

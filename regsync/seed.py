@@ -45,7 +45,8 @@ from regsync import bulkzip, judge, sentinel
 from regsync.client import MAX_RECORD_BYTES, record_nct_id
 from regsync.errors import BadArchive, RegsyncError
 from regsync.model import RunOutcome, StudyStatus
-from regsync.store import Prepared, SaveResult, Store, content_hash, prepare, summary_fields, utcnow
+from regsync.prepared import PreparedRecord
+from regsync.store import Prepared, SaveResult, Store, content_hash, prepare, utcnow
 from regsync.sync import StudyOutcome, outcome_of, place
 
 if TYPE_CHECKING:
@@ -335,41 +336,6 @@ def _send_quietly(conn: Connection, message: bytes) -> None:
 # -- the writer -----------------------------------------------------------------------------
 
 
-class _Record:
-    """A member as ``Store.save_page`` takes it, with its bytes, hash and prepared values
-    already known; the record itself is parsed only if something asks for it, and its bytes
-    are decompressed from the prepared frame (``unpack``) only if something asks for them."""
-
-    __slots__ = ("nct_id", "requested_id", "source", "digest", "prepared", "_raw", "_unpack", "_record")
-
-    def __init__(self, nct_id: str, source: str, raw: bytes | None, digest: str, prepared: Prepared | None,
-                 unpack: Callable[[bytes], bytes]):
-        self.nct_id = self.requested_id = nct_id
-        self.source, self.digest, self.prepared = source, digest, prepared
-        self._raw, self._unpack = raw, unpack
-        self._record: dict[str, Any] | None = None
-
-    @property
-    def raw(self) -> bytes:
-        if self._raw is None:
-            assert self.prepared is not None and self.prepared.keyframe is not None
-            self._raw = self._unpack(self.prepared.keyframe[1])
-        return self._raw
-
-    @property
-    def record(self) -> dict[str, Any]:
-        if self._record is None:
-            self._record = orjson.loads(self.raw)
-        return self._record
-
-    @property
-    def posted(self) -> str | None:
-        """lastUpdatePostDateStruct.date, when it is text and not empty."""
-        if self.prepared is not None:
-            return self.prepared.summary[2] or None
-        return summary_fields(self.record)[2] or None
-
-
 def run_seed(
     store: Store,
     archive: Archive,
@@ -425,13 +391,13 @@ def run_seed(
         for batch in reader:
             counts = _no_counts()
             told: list[SaveResult] = []
-            records: list[_Record] = []
+            records: list[PreparedRecord] = []
             skipped: list[Skipped] = []
             for index, name, raw, digest, nct_id, why, prepared in batch:
                 if why is not None or digest is None or nct_id is None:
                     skipped.append(Skipped(index, name, why or "unreadable"))
                     continue
-                records.append(_Record(nct_id, archive.source, raw, digest, prepared, unpack))
+                records.append(PreparedRecord(nct_id, archive.source, raw, digest, prepared, unpack))
             done = batch[-1][0] + 1
             records, counts["older"] = _not_older(store, records)
             with store.transaction():  # the batch, its judgement and the seed's progress
@@ -496,7 +462,7 @@ def run_seed(
                       registry_changes=found)
 
 
-def _not_older(store: Store, records: list[_Record]) -> tuple[list[_Record], int]:
+def _not_older(store: Store, records: list[PreparedRecord]) -> tuple[list[PreparedRecord], int]:
     """``records`` without those posted before the version stored of their study, and how many
     those were: a file older than what a sync (or a newer file) stored must not make an older
     record the study's current version. Dates are ISO (YYYY-MM-DD), compared as text."""

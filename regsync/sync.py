@@ -21,10 +21,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from regsync import judge, timeline
-from regsync.client import ApiClient, FetchedStudy, HistoryClient, Page, record_nct_id
+from regsync.client import ApiClient, HistoryClient, Page, record_nct_id
 from regsync.errors import ApiUnavailable, ApiUnreachable, FetchError, RegsyncError, StudyNotFound
 from regsync.model import Change, ChangeSummary, RunOutcome, StudyStatus, label_value, summarize
-from regsync.store import TIME_FORMAT, SaveResult, Store
+from regsync.prepared import READERS, PageReaders
+from regsync.store import TIME_FORMAT, Fetched, SaveResult, Store
 from regsync.text import plural
 
 if TYPE_CHECKING:
@@ -48,6 +49,11 @@ INCREMENTAL_MIN_STUDIES = 20
 # After this many requests in a row fail even with retries, the registry is down: the rest of
 # the run is reported as not attempted instead of spending the retry budget on every study.
 OUTAGE_AFTER = 3
+
+# From this many studies to fetch (two batches of filter.ids or more), their pages are read
+# and prepared in processes beside the writer (regsync.prepared), which then only stores:
+# fewer, and forking would cost more than it saves.
+PAGE_READERS_FROM = 1000
 
 # A study the registry stopped returning is reported once, then asked for again only this
 # often (and by the rolling re-check of an incremental run) in case it comes back.
@@ -407,7 +413,7 @@ def _post_date(record: dict[str, Any]) -> str:
     return day if isinstance(day, str) else ""
 
 
-def _one_copy_each(studies: Sequence[FetchedStudy]) -> Sequence[FetchedStudy]:
+def _one_copy_each(studies: Sequence[Fetched]) -> Sequence[Fetched]:
     """One record per study of a page. An answer holding two copies of one study (paging
     over data that moved, a batch naming it twice) keeps the copy last updated (the
     registry's lastUpdatePostDate), the later in the answer on a tie; differing copies are
@@ -759,7 +765,15 @@ class _Run:
             # One study: GET /studies/{id} says 404 or alias directly.
             self._fetch_one(nct_ids[0])
             return
-        for page in self.client.iter_study_batches(nct_ids):
+        if len(nct_ids) < PAGE_READERS_FROM:
+            self._fetch_batches(nct_ids, None)
+            return
+        with PageReaders(self.store.codec) as readers:
+            self._fetch_batches(nct_ids, readers)
+
+    def _fetch_batches(self, nct_ids: list[str], readers: PageReaders | None) -> None:
+        batches = self.client.iter_study_batches(nct_ids, reader=readers, ahead=READERS if readers else 1)
+        for page in batches:
             if page.error is not None:
                 if isinstance(page.error, ApiUnavailable):
                     self.outage += 1
@@ -795,7 +809,7 @@ class _Run:
         self.outage = 0
         self._store_page([fetched])
 
-    def _store_page(self, studies: Sequence[FetchedStudy]) -> None:
+    def _store_page(self, studies: Sequence[Fetched]) -> None:
         studies = _one_copy_each(studies)
         with self.store.transaction():  # the page, its place in the chains and its judgement
             results = self.store.save_page(
