@@ -24,6 +24,7 @@ from regsync.errors import BadResponse
 from regsync.store import Store, content_hash
 from regsync.sync import run_sync
 from support.fakeapi import FakeRegistry, mutate, serve, synthesize
+from support.procs import HANG_GUARD, popen_regsync, run_regsync, wait_for
 
 # Run again below, every page read by forked readers (the autouse fixture): what these
 # modules' tests say of a sync holds whichever process reads its pages.
@@ -237,3 +238,49 @@ def test_without_fork_pages_are_read_in_the_writer(monkeypatch):
     with prepared_module.PageReaders(Codec(lambda _: None)) as readers:
         page = readers.start(body, "application/json", "/studies")()
     assert not page.prepared and page.studies == orjson.loads(body)["studies"]
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def test_a_killed_sync_leaves_no_reader_behind_and_the_next_one_stores_everything(tmp_path, fake_api):
+    records = list(synthesize(1200))
+    registry, server = fake_api(records)
+    ids = registry.ids()
+    db = tmp_path / "k.db"
+    assert run_regsync(db, server.url, "watch", "add", *ids).returncode == 0
+    hold = registry.hold("studies")
+    proc = popen_regsync(db, server.url, "sync")
+    try:
+        hold.wait_arrived()
+        readers = _children(proc.pid)
+        assert len(readers) == prepared_module.READERS
+        proc.kill()
+    finally:
+        proc.communicate(timeout=HANG_GUARD)
+        hold.release()
+    wait_for(lambda: all(_gone(pid) for pid in readers), what="the readers to end with their writer")
+    nxt = run_regsync(db, server.url, "sync")
+    assert nxt.returncode == 0, nxt.stderr
+    with Store.open_read(db) as store:
+        assert all(store.record_bytes(n) == registry.body(n) for n in ids)
