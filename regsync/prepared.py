@@ -176,7 +176,8 @@ class _Reader:
         self._answers: dict[int, bytes] = {}  # by page number, the number's 8 bytes first
         self._ended = False
         self._changed = threading.Condition()
-        threading.Thread(target=self._receive_all, name="regsync-page-reader", daemon=True).start()
+        self._receiving = threading.Thread(target=self._receive_all, name="regsync-page-reader", daemon=True)
+        self._receiving.start()
 
     def _receive_all(self) -> None:
         while True:
@@ -208,14 +209,20 @@ class _Reader:
             message = self._answers.pop(seq, None)
         return None if message is None else pickle.loads(memoryview(message)[8:])
 
-    def close(self) -> None:
-        for conn in (self._send, self._receive):
-            conn.close()
+    def end(self) -> None:
+        """Kill the reader and reap it; its receiving thread then meets the end of the pipe
+        and stops (closing a descriptor a thread still reads could hand its number to
+        another file)."""
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         os.waitpid(self.pid, 0)
+        self._receiving.join()
+        self._receive.close()
+
+    def close_sending(self) -> None:
+        self._send.close()
 
 
 class PageReaders:
@@ -288,5 +295,8 @@ class PageReaders:
 
     def close(self) -> None:
         for reader in self._readers:
-            reader.close()
-        self._readers = []
+            reader.end()
+        with self._lock:  # a page being handed over (from the prefetch thread) fails first
+            for reader in self._readers:
+                reader.close_sending()
+            self._readers = []
