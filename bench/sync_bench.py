@@ -26,31 +26,16 @@ Prints a Markdown table. regsync's modules are byte-compiled first, as installin
 bench/startup_bench.py: a checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise compile
 every module of a sync from source in each child, about 0.15 s that no installed regsync pays).
 
-Last full run (2 CPUs, Python 3.11; README "Performance"): floor 1.67 s / 7.46 s for
-10,000 / 50,000 studies; first sync 1.36x / 1.47x the floor (target 1.5x: met); unchanged
---full 1.10x / 1.11x (target 1.2x: met); incremental with 1% changed 3 / 5 requests, the
-budget exactly (met); peak RSS 119-129 MB (met); per-study cost at 50,000 vs 10,000: 0.96x
-first, 0.90x full (met). The run before gave 1.50x / 1.24x and 1.26x / 0.85x: the margins
-are thin, and about 0.2 s of each figure at 10,000 is start-up.
-Issue 23 item 6, after compact storage (one run each, machine shared with other jobs;
-``python bench/sync_bench.py --studies 10000`` in a detached worktree of main 7fdc365 with
-PYTHONPATH set to it, then here): floor 1.88 s / 9.36 s before, 1.57 s / 8.59 s after; first
-sync 4.20 s / 19.18 s (2.24x / 2.05x) before, 3.30 s / 14.52 s (2.11x / 1.69x) after;
-unchanged --full 2.94 s / 12.34 s (1.57x / 1.32x) before, 2.35 s / 9.95 s (1.50x / 1.16x)
-after. An earlier run of the after code, 10,000 only (``--studies 10000 1000``), gave 1.78x
-first and 1.21x full: on this machine the ratio moves by 0.3 between runs of one code; the
-seconds fell by a fifth. What went: serialising every record of every page to find its
-bytes (now cut only for the records stored, ``bodies.PageSpans``), the dictionary's parameter
-search (0.5 s once, inside a page), reading the clear columns path by path. Left on top of
-the floor (cProfile, 10,000, first sync): the content hash (0.55 s profiled), the results
-obligation (0.43 s), one ``orjson.dumps`` per stored record to prove its cut bytes are the
-record (0.25 s), SQLite's inserts (0.23 s), compressing (0.17 s).
+Last full run (2 CPUs, Python 3.11; README "Performance"), after pages came to be read beside
+the writer (regsync/prepared.py): floor 1.49 s / 7.26 s for 10,000 / 50,000 studies; first
+sync 1.28x / 1.05x the floor (target 1.5x: met); unchanged --full 1.16x / 0.96x (target 1.2x:
+met); incremental with 1% changed 3 / 5 requests, the budget exactly; peak RSS of the largest
+process 145-169 MB; per-study cost at 50,000 vs 10,000: 0.80x first, 0.81x full. The same
+code minutes later at 10,000: 1.21x first, 1.22x full: the ratios move by about 0.1 between
+runs. Before the readers, the same day: 1.87x / 1.71x first, 1.16x / 0.99x full.
 
-What is left on top of the floor (py-spy, 10,000 studies, first sync): the content hash
-(sorted orjson.dumps + sha256, ~0.45 s), serialising new records for storage (~0.2 s),
-SQLite's inserts (~0.3 s; one transaction per page, the WAL checkpoint in a background
-thread) and start-up (~0.2 s). The parse and freeing each page, which the floor pays too,
-are half of the main thread's time.
+With ``--profile`` only the writer is profiled: the readers' work (parse, hash, obligation,
+compression) happens in forked processes cProfile does not see.
 """
 
 from __future__ import annotations
