@@ -204,3 +204,12 @@ def test_the_shipped_metadata_offers_no_arbitrary_sql(history_db, run):
         f"/{db}.json?sql=select+record+from+versions", f"/{db}/flagged_changes.json",
     ])
     assert arbitrary == 403 and canned == 200
+
+
+def test_the_registry_changes_table_is_described(history_db, run):
+    """The sentinel's table (issue 23 item 4) says what it holds, in Datasette too."""
+    metadata = _metadata(run)
+    [(status, page)] = _serve(history_db, metadata, ["/regsync/registry_changes"])
+    assert status == 200
+    assert "Registry-side changes" in page
+    assert "category registry at admin severity" in page
