@@ -163,6 +163,19 @@ def _serve(inbox: Connection, outbox: Connection, known: tuple[int, bytes] | Non
         del answer
 
 
+def _keep_only(*conns: Connection) -> None:
+    """In a reader just forked: close every descriptor but ``conns`` and the standard three.
+    A reader holds nothing of the writer's (the database, its lock, the HTTP connection, the
+    other readers' pipes): a reader still finishing a page cannot keep the lock held after
+    its writer was killed, nor a pipe open."""
+    keep = sorted(c.fileno() for c in conns)
+    start = 3
+    for fd in keep:
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)
+
+
 # -- in the writer ----------------------------------------------------------------------------
 
 
@@ -245,11 +258,7 @@ class PageReaders:
             pid = os.fork()
             if pid == 0:  # a reader: never returns
                 try:
-                    to_reader.close()
-                    receive.close()
-                    for other in self._readers:
-                        other._send.close()
-                        other._receive.close()
+                    _keep_only(inbox, outbox)
                     _serve(inbox, outbox, known)
                 finally:
                     os._exit(0)
