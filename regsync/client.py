@@ -1016,31 +1016,30 @@ def _match(
     if isinstance(given, str) and given in wanted:  # canonical, as asked: no need to normalise
         return FetchedStudy(given, given, record, url, None, page, index)
     nct_id = record_nct_id(record)
-    if nct_id is None:
-        log.warning("a batch answer contained a record without an nctId; ignored")
-        return None
-    if nct_id in wanted:
-        return FetchedStudy(nct_id, nct_id, record, url, None, page, index)
-    requested = next((a for a in record_aliases(record) if a in wanted), None)
-    if requested is None:
-        log.warning("batch answer contained %s, which was not asked for; ignored", nct_id)
+    requested = _requested_id(nct_id, wanted, lambda: record_aliases(record))
+    if nct_id is None or requested is None:
         return None
     return FetchedStudy(nct_id, requested, record, url, None, page, index)
 
 
 def _match_read(item: ReadStudy, wanted: set[str], url: str) -> Fetched | None:
     """``_match`` for a record a PageReader read."""
-    nct_id = item.nct_id
+    requested = _requested_id(item.nct_id, wanted, lambda: item.aliases)
+    return None if requested is None else item.fetched(requested, url)
+
+
+def _requested_id(nct_id: str | None, wanted: set[str], aliases: Callable[[], list[str]]) -> str | None:
+    """The ID a batch asked for a record by: its own ``nct_id``, or one of its ``aliases``;
+    None, said in the log, for a record without an ID or one nobody asked for."""
     if nct_id is None:
         log.warning("a batch answer contained a record without an nctId; ignored")
         return None
     if nct_id in wanted:
-        return item.fetched(nct_id, url)
-    requested = next((a for a in item.aliases if a in wanted), None)
+        return nct_id
+    requested = next((a for a in aliases() if a in wanted), None)
     if requested is None:
         log.warning("batch answer contained %s, which was not asked for; ignored", nct_id)
-        return None
-    return item.fetched(requested, url)
+    return requested
 
 
 def record_aliases(record: dict[str, Any]) -> list[str]:
