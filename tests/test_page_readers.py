@@ -127,28 +127,19 @@ def test_pages_read_beside_the_writer_store_exactly_what_the_writer_stores(tmp_p
     assert started == [2] * 10
 
 
-def test_a_reader_that_dies_costs_only_speed(tmp_path, monkeypatch):
+def _killed(*args):
+    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+
+
+def _raising(*args):
+    raise MemoryError("no room")
+
+
+@pytest.mark.parametrize("broken", [_killed, _raising], ids=["reader-killed", "reader-raises"])
+def test_a_reader_that_dies_or_fails_costs_only_speed(tmp_path, monkeypatch, broken):
+    """Each reader dies at its first page, or fails on every page: the writer reads them."""
     registry = FakeRegistry(data_timestamp=TS0)
     ids = [registry.add(r) for r in synthesize(1200)]
-    # Each reader dies at its first page (SIGKILL, as the out-of-memory killer would).
-    monkeypatch.setattr(prepared_module, "prepare_page", lambda *a: os.kill(os.getpid(), signal.SIGKILL))
-    db = tmp_path / "r.db"
-    with Store.open_write(db) as store:
-        store.watch_add(ids)
-    with serve(registry) as server:
-        report = sync_all(db, server.url)
-    assert not report.failed
-    with Store.open_read(db) as store:
-        assert all(store.record_bytes(n) == registry.body(n) for n in ids)
-
-
-def test_a_reader_that_fails_on_a_page_leaves_it_to_the_writer(tmp_path, monkeypatch):
-    registry = FakeRegistry(data_timestamp=TS0)
-    ids = [registry.add(r) for r in synthesize(1200)]
-
-    def broken(*args):
-        raise MemoryError("no room")
-
     monkeypatch.setattr(prepared_module, "prepare_page", broken)
     db = tmp_path / "r.db"
     with Store.open_write(db) as store:
