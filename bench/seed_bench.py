@@ -126,32 +126,44 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+class TreePeak:
+    """The peak RSS (bytes) of process ``pid`` and its children, sampled from /proc every
+    ``every`` seconds in a thread until ``stop``."""
+
+    def __init__(self, pid: int, every: float):
+        self.peak = 0
+        self._done = threading.Event()
+
+        def sample() -> None:
+            while not self._done.is_set():
+                self.peak = max(self.peak, _tree_rss(pid))
+                time.sleep(every)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
 def seed(path: Path, db: Path, profile: Path | None = None) -> tuple[float, int, int]:
     """(seconds, peak RSS of the seed process from wait4, peak RSS of seed + reader sampled)."""
     argv = [str(Path(sys.executable).parent / "regsync"), "--db", str(db), "seed", str(path), "--quiet"]
     if profile is not None:
         argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "regsync", *argv[1:]]
-    peak = [0]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    tree = TreePeak(proc.pid, every=0.05)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
-    done.set()
-    sampler.join()
+    peak = tree.stop()
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
     if status != 0:
         raise SystemExit(f"seed failed ({status}): {err.decode()}")
     print("   ", out.decode().strip(), file=sys.stderr)
-    return elapsed, usage.ru_maxrss * 1024, peak[0]
+    return elapsed, usage.ru_maxrss * 1024, peak
 
 
 def main() -> None:

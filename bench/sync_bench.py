@@ -50,7 +50,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -64,7 +63,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from regsync.client import MAX_PAGE_SIZE, id_batches, _encode  # noqa: E402
 from regsync.sync import DEFAULT_RECHECK_SHARE  # noqa: E402
-from seed_bench import _tree_rss  # noqa: E402  (bench/ is this script's own directory)
+from seed_bench import TreePeak  # noqa: E402  (bench/ is this script's own directory)
 
 DATA_TS_0 = "2026-09-04T09:00:06"
 DATA_TS_1 = "2026-09-05T09:00:06"
@@ -194,25 +193,12 @@ def regsync(
     cmd += ["-m", "regsync", "--db", str(db), "--api-url", url, "sync", "--quiet", *args]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    done = threading.Event()
-    sampler = None
-    if tree is not None:
-        peak = [0]
-
-        def sample() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], _tree_rss(proc.pid))
-                time.sleep(0.02)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+    sampler = TreePeak(proc.pid, every=0.02) if tree is not None else None
     stderr = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
-    done.set()
     if sampler is not None and tree is not None:
-        sampler.join()
-        tree.append(peak[0])
+        tree.append(sampler.stop())
     proc.returncode = os.waitstatus_to_exitcode(status)
     return elapsed, usage.ru_maxrss / 1024, proc.returncode, stderr.decode(errors="replace")
 
