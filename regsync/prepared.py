@@ -163,11 +163,11 @@ def _serve(inbox: Connection, outbox: Connection, known: tuple[int, bytes] | Non
         del answer
 
 
-def _keep_only(*conns: Connection) -> None:
-    """In a reader just forked: close every descriptor but ``conns`` and the standard three.
-    A reader holds nothing of the writer's (the database, its lock, the HTTP connection, the
-    other readers' pipes): a reader still finishing a page cannot keep the lock held after
-    its writer was killed, nor a pipe open."""
+def keep_only(*conns: Connection) -> None:
+    """In a reader just forked (a sync's or a seed's): close every descriptor but ``conns``
+    and the standard three. A reader holds nothing of the writer's (the database, its lock,
+    the HTTP connection, the other readers' pipes): a reader still finishing its work cannot
+    keep the lock held after its writer was killed, nor a pipe open."""
     keep = sorted(c.fileno() for c in conns)
     start = 3
     for fd in keep:
@@ -258,7 +258,7 @@ class PageReaders:
             pid = os.fork()
             if pid == 0:  # a reader: never returns
                 try:
-                    _keep_only(inbox, outbox)
+                    keep_only(inbox, outbox)
                     _serve(inbox, outbox, known)
                 finally:
                     os._exit(0)

@@ -45,7 +45,7 @@ from regsync import bulkzip, judge, sentinel
 from regsync.client import MAX_RECORD_BYTES, record_nct_id
 from regsync.errors import BadArchive, RegsyncError
 from regsync.model import RunOutcome, StudyStatus
-from regsync.prepared import PreparedRecord
+from regsync.prepared import PreparedRecord, keep_only
 from regsync.store import Prepared, SaveResult, Store, content_hash, prepare, utcnow
 from regsync.sync import StudyOutcome, outcome_of, place
 
@@ -274,11 +274,7 @@ class _ReaderProcess:
             pid = os.fork()
             if pid == 0:  # a reader: never returns
                 try:
-                    receive.close()
-                    tell.close()
-                    for _, other, other_tell in self._readers:
-                        other.close()
-                        other_tell.close()
+                    keep_only(send, told)
                     _reader(path, start, part, READERS, send, told, known)
                 finally:
                     os._exit(0)
